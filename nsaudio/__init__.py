@@ -1,0 +1,115 @@
+"""nsaudio: live or recorded audio into a real-time speech-to-text service, and transcripts back.
+
+The pipeline, as the package layout draws it::
+
+    sources/ ──ring──▶ stages/ (Resampler ▶ Framer ▶ EnergyGate) ──▶ sinks/ ──▶ service
+
+``import nsaudio`` loads nothing heavy: each name below is imported on first use, so the
+command line starts fast and works where PortAudio or the server extras are missing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# name -> module that defines it
+_EXPORTS = {
+    "Block": ".blocks",
+    "Frame": ".blocks",
+    "NsAudioError": ".errors",
+    "InputError": ".errors",
+    "UnsupportedAudioError": ".errors",
+    "DeviceError": ".errors",
+    "ServiceError": ".errors",
+    "AuthenticationError": ".errors",
+    "ProtocolError": ".errors",
+    "RingClosed": ".errors",
+    "FORMATS": ".formats",
+    "Ring": ".ring",
+    "Pipeline": ".runner",
+    "standard_stages": ".runner",
+    "open_source": ".sources",
+    "ArraySource": ".sources.synthetic",
+    "ToneSource": ".sources.synthetic",
+    "FileSource": ".sources.file",
+    "StdinSource": ".sources.stdin",
+    "MicSource": ".sources.mic",
+    "Chain": ".stages.base",
+    "Resampler": ".stages.resampler",
+    "Framer": ".stages.framer",
+    "EnergyGate": ".stages.energy_gate",
+    "NullSink": ".sinks.files",
+    "RawSink": ".sinks.files",
+    "WavSink": ".sinks.files",
+}
+
+__all__ = [
+    "FORMATS",
+    "ArraySource",
+    "AuthenticationError",
+    "Block",
+    "Chain",
+    "DeviceError",
+    "EnergyGate",
+    "FileSource",
+    "Frame",
+    "Framer",
+    "InputError",
+    "MicSource",
+    "NsAudioError",
+    "NullSink",
+    "Pipeline",
+    "ProtocolError",
+    "RawSink",
+    "Resampler",
+    "Ring",
+    "RingClosed",
+    "ServiceError",
+    "StdinSource",
+    "ToneSource",
+    "UnsupportedAudioError",
+    "WavSink",
+    "__version__",
+    "open_source",
+    "standard_stages",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nsaudio' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .blocks import Block, Frame
+    from .errors import (
+        AuthenticationError,
+        DeviceError,
+        InputError,
+        NsAudioError,
+        ProtocolError,
+        RingClosed,
+        ServiceError,
+        UnsupportedAudioError,
+    )
+    from .formats import FORMATS
+    from .ring import Ring
+    from .runner import Pipeline, standard_stages
+    from .sinks.files import NullSink, RawSink, WavSink
+    from .sources import open_source
+    from .sources.file import FileSource
+    from .sources.mic import MicSource
+    from .sources.stdin import StdinSource
+    from .sources.synthetic import ArraySource, ToneSource
+    from .stages import Chain, EnergyGate, Framer, Resampler

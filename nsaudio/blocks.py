@@ -1,0 +1,58 @@
+"""What moves through the pipeline: audio blocks and PCM frames.
+
+Positions are integer sample counts at the item's own rate; seconds are derived, never
+accumulated. ``t_ns`` is the ``time.monotonic_ns()`` at which the newest input sample that
+went into the item became available, so latency can be measured anywhere downstream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Block", "Frame"]
+
+
+@dataclass(slots=True)
+class Block:
+    """Audio of shape ``(frames, channels)`` from sources, ``(frames,)`` once mono.
+
+    Samples are float32 with full scale 1.0, or int16 with full scale 32768 where a source
+    reads 16-bit (or narrower) integer audio: converting while downmixing, in the
+    resampler, costs a third of asking libsndfile for float.
+    """
+
+    data: np.ndarray
+    start: int
+    rate: int
+    t_ns: int
+
+    @property
+    def frames(self) -> int:
+        return int(self.data.shape[0])
+
+    def __len__(self) -> int:
+        return self.frames
+
+
+@dataclass(slots=True)
+class Frame:
+    """A frame of int16 little-endian mono PCM, as the service wants it."""
+
+    pcm: bytes
+    start: int
+    rate: int
+    t_ns: int
+    speech: bool | None = None
+
+    @property
+    def frames(self) -> int:
+        return len(self.pcm) // 2
+
+    def __len__(self) -> int:
+        return self.frames
+
+    @property
+    def end(self) -> int:
+        return self.start + self.frames

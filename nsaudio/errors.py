@@ -1,0 +1,80 @@
+"""nsaudio's exceptions, one tree.
+
+::
+
+    NsAudioError                               exit status
+    ├── InputError (ValueError)                    2   bad argument, unreadable or unsupported audio
+    │   ├── UnsupportedAudioError                  2   a file that is not audio nsaudio can decode
+    │   └── DeviceError                            2   no such input device, busy, PortAudio missing
+    ├── ServiceError (RuntimeError)                1   the service or the network failed
+    │   ├── AuthenticationError                    3   key or token rejected; never retried
+    │   └── ProtocolError                          1   the service broke the protocol
+    └── RingClosed                                 -   a put into a ring after close()
+
+``ServiceError.retryable`` says whether trying again may help (a 5xx or a dropped
+connection) or not (a 4xx). Every class carries the CLI's ``exit_status``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "DeviceError",
+    "InputError",
+    "NsAudioError",
+    "ProtocolError",
+    "RingClosed",
+    "ServiceError",
+    "UnsupportedAudioError",
+]
+
+
+class NsAudioError(Exception):
+    """Base class of every error nsaudio raises on purpose."""
+
+    exit_status = 1
+
+
+class InputError(NsAudioError, ValueError):
+    """A bad argument or bad input audio: fix the command line or the file."""
+
+    exit_status = 2
+
+
+class UnsupportedAudioError(InputError):
+    """The input is not audio that nsaudio can decode."""
+
+
+class DeviceError(InputError):
+    """The audio device cannot be used: unknown, busy, missing, or PortAudio absent."""
+
+
+class ServiceError(NsAudioError, RuntimeError):
+    """The speech service or the network failed.
+
+    ``retryable`` is true where trying again may help (5xx, a dropped connection).
+    """
+
+    exit_status = 1
+
+    def __init__(self, message: str, *, retryable: bool = True, status: int | None = None):
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+
+
+class AuthenticationError(ServiceError):
+    """The API key or token was rejected (HTTP 401/403, or close 1008 for the token)."""
+
+    exit_status = 3
+
+    def __init__(self, message: str, *, status: int | None = None):
+        super().__init__(message, retryable=False, status=status)
+
+
+class ProtocolError(ServiceError):
+    """The service sent something the protocol does not allow."""
+
+
+class RingClosed(NsAudioError):
+    """A put into a ring that was closed."""

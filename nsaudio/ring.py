@@ -1,0 +1,146 @@
+"""A bounded single-producer/single-consumer queue of audio, sized in samples.
+
+Two policies:
+
+- ``block``: a full ring makes the producer wait (files: backpressure, nothing dropped).
+- ``drop_oldest``: a full ring discards its oldest items to make room (live sources: latency
+  stays bounded). Every drop is counted.
+
+``close()`` marks the end of the stream: the consumer drains what is left, then ``get()``
+returns ``None``. ``abort()`` also discards what is queued and wakes a blocked producer.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from typing import Generic, Protocol, TypeVar
+
+from .errors import InputError, RingClosed
+
+__all__ = ["POLICIES", "Ring"]
+
+POLICIES = ("block", "drop_oldest")
+
+
+class _Sized(Protocol):
+    def __len__(self) -> int: ...
+
+
+T = TypeVar("T", bound=_Sized)
+
+
+class Ring(Generic[T]):
+    """Bounded SPSC queue whose capacity counts samples (``len(item)``), not items.
+
+    An item larger than the whole capacity is still accepted once the ring is empty, so a
+    large block never deadlocks a small ring.
+    """
+
+    def __init__(self, capacity: int, policy: str = "block") -> None:
+        if not isinstance(capacity, int) or capacity <= 0:
+            raise InputError(
+                f"ring capacity must be a positive number of samples, not {capacity!r}"
+            )
+        if policy not in POLICIES:
+            raise InputError(f"ring policy must be one of {', '.join(POLICIES)}, not {policy!r}")
+        self.capacity = capacity
+        self.policy = policy
+        self._items: deque[T] = deque()
+        self._size = 0
+        self._closed = False
+        self._cond = threading.Condition()
+        self.dropped = 0
+        self.dropped_samples = 0
+        self.high_water = 0
+        self.put_count = 0
+
+    @classmethod
+    def for_seconds(cls, seconds: float, rate: int, policy: str = "block") -> Ring[T]:
+        return cls(max(1, round(seconds * rate)), policy)
+
+    def __len__(self) -> int:
+        return self._size
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def put(self, item: T, timeout: float | None = None) -> bool:
+        """Queue ``item``; returns False only if ``block`` timed out waiting for room."""
+        n = len(item)
+        with self._cond:
+            if self._closed:
+                raise RingClosed("put into a closed ring")
+            if self.policy == "block":
+                deadline = None if timeout is None else time.monotonic() + timeout
+                while self._size and self._size + n > self.capacity:
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        return False
+                    self._cond.wait(remaining)
+                    if self._closed:
+                        raise RingClosed("ring closed while waiting for room")
+            else:
+                while self._items and self._size + n > self.capacity:
+                    old = self._items.popleft()
+                    self._size -= len(old)
+                    self.dropped += 1
+                    self.dropped_samples += len(old)
+            self._items.append(item)
+            self._size += n
+            self.put_count += 1
+            if self._size > self.high_water:
+                self.high_water = self._size
+            self._cond.notify_all()
+            return True
+
+    def get(self, timeout: float | None = None) -> T | None:
+        """The oldest item; ``None`` at end of stream (closed and drained) or on timeout."""
+        with self._cond:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while not self._items:
+                if self._closed:
+                    return None
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return None
+                self._cond.wait(remaining)
+            item = self._items.popleft()
+            self._size -= len(item)
+            self._cond.notify_all()
+            return item
+
+    def close(self) -> None:
+        """End of stream: no more puts; the consumer drains what is queued."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def abort(self) -> None:
+        """Close and discard what is queued (the consumer is gone)."""
+        with self._cond:
+            self._closed = True
+            self._items.clear()
+            self._size = 0
+            self._cond.notify_all()
+
+    @property
+    def at_end(self) -> bool:
+        """True once closed and drained."""
+        with self._cond:
+            return self._closed and not self._items
+
+    def __iter__(self) -> Iterator[T]:
+        while (item := self.get()) is not None:
+            yield item
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "capacity": self.capacity,
+            "dropped": self.dropped,
+            "dropped_samples": self.dropped_samples,
+            "high_water": self.high_water,
+        }
