@@ -1,0 +1,127 @@
+"""Downmix to mono and resample with soxr, streaming, flushed at end of stream."""
+
+from __future__ import annotations
+
+import numpy as np
+import soxr
+
+from ..blocks import Block
+from ..errors import InputError
+
+__all__ = ["QUALITIES", "Resampler", "downmix_weights"]
+
+#: soxr quality names, as python-soxr spells them.
+QUALITIES = ("QQ", "LQ", "MQ", "HQ", "VHQ")
+
+
+def downmix_weights(channels: int, channel: int | None = None) -> np.ndarray:
+    """Column of weights: the mean of all channels, or one channel picked (0-based)."""
+    if channel is None:
+        return np.full((channels, 1), 1.0 / channels, dtype=np.float32)
+    if not 0 <= channel < channels:
+        raise InputError(
+            f"channel {channel} does not exist: the input has {channels} (0 to {channels - 1})"
+        )
+    w = np.zeros((channels, 1), dtype=np.float32)
+    w[channel, 0] = 1.0
+    return w
+
+
+class Resampler:
+    """Float32 blocks of any channel count in, mono float32 blocks at ``out_rate`` out.
+
+    Output equals one-shot ``soxr.resample`` of the whole downmixed input, however the input
+    is cut. Samples that are NaN become 0 and infinities are clipped to full scale before
+    filtering, so one bad sample cannot smear over a filter's length of output.
+    """
+
+    def __init__(
+        self,
+        in_rate: int,
+        out_rate: int,
+        channels: int = 1,
+        *,
+        channel: int | None = None,
+        quality: str = "HQ",
+    ) -> None:
+        for name, value in (("input rate", in_rate), ("output rate", out_rate)):
+            if not isinstance(value, int) or value <= 0:
+                raise InputError(f"{name} must be a positive integer, not {value!r}")
+        if not isinstance(channels, int) or channels <= 0:
+            raise InputError(f"channel count must be a positive integer, not {channels!r}")
+        q = str(quality).upper()
+        if q not in QUALITIES:
+            raise InputError(
+                f"unknown resampler quality {quality!r}: choose one of {', '.join(QUALITIES)}"
+            )
+        self.in_rate = in_rate
+        self.out_rate = out_rate
+        self.channels = channels
+        self.quality = q
+        self._weights = downmix_weights(channels, channel)
+        self._int16_weights = self._weights * np.float32(1 / 32768)
+        self._stream = (
+            soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality=q)
+            if in_rate != out_rate
+            else None
+        )
+        self._pos = 0
+        self._t_ns = 0
+
+    def _mono(self, data: np.ndarray) -> np.ndarray:
+        if data.ndim == 1:  # already mono: a mono source, or prepare() ran
+            data = data[:, None]
+        elif data.shape[1] != self.channels:
+            raise InputError(f"expected {self.channels} channels, got {data.shape[1]}")
+        if data.dtype == np.int16:
+            if data.shape[1] == 1:
+                return data[:, 0] * np.float32(1 / 32768)
+            return (data @ self._int16_weights)[:, 0]
+        mono = data[:, 0] if data.shape[1] == 1 else (data @ self._weights)[:, 0]
+        mono = np.ascontiguousarray(mono, dtype=np.float32)
+        # A finite sum means every sample is finite: one cheap pass instead of isfinite().
+        if not np.isfinite(mono.sum()):
+            mono = np.nan_to_num(mono, nan=0.0, posinf=1.0, neginf=-1.0)
+        return mono
+
+    def _emit(self, y: np.ndarray) -> list[Block]:
+        if not len(y):
+            return []
+        block = Block(y, self._pos, self.out_rate, self._t_ns)
+        self._pos += len(y)
+        return [block]
+
+    def prepare(self, block: Block) -> Block:
+        """The downmix alone: stateless, so the runner may do it on the reader's thread."""
+        if block.rate != self.in_rate:
+            raise InputError(
+                f"block at {block.rate} Hz pushed into a resampler for {self.in_rate} Hz"
+            )
+        if block.data.ndim == 1 and block.data.dtype == np.float32:
+            return block
+        return Block(self._mono(block.data), block.start, block.rate, block.t_ns)
+
+    def push(self, block: Block) -> list[Block]:
+        mono = self.prepare(block).data
+        self._t_ns = block.t_ns
+        if self._stream is None:
+            return self._emit(mono)
+        return self._emit(self._stream.resample_chunk(mono, last=False))
+
+    def flush(self) -> list[Block]:
+        if self._stream is None:
+            return []
+        return self._emit(self._stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
+
+    def reset(self) -> None:
+        if self._stream is not None:
+            self._stream.clear()
+        self._pos = 0
+        self._t_ns = 0
+
+    @property
+    def delay_samples(self) -> int:
+        """Input samples pushed whose output is still held back, in output samples."""
+        if self._stream is None:
+            return 0
+        return int(self._stream.delay())
