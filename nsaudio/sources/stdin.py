@@ -1,0 +1,186 @@
+"""Audio on standard input: WAV read as it arrives, other containers spooled, or raw PCM."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import stat
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from ..blocks import Block
+from ..errors import InputError, UnsupportedAudioError
+from .file import DEFAULT_BLOCK_FRAMES, FileSource
+from .pcm import RawSpec, SampleFormat, decode
+from .wav_stream import read_wav_header
+
+__all__ = ["StdinSource"]
+
+log = logging.getLogger("nsaudio.sources")
+
+# Containers libsndfile reads but only from a seekable file: spooled to a temporary file.
+_SPOOLED_MAGIC = (
+    b"fLaC",
+    b"OggS",
+    b"FORM",
+    b"ID3",
+    b"\xff\xfb",
+    b"\xff\xf3",
+    b"\xff\xf2",
+    b".snd",
+    b"caff",
+)
+
+
+class _Reader:
+    """Exact reads over a binary stream, with a pushed-back prefix."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.prefix = b""
+
+    def read(self, n: int) -> bytes:
+        out = self.prefix[:n]
+        self.prefix = self.prefix[n:]
+        while len(out) < n:
+            more = self.stream.read(n - len(out))
+            if not more:
+                break
+            out += more
+        return out
+
+    def read_some(self, n: int) -> bytes:
+        """Up to ``n`` bytes, returning as soon as some are there: live pipes stay live."""
+        if self.prefix:
+            out, self.prefix = self.prefix[:n], self.prefix[n:]
+            return out
+        read1 = getattr(self.stream, "read1", None)
+        return read1(n) if read1 is not None else self.stream.read(n)
+
+
+class StdinSource:
+    """Blocks from a byte stream (default: ``sys.stdin.buffer``).
+
+    WAV (including streaming writers' unknown sizes) is decoded as it arrives; FLAC, OGG,
+    MP3 and AIFF are spooled to a temporary file first; headerless PCM needs ``raw``.
+    """
+
+    live = False
+
+    def __init__(
+        self,
+        stream: BinaryIO | None = None,
+        *,
+        raw: RawSpec | None = None,
+        block_frames: int = DEFAULT_BLOCK_FRAMES,
+        name: str = "stdin",
+    ) -> None:
+        self.name = name
+        self.block_frames = block_frames
+        if stream is None:
+            stream = sys.stdin.buffer
+            _check_not_tty(stream)
+        self._stream = stream
+        self._reader = _Reader(self._stream)
+        self._spooled: FileSource | None = None
+        self._spool_path: str | None = None
+        self._remaining: int | None = None
+        if raw is not None:
+            self.rate, self.channels, self._fmt = raw.rate, raw.channels, raw.fmt
+            self.format = f"raw/{raw.fmt.name}"
+            return
+        magic = self._reader.read(12)
+        if not magic:
+            raise UnsupportedAudioError(f"{name}: no input (the stream is empty)")
+        self._reader.prefix = magic
+        if magic[:4] == b"RIFF":
+            header = read_wav_header(self._reader.read, name)
+            self.rate, self.channels, self._fmt = header.rate, header.channels, header.fmt
+            self._remaining = header.data_bytes
+            self.format = f"WAV/{header.fmt.name}"
+        elif magic.startswith(_SPOOLED_MAGIC):
+            self._spool()
+        else:
+            raise UnsupportedAudioError(
+                f"{name}: not WAV, FLAC, OGG, MP3 or AIFF; for headerless PCM give "
+                "--raw RATE:CHANNELS:TYPE (for example 16000:1:s16le)"
+            )
+
+    def _spool(self) -> None:
+        fd, path = tempfile.mkstemp(prefix="nsaudio-", suffix=".audio")
+        self._spool_path = path
+        with os.fdopen(fd, "wb") as out:
+            out.write(self._reader.prefix)
+            self._reader.prefix = b""
+            shutil.copyfileobj(self._stream, out, 1 << 20)
+        self._spooled = FileSource(path, block_frames=self.block_frames)
+        self._spooled.name = self.name
+        self.rate, self.channels = self._spooled.rate, self._spooled.channels
+        self.format = self._spooled.format
+
+    @staticmethod
+    def is_regular_file(stream: BinaryIO) -> bool:
+        """True when the stream is a redirected file rather than a pipe or terminal."""
+        try:
+            return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+        except (OSError, ValueError, AttributeError):
+            return False
+
+    def __iter__(self) -> Iterator[Block]:
+        return self.blocks()
+
+    def blocks(self) -> Iterator[Block]:
+        if self._spooled is not None:
+            try:
+                yield from self._spooled.blocks()
+            finally:
+                self.close()
+            return
+        yield from self._pcm_blocks(self._fmt)
+
+    def _pcm_blocks(self, fmt: SampleFormat) -> Iterator[Block]:
+        align = self.channels * fmt.width
+        want = self.block_frames * align
+        carry = b""
+        pos = 0
+        while self._remaining is None or self._remaining > 0:
+            n = want if self._remaining is None else min(want, self._remaining)
+            data = self._reader.read_some(n)
+            if not data:
+                break
+            if self._remaining is not None:
+                self._remaining -= len(data)
+            if carry:
+                data, carry = carry + data, b""
+            whole = len(data) // align * align
+            if whole < len(data):
+                carry = data[whole:]
+            if whole:
+                block = decode(memoryview(data)[:whole], fmt, self.channels)
+                yield Block(block, pos, self.rate, time.monotonic_ns())
+                pos += len(block)
+        if carry:
+            log.warning(
+                "%s: ignored %d trailing bytes, less than one sample frame", self.name, len(carry)
+            )
+
+    def close(self) -> None:
+        if self._spooled is not None:
+            self._spooled.close()
+        if self._spool_path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._spool_path)
+            self._spool_path = None
+
+
+def _check_not_tty(stream: BinaryIO) -> None:
+    if hasattr(stream, "isatty") and stream.isatty():
+        raise InputError(
+            "stdin is a terminal: pipe audio into nsaudio, "
+            "for example 'arecord -f S16_LE -r 16000 | nsaudio stream -'"
+        )

@@ -1,0 +1,95 @@
+"""Sources made in memory, for tests, benchmarks and the Python API."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import numpy as np
+
+from ..blocks import Block
+from ..errors import InputError
+from .file import DEFAULT_BLOCK_FRAMES
+from .limits import check_layout
+
+__all__ = ["ArraySource", "ToneSource"]
+
+
+class ArraySource:
+    """An array of float32 samples, ``(frames,)`` or ``(frames, channels)``, cut into blocks.
+
+    With ``realtime=True`` each block is released when its last sample would have been
+    captured by a live device, and stamped with that time: a stand-in for a microphone.
+    """
+
+    def __init__(
+        self,
+        data: np.ndarray,
+        rate: int,
+        *,
+        block_frames: int = DEFAULT_BLOCK_FRAMES,
+        realtime: bool = False,
+    ) -> None:
+        arr = np.asarray(data, dtype=np.float32)
+        if arr.ndim == 1:
+            arr = arr[:, None]
+        if arr.ndim != 2:
+            raise InputError(f"audio array must be 1-D or 2-D, not {arr.ndim}-D")
+        check_layout("array", rate, arr.shape[1])
+        if block_frames <= 0:
+            raise InputError(f"block size must be a positive number of frames, not {block_frames}")
+        self.data = arr
+        self.rate = rate
+        self.channels = arr.shape[1]
+        self.block_frames = block_frames
+        self.realtime = realtime
+        self.live = realtime
+        self.name = "array"
+        self.format = "array/float32"
+
+    @property
+    def frames(self) -> int:
+        return int(self.data.shape[0])
+
+    def __iter__(self) -> Iterator[Block]:
+        return self.blocks()
+
+    def blocks(self) -> Iterator[Block]:
+        t0 = time.monotonic_ns()
+        for start in range(0, len(self.data), self.block_frames):
+            chunk = self.data[start : start + self.block_frames]
+            if self.realtime:
+                due = t0 + (start + len(chunk)) * 1_000_000_000 // self.rate
+                delay = due - time.monotonic_ns()
+                if delay > 0:
+                    time.sleep(delay / 1e9)
+                t_ns = due
+            else:
+                t_ns = time.monotonic_ns()
+            yield Block(chunk, start, self.rate, t_ns)
+
+
+class ToneSource(ArraySource):
+    """A sine tone (one per channel, a little apart) of ``seconds`` at ``rate``."""
+
+    def __init__(
+        self,
+        seconds: float,
+        rate: int = 48000,
+        channels: int = 1,
+        *,
+        freq: float = 440.0,
+        level: float = 0.5,
+        block_frames: int = DEFAULT_BLOCK_FRAMES,
+        realtime: bool = False,
+    ) -> None:
+        n = round(seconds * rate)
+        t = np.arange(n, dtype=np.float64) / rate
+        cols = [level * np.sin(2 * np.pi * (freq * (1 + 0.25 * c)) * t) for c in range(channels)]
+        super().__init__(
+            np.stack(cols, axis=1).astype(np.float32),
+            rate,
+            block_frames=block_frames,
+            realtime=realtime,
+        )
+        self.name = f"tone:{freq:g}Hz"
