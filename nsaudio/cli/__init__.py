@@ -1,0 +1,1 @@
+"""The ``nsaudio`` command line."""

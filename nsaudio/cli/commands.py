@@ -1,0 +1,7 @@
+"""The list of subcommands, in the order ``--help`` shows them."""
+
+from __future__ import annotations
+
+from . import convert
+
+ALL = [convert]

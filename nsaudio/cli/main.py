@@ -1,0 +1,108 @@
+"""``nsaudio`` command line: parse, dispatch, and turn errors into one line and an exit status."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+# The command line does no linear algebra worth a thread pool, and OpenBLAS starting one per
+# core doubles numpy's import time: half of what a short `nsaudio convert` costs.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from ..errors import NsAudioError
+from . import commands
+
+__all__ = ["main"]
+
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, exit 2, like every other nsaudio error."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"nsaudio: error: {message} (see '{self.prog} --help')\n")
+        sys.exit(2)
+
+
+def _verbosity_options() -> argparse.ArgumentParser:
+    # SUPPRESS lets -v/-q stand before or after the command without one erasing the other.
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS,
+        help="more detail on stderr (-vv: debug, and tracebacks)",
+    )
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="only errors on stderr",
+    )
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _verbosity_options()
+    parser = _Parser(
+        prog="nsaudio",
+        parents=[common],
+        description="Stream live or recorded audio to a real-time speech-to-text service.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for module in commands.ALL:
+        module.add_parser(sub, common)
+    return parser
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = (
+        logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("nsaudio: %(levelname)s: %(message)s"))
+    root = logging.getLogger("nsaudio")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    verbose = getattr(args, "verbose", 0) or 0
+    _setup_logging(verbose, getattr(args, "quiet", False))
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        sys.stderr.write("nsaudio: interrupted\n")
+        return EXIT_INTERRUPTED
+    except NsAudioError as err:
+        if verbose >= 2:
+            logging.getLogger("nsaudio").exception("traceback")
+        sys.stderr.write(f"nsaudio: error: {err}\n")
+        return err.exit_status
+    except BrokenPipeError:
+        # The reader of our stdout went away (| head): not an error of ours.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except Exception as err:  # a bug: still one line unless asked for the traceback
+        if verbose >= 2:
+            logging.getLogger("nsaudio").exception("traceback")
+        sys.stderr.write(
+            f"nsaudio: error: internal error: {type(err).__name__}: {err} "
+            "(run with -vv for the traceback)\n"
+        )
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

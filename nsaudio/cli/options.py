@@ -1,0 +1,58 @@
+"""Option types shared by the subcommands: each turns bad text into a one-line usage error."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import InputError
+from ..formats import FORMATS
+from ..sources.pcm import RawSpec, parse_raw_spec
+
+__all__ = ["add_source_options", "positive_float", "raw_spec"]
+
+
+def raw_spec(text: str) -> RawSpec:
+    try:
+        return parse_raw_spec(text)
+    except InputError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return value
+
+
+def add_source_options(p: argparse.ArgumentParser) -> None:
+    """Options that say how to read SOURCE and what to make of it."""
+    p.add_argument(
+        "--format",
+        default="pcm_16k",
+        choices=list(FORMATS),
+        help="what the service wants: int16 LE mono at 16 kHz or 8 kHz (default pcm_16k)",
+    )
+    p.add_argument(
+        "--raw",
+        type=raw_spec,
+        metavar="RATE:CH:TYPE",
+        help="SOURCE is headerless PCM, e.g. 16000:1:s16le "
+        "(types u8 s16le s24le s32le f32le f64le ulaw alaw)",
+    )
+    p.add_argument(
+        "--channel",
+        type=int,
+        metavar="N",
+        help="use input channel N (from 0) instead of the mean of all channels",
+    )
+    p.add_argument(
+        "--quality",
+        default="HQ",
+        type=str.upper,
+        choices=["QQ", "LQ", "MQ", "HQ", "VHQ"],
+        help="soxr resampling quality (default HQ)",
+    )

@@ -1,0 +1,140 @@
+"""Run a source through stages into a sink.
+
+Files take the fast path: large blocks, a reader thread decoding the next block while the
+caller's thread resamples this one (libsndfile and soxr both release the GIL, so two cores
+are used), and the frames handed to the sink (which may have threads of its own, like the
+WebSocket sender). Live sources capture on their own thread into their own ring
+(``drop_oldest``); processing runs on the caller's thread, so a slow stage can never block
+the capture.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .blocks import Block
+from .errors import RingClosed
+from .formats import format_rate
+from .ring import Ring
+from .sinks import Sink
+from .sources import Source
+from .stages import Chain, EnergyGate, Framer, Resampler, Stage
+
+__all__ = ["Pipeline", "RunStats", "prefetched", "standard_stages"]
+
+#: Seconds of decoded file audio the reader thread may run ahead of processing.
+PREFETCH_SECONDS = 4.0
+
+
+@dataclass
+class RunStats:
+    """What a run did, for reports and benchmarks."""
+
+    input_frames: int = 0
+    output_frames: int = 0
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def standard_stages(
+    source: Source,
+    fmt: str = "pcm_16k",
+    *,
+    frame_ms: float = 100,
+    channel: int | None = None,
+    quality: str = "HQ",
+    gate_threshold: float | None = None,
+) -> list[Stage]:
+    """Resampler to the format's rate, framer, and the energy gate if a threshold is given."""
+    rate = format_rate(fmt)
+    stages: list[Stage] = [
+        Resampler(source.rate, rate, source.channels, channel=channel, quality=quality),
+        Framer(rate, frame_ms),
+    ]
+    if gate_threshold is not None:
+        stages.append(EnergyGate(gate_threshold))
+    return stages
+
+
+def prefetched(
+    source: Source,
+    prepare: Callable[[Block], Block] | None = None,
+    seconds: float = PREFETCH_SECONDS,
+) -> Iterator[Block]:
+    """``source.blocks()`` read on a thread of its own, through a bounded blocking ring.
+
+    ``prepare``, if given, is stateless per-block work (a stage's ``prepare()``, such as the
+    resampler's downmix) done on the reader's thread so that both cores work.
+    """
+    ring: Ring[Block] = Ring.for_seconds(seconds, source.rate, "block")
+    failure: list[BaseException] = []
+
+    def read() -> None:
+        blocks = source.blocks()
+        try:
+            for block in blocks:
+                ring.put(block if prepare is None else prepare(block))
+        except RingClosed:
+            pass  # the consumer stopped early
+        except BaseException as err:
+            failure.append(err)
+        finally:
+            close = getattr(blocks, "close", None)  # a generator: run its cleanup now
+            if close is not None:
+                close()
+            ring.close()
+
+    reader = threading.Thread(target=read, name="nsaudio-reader", daemon=True)
+    reader.start()
+    try:
+        yield from ring
+        if failure:
+            raise failure[0]
+    finally:
+        ring.abort()
+        reader.join()
+
+
+class Pipeline:
+    """``source -> stages -> sink``; ``run()`` blocks until the end of the stream.
+
+    End of stream is an event: the stages are flushed and the sink is closed, so the last
+    milliseconds always arrive. On any error the sink is aborted and the error re-raised.
+    """
+
+    def __init__(self, source: Source, stages: Sequence[Stage], sink: Sink, *, rate: int) -> None:
+        self.source = source
+        self.chain = Chain(stages)
+        self.sink = sink
+        self.rate = rate
+        self.stats = RunStats()
+
+    def run(self) -> RunStats:
+        t0 = time.perf_counter()
+        stats = self.stats
+        self.sink.open(self.rate)
+        try:
+            first = self.chain.stages[0] if self.chain.stages else None
+            blocks = (
+                self.source.blocks()
+                if self.source.live
+                else prefetched(self.source, getattr(first, "prepare", None))
+            )
+            for block in blocks:
+                stats.input_frames += len(block)
+                for frame in self.chain.push(block):
+                    self.sink.write(frame)
+                    stats.output_frames += len(frame)
+            for frame in self.chain.flush():
+                self.sink.write(frame)
+                stats.output_frames += len(frame)
+        except BaseException:
+            self.sink.abort()
+            raise
+        self.sink.close()
+        stats.seconds = time.perf_counter() - t0
+        return stats
