@@ -1,0 +1,97 @@
+"""Shared test helpers: the fixture corpus, one-shot references, and running the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "fixtures"
+MANIFEST = json.loads((FIXTURES / "fixtures.json").read_text())
+SPEECH = [f for f in MANIFEST if f["kind"] == "speech"]
+
+
+def fixture_path(name: str) -> Path:
+    return FIXTURES / name
+
+
+def fixture_ids(entries: list[dict]) -> list[str]:
+    return [e["file"] for e in entries]
+
+
+def read_float(path: Path) -> tuple[np.ndarray, int]:
+    data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    return data, rate
+
+
+def reference(path: Path, rate: int, channel: int | None = None) -> np.ndarray:
+    """One-shot soxr HQ of the mean downmix: what every conversion is compared with."""
+    data, in_rate = read_float(path)
+    mono = (
+        data.mean(axis=1, dtype=np.float64).astype(np.float32)
+        if channel is None
+        else data[:, channel]
+    )
+    return soxr.resample(np.ascontiguousarray(mono), in_rate, rate, quality="HQ")
+
+
+def snr_db(ref: np.ndarray, out: np.ndarray) -> float:
+    ref = ref.astype(np.float64)
+    err = out.astype(np.float64) - ref
+    return float(10 * np.log10(np.sum(ref * ref) / max(np.sum(err * err), 1e-30)))
+
+
+def best_lag(ref: np.ndarray, out: np.ndarray, max_lag: int = 64) -> int:
+    """The shift of ``out`` against ``ref`` that matches best (0 means no offset)."""
+    n = min(len(ref), len(out)) - 2 * max_lag
+    scores = [
+        float(np.dot(ref[max_lag : max_lag + n], out[max_lag + k : max_lag + k + n]))
+        for k in range(-max_lag, max_lag + 1)
+    ]
+    return int(np.argmax(scores)) - max_lag
+
+
+def run_cli(
+    *args: str, input: bytes | None = None, timeout: float = 120, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``nsaudio`` in a subprocess, as a user would."""
+    full_env = dict(os.environ)
+    full_env.pop("NS_API_KEY", None)
+    full_env.pop("NS_BASE_URL", None)
+    if env:
+        full_env.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "nsaudio", *args],
+        input=input,
+        capture_output=True,
+        timeout=timeout,
+        env=full_env,
+        cwd=ROOT,
+    )
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, status: int = 2) -> str:
+    err = proc.stderr.decode()
+    assert proc.returncode == status, (proc.returncode, err)
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("nsaudio: error: "), err
+    return lines[0]
+
+
+@pytest.fixture
+def tone() -> np.ndarray:
+    """Two seconds of a rich test signal at 44.1 kHz stereo (float32)."""
+    rate = 44100
+    t = np.arange(2 * rate) / rate
+    left = 0.4 * np.sin(2 * np.pi * 440 * t) + 0.2 * np.sin(2 * np.pi * 3100 * t)
+    right = 0.3 * np.sin(2 * np.pi * 1234 * t + 0.5)
+    return np.stack([left, right], axis=1).astype(np.float32)

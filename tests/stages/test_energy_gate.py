@@ -1,0 +1,73 @@
+"""The energy gate labels speech and silence and leaves the audio alone."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nsaudio.blocks import Frame
+from nsaudio.errors import InputError
+from nsaudio.stages import EnergyGate, level_dbfs, to_int16
+
+
+def frame(x: np.ndarray, start: int = 0) -> Frame:
+    return Frame(to_int16(x.astype(np.float32)).tobytes(), start, 16000, 0)
+
+
+def labels(gate: EnergyGate, signal: np.ndarray, size: int = 320) -> list[bool]:
+    out = []
+    for i in range(0, len(signal), size):
+        (f,) = gate.push(frame(signal[i : i + size], i))
+        out.append(bool(f.speech))
+    return out
+
+
+def test_level_of_full_scale_sine_and_silence():
+    t = np.arange(16000) / 16000
+    assert level_dbfs(frame(np.sin(2 * np.pi * 1000 * t) * 0.999).pcm) == pytest.approx(
+        -3.0, abs=0.1
+    )
+    assert level_dbfs(frame(np.zeros(320)).pcm) == -100.0
+    assert level_dbfs(b"") == -100.0
+
+
+def test_tone_burst_in_noise_is_speech_and_noise_is_not():
+    rng = np.random.default_rng(1)
+    noise = rng.normal(0, 0.003, 16000 * 3)
+    t = np.arange(16000) / 16000
+    signal = noise.copy()
+    signal[16000:32000] += 0.3 * np.sin(2 * np.pi * 300 * t)
+    got = labels(EnergyGate(0.5, hangover_ms=200), signal)
+    per_second = len(got) // 3
+    assert not any(got[5:per_second])  # noise alone (after the floor settles)
+    assert all(got[per_second : 2 * per_second])  # the burst
+    assert not any(got[2 * per_second + 15 :])  # after the hangover
+
+
+def test_hangover_holds_speech_for_its_duration():
+    signal = np.concatenate([np.zeros(3200), 0.5 * np.ones(3200), np.zeros(6400)])
+    got = labels(EnergyGate(0.5, hangover_ms=100), signal)
+    onset_end = got.index(True) + got[got.index(True) :].index(False)
+    assert 10 + 10 + 4 <= onset_end <= 10 + 10 + 6  # 10 speech frames + 100 ms / 20 ms
+
+
+def test_higher_threshold_needs_louder_speech():
+    quiet = np.concatenate([np.zeros(3200), 0.001 * np.sin(np.arange(6400) / 3)])
+    assert any(labels(EnergyGate(0.2, hangover_ms=0), quiet))
+    assert not any(labels(EnergyGate(0.99, hangover_ms=0), quiet))
+
+
+def test_audio_is_unchanged_and_reset_forgets():
+    gate = EnergyGate()
+    f = frame(np.linspace(-1, 1, 320))
+    pcm = f.pcm
+    assert gate.push(f)[0].pcm == pcm
+    gate.push(frame(0.5 * np.ones(320)))
+    gate.reset()
+    assert gate.floor_db == gate.initial_floor_db and gate.flush() == []
+
+
+@pytest.mark.parametrize("threshold", [0, -0.1, 1.5])
+def test_bad_threshold(threshold):
+    with pytest.raises(InputError):
+        EnergyGate(threshold)

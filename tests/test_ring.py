@@ -1,0 +1,125 @@
+"""The ring under two threads: nothing lost with block, exact drop counts with drop_oldest."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from nsaudio.errors import InputError, RingClosed
+from nsaudio.ring import Ring
+
+
+class Item:
+    def __init__(self, n: int, size: int = 10):
+        self.n, self.size = n, size
+
+    def __len__(self) -> int:
+        return self.size
+
+
+def test_block_policy_loses_nothing_across_threads():
+    ring: Ring[Item] = Ring(50, "block")
+    received = []
+
+    def consume():
+        for item in ring:
+            received.append(item.n)
+
+    t = threading.Thread(target=consume)
+    t.start()
+    for i in range(20000):
+        ring.put(Item(i))
+    ring.close()
+    t.join(timeout=30)
+    assert received == list(range(20000))
+    assert ring.dropped == 0
+    assert ring.high_water <= 50
+
+
+def test_drop_oldest_counts_every_drop_exactly():
+    ring: Ring[Item] = Ring(100, "drop_oldest")
+    for i in range(25):
+        ring.put(Item(i))  # 250 samples into 100: the oldest 15 go
+    ring.close()
+    kept = [item.n for item in ring]
+    assert kept == list(range(15, 25))
+    assert ring.dropped == 15 and ring.dropped_samples == 150
+    assert ring.high_water == 100
+
+
+def test_drop_oldest_under_a_slow_consumer_accounts_for_every_item():
+    ring: Ring[Item] = Ring(30, "drop_oldest")
+    received = []
+    gate = threading.Event()
+
+    def consume():
+        gate.wait()
+        for item in ring:
+            received.append(item.n)
+
+    t = threading.Thread(target=consume)
+    t.start()
+    for i in range(1000):
+        ring.put(Item(i))
+        if i == 500:
+            gate.set()
+    ring.close()
+    t.join(timeout=30)
+    assert len(received) + ring.dropped == 1000
+    assert received == sorted(received)
+    assert received[-1] == 999
+
+
+def test_get_times_out_and_returns_none_at_end():
+    ring: Ring[Item] = Ring(10)
+    assert ring.get(timeout=0.01) is None and not ring.at_end
+    ring.put(Item(1))
+    ring.close()
+    assert ring.get().n == 1
+    assert ring.get() is None and ring.at_end
+
+
+def test_put_after_close_raises_and_abort_wakes_a_blocked_producer():
+    ring: Ring[Item] = Ring(10)
+    ring.put(Item(1))
+    errors = []
+
+    def produce():
+        try:
+            ring.put(Item(2))
+        except RingClosed as err:
+            errors.append(err)
+
+    t = threading.Thread(target=produce)
+    t.start()
+    t.join(timeout=0.05)
+    assert t.is_alive()  # blocked: the ring is full
+    ring.abort()
+    t.join(timeout=5)
+    assert errors and len(ring) == 0
+    with pytest.raises(RingClosed):
+        ring.put(Item(3))
+
+
+def test_block_put_times_out():
+    ring: Ring[Item] = Ring(10)
+    ring.put(Item(1))
+    assert ring.put(Item(2), timeout=0.01) is False
+
+
+def test_oversized_item_is_accepted_when_empty():
+    ring: Ring[Item] = Ring(10)
+    ring.put(Item(1, size=25))
+    assert len(ring) == 25
+
+
+@pytest.mark.parametrize("args", [(0, "block"), (-5, "block"), (10, "newest")])
+def test_bad_arguments(args):
+    with pytest.raises(InputError):
+        Ring(*args)
+
+
+def test_for_seconds():
+    ring = Ring.for_seconds(0.5, 16000, "drop_oldest")
+    assert ring.capacity == 8000 and ring.policy == "drop_oldest"
