@@ -1,0 +1,1 @@
+"""NeuralSpace VoiceAI: the pure protocol, the REST calls, and opening sessions."""
