@@ -106,12 +106,60 @@ class Pipeline:
     milliseconds always arrive. On any error the sink is aborted and the error re-raised.
     """
 
-    def __init__(self, source: Source, stages: Sequence[Stage], sink: Sink, *, rate: int) -> None:
+    def __init__(
+        self,
+        source: Source,
+        stages: Sequence[Stage],
+        sink: Sink,
+        *,
+        rate: int,
+        limit_seconds: float | None = None,
+    ) -> None:
+        """``rate`` is the frames' rate; ``limit_seconds`` stops after that much input."""
         self.source = source
+        self.limit_frames = (
+            None if limit_seconds is None else max(0, round(limit_seconds * source.rate))
+        )
         self.chain = Chain(stages)
         self.sink = sink
         self.rate = rate
         self.stats = RunStats()
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        """End the stream early but cleanly: stages flushed, sink closed (results drained).
+
+        Safe from another thread or a signal handler.
+        """
+        self._stop.set()
+        stop_source = getattr(self.source, "stop", None)
+        if stop_source is not None:
+            stop_source()
+
+    def results(self) -> Iterator[Any]:
+        """Run on a background thread and yield the sink's results as they arrive."""
+        sink_results = getattr(self.sink, "results", None)
+        if sink_results is None:
+            raise TypeError(f"{type(self.sink).__name__} gives no results")
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                self.run()
+            except BaseException as err:
+                failure.append(err)
+                self.sink.abort()  # ends sink_results() even if open() failed
+
+        worker = threading.Thread(target=run, name="nsaudio-pipeline", daemon=True)
+        worker.start()
+        try:
+            yield from sink_results()
+        finally:
+            if worker.is_alive() and not failure:
+                self.stop()
+            worker.join()
+        if failure:
+            raise failure[0]
 
     def run(self) -> RunStats:
         t0 = time.perf_counter()
@@ -124,11 +172,12 @@ class Pipeline:
                 if self.source.live
                 else prefetched(self.source, getattr(first, "prepare", None))
             )
-            for block in blocks:
-                stats.input_frames += len(block)
-                for frame in self.chain.push(block):
-                    self.sink.write(frame)
-                    stats.output_frames += len(frame)
+            try:
+                self._feed(blocks)
+            finally:
+                close = getattr(blocks, "close", None)  # a generator: stop its reader now
+                if close is not None:
+                    close()
             for frame in self.chain.flush():
                 self.sink.write(frame)
                 stats.output_frames += len(frame)
@@ -138,3 +187,21 @@ class Pipeline:
         self.sink.close()
         stats.seconds = time.perf_counter() - t0
         return stats
+
+    def _feed(self, blocks: Iterator[Block]) -> None:
+        stats = self.stats
+        for block in blocks:
+            if self.limit_frames is not None:
+                room = self.limit_frames - stats.input_frames
+                if room < len(block):
+                    block = Block(block.data[:room], block.start, block.rate, block.t_ns)
+                    self._stop.set()
+            stats.input_frames += len(block)
+            for frame in self.chain.push(block):
+                self.sink.write(frame)
+                stats.output_frames += len(frame)
+            if self._stop.is_set():
+                stop_source = getattr(self.source, "stop", None)
+                if stop_source is not None:
+                    stop_source()
+                return
