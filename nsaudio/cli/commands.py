@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from . import convert
+from . import convert, languages, serve, stream
 
-ALL = [convert]
+ALL = [stream, convert, serve, languages]

@@ -1,0 +1,104 @@
+"""How ``nsaudio stream`` prints results: live text, JSON Lines, SRT or WebVTT.
+
+Every writer takes results as they arrive (times already absolute) and writes each full
+result as soon as it comes, so an interrupted run keeps everything it had.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TextIO
+
+from ..neuralspace.protocol import TranscriptResult
+
+__all__ = ["OUTPUTS", "make_writer"]
+
+OUTPUTS = ("text", "jsonl", "srt", "vtt")
+
+
+def _clock(seconds: float, sep: str) -> str:
+    ms = max(0, round(seconds * 1000))
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
+
+
+class TextWriter:
+    """One line per full result; on a terminal the current partial is rewritten in place."""
+
+    def __init__(self, out: TextIO, live: bool) -> None:
+        self.out = out
+        self.live = live
+        self._shown = False
+
+    def _clear(self) -> None:
+        if self._shown:
+            self.out.write("\r\x1b[K")
+            self._shown = False
+
+    def write(self, r: TranscriptResult) -> None:
+        if r.full:
+            self._clear()
+            if r.text.strip():
+                self.out.write(r.text.strip() + "\n")
+        elif self.live:
+            self._clear()
+            self.out.write(r.text.strip())
+            self._shown = True
+        self.out.flush()
+
+    def close(self) -> None:
+        self._clear()
+        self.out.flush()
+
+
+class JsonlWriter:
+    """Every result (partials too, unless disabled) as one JSON object per line."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def write(self, r: TranscriptResult) -> None:
+        self.out.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
+        self.out.flush()
+
+    def close(self) -> None:
+        self.out.flush()
+
+
+class SubtitleWriter:
+    """Full results as SRT or WebVTT cues."""
+
+    def __init__(self, out: TextIO, vtt: bool) -> None:
+        self.out = out
+        self.vtt = vtt
+        self.count = 0
+        if vtt:
+            out.write("WEBVTT\n\n")
+
+    def write(self, r: TranscriptResult) -> None:
+        if not r.full or not r.text.strip():
+            return
+        self.count += 1
+        sep = "." if self.vtt else ","
+        if not self.vtt:
+            self.out.write(f"{self.count}\n")
+        self.out.write(
+            f"{_clock(r.start_time, sep)} --> {_clock(r.end_time, sep)}\n{r.text.strip()}\n\n"
+        )
+        self.out.flush()
+
+    def close(self) -> None:
+        self.out.flush()
+
+
+Writer = TextWriter | JsonlWriter | SubtitleWriter
+
+
+def make_writer(kind: str, out: TextIO, *, live: bool) -> Writer:
+    if kind == "jsonl":
+        return JsonlWriter(out)
+    if kind in ("srt", "vtt"):
+        return SubtitleWriter(out, vtt=kind == "vtt")
+    return TextWriter(out, live)

@@ -1,0 +1,43 @@
+"""``nsaudio serve``: the offline, protocol-compatible server, in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+
+from .service import read_api_key
+
+
+def port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0 to 65535, not {text}")
+    return value
+
+
+def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="run the offline NeuralSpace-compatible server",
+        description="Serve the NeuralSpace VoiceAI REST and WebSocket API on one port, with "
+        "offline English recognition (pocketsphinx). Any API key is accepted unless "
+        "--api-key-file is given.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument(
+        "--port", type=port, default=8765, help="port (default 8765; 0 picks a free one)"
+    )
+    p.add_argument("--api-key-file", metavar="FILE", help="accept only the key in FILE")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..server.app import LocalServer
+
+    key = read_api_key(args.api_key_file) if args.api_key_file else None
+    server = LocalServer(host=args.host, port=args.port, api_key=key)
+    server.serve_forever()
+    return 0

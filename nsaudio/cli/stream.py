@@ -1,0 +1,240 @@
+"""``nsaudio stream SOURCE``: audio to the speech service, transcripts to stdout."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from ..errors import InputError
+from ..formats import FORMATS
+from ..neuralspace.protocol import StreamParams
+from ..runner import Pipeline, standard_stages
+from ..sinks import Sink
+from ..sources import open_source
+from ..sources.stdin import StdinSource
+from .options import add_source_options, positive_float
+from .output import OUTPUTS, make_writer
+from .service import add_service_options, service_endpoint
+
+log = logging.getLogger("nsaudio.stream")
+
+EXIT_INTERRUPTED = 130
+MIN_STREAM_FRAME_MS, MAX_STREAM_FRAME_MS = 20, 1000
+
+
+def frame_ms(text: str) -> float:
+    value = positive_float(text)
+    if not MIN_STREAM_FRAME_MS <= value <= MAX_STREAM_FRAME_MS:
+        raise argparse.ArgumentTypeError(
+            f"must be {MIN_STREAM_FRAME_MS} to {MAX_STREAM_FRAME_MS} ms, not {text}"
+        )
+    return value
+
+
+def pace(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"must be 0 (as fast as possible) or a positive factor, not {text}"
+        )
+    return value
+
+
+def max_chunk_size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number of seconds, not {text!r}"
+        ) from None
+    if not 1 <= value <= 60:
+        raise argparse.ArgumentTypeError(f"must be 1 to 60 seconds, not {text}")
+    return value
+
+
+def vad_threshold(text: str) -> float:
+    value = positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1, not {text}")
+    return value
+
+
+def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "stream",
+        parents=[common],
+        help="stream audio to the speech service and print transcripts",
+        description="Stream SOURCE (a file, - for stdin, mic:, mic:N or mic:NAME) to NeuralSpace "
+        "VoiceAI, or to the built-in local server when NS_API_KEY is not set, and print the "
+        "transcript as it comes.",
+    )
+    p.add_argument(
+        "source", metavar="SOURCE", help="audio file, - (stdin), mic:, mic:N or mic:NAME"
+    )
+    p.add_argument(
+        "--language", default="en", help="language code (default en; see 'nsaudio languages')"
+    )
+    add_source_options(p)
+    p.add_argument(
+        "--max-chunk-size",
+        type=max_chunk_size,
+        default=5,
+        metavar="S",
+        help="seconds of speech after which the service finalises (default 5)",
+    )
+    p.add_argument(
+        "--vad-threshold",
+        type=vad_threshold,
+        default=0.5,
+        metavar="X",
+        help="the service's speech threshold, above 0 and at most 1 (default 0.5)",
+    )
+    p.add_argument("--disable-partial", action="store_true", help="ask for full results only")
+    p.add_argument(
+        "--frame-ms",
+        type=frame_ms,
+        default=100,
+        metavar="MS",
+        help="audio per message, 20 to 1000 ms (default 100)",
+    )
+    p.add_argument(
+        "--pace",
+        type=pace,
+        default=None,
+        metavar="F",
+        help="send files at F x real time (default 1; 0: as fast as the service takes "
+        "them; stdin from a pipe defaults to 0)",
+    )
+    p.add_argument(
+        "--duration", type=positive_float, metavar="S", help="stop after S seconds of audio"
+    )
+    p.add_argument(
+        "--output", choices=OUTPUTS, default="text", help="text (default), jsonl, srt or vtt"
+    )
+    p.add_argument(
+        "-o", "--out", metavar="FILE", help="write the transcript to FILE instead of stdout"
+    )
+    p.add_argument("--record", metavar="FILE.wav", help="also save the exact audio sent, as WAV")
+    p.add_argument(
+        "--drain-timeout",
+        type=positive_float,
+        default=30.0,
+        metavar="S",
+        help="how long to wait for the last result at the end (default 30)",
+    )
+    add_service_options(p)
+    p.set_defaults(run=run)
+
+
+def _default_pace(args: argparse.Namespace, source: Any) -> float:
+    if source.live:
+        return 0.0
+    if args.pace is not None:
+        return float(args.pace)
+    if args.source == "-" and not StdinSource.is_regular_file(sys.stdin.buffer):
+        return 0.0  # a pipe is paced by its writer (arecord, ffmpeg -re)
+    return 1.0
+
+
+@contextlib.contextmanager
+def _interrupts(pipeline: Pipeline) -> Iterator[list[bool]]:
+    """First Ctrl-C: stop cleanly (flush, drain the last results). Second: abort."""
+    interrupted: list[bool] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        if interrupted:
+            raise KeyboardInterrupt
+        interrupted.append(True)
+        sys.stderr.write("\nnsaudio: stopping (Ctrl-C again to abort)\n")
+        pipeline.stop()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    term = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, term)
+
+
+def _open_out(path: str | None) -> Any:
+    if path is None or path == "-":
+        return contextlib.nullcontext(sys.stdout)
+    try:
+        return open(path, "w", encoding="utf-8")
+    except OSError as err:
+        raise InputError(f"{path}: cannot write ({err.strerror})") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    fmt = args.format
+    if args.record and not args.record.lower().endswith(".wav"):
+        raise InputError(f"{args.record}: --record writes WAV: give a name ending in .wav")
+    source = open_source(args.source, raw=args.raw)
+    with service_endpoint(args) as endpoint:
+        language = endpoint.check_language(args.language)
+        params = StreamParams(
+            language=language,
+            format=fmt,
+            max_chunk_size=args.max_chunk_size,
+            vad_threshold=args.vad_threshold,
+            disable_partial=args.disable_partial,
+        )
+        stages = standard_stages(
+            source,
+            fmt,
+            frame_ms=args.frame_ms,
+            channel=args.channel,
+            quality=args.quality,
+            gate_threshold=0.5,
+        )
+        with _open_out(args.out) as out:
+            live_view = args.output == "text" and out.isatty()
+            writer = make_writer(args.output, out, live=live_view)
+            sink = endpoint.sink(
+                params,
+                pace=_default_pace(args, source),
+                live=source.live,
+                on_result=writer.write,
+                drain_timeout=args.drain_timeout,
+            )
+            target: Sink = sink
+            if args.record:
+                from ..sinks.files import WavSink
+                from ..sinks.tee import TeeSink
+
+                target = TeeSink(sink, WavSink(args.record))
+            pipeline = Pipeline(
+                source, stages, target, rate=FORMATS[fmt], limit_seconds=args.duration
+            )
+            with _interrupts(pipeline) as interrupted:
+                try:
+                    pipeline.run()
+                finally:
+                    writer.close()
+    stats = sink.stats()
+    log.info(
+        "sent %.2f s of audio in %d frames; %d reconnects, %d dropped frames, %d malformed results",
+        stats["samples_sent"] / FORMATS[fmt],
+        stats["frames_sent"],
+        stats["reconnects"],
+        stats.get("dropped_frames", 0),
+        stats["malformed"],
+    )
+    if stats.get("dropped_frames"):
+        log.warning(
+            "%d frames were dropped because the connection fell behind", stats["dropped_frames"]
+        )
+    if stats["reconnects"]:
+        log.warning(
+            "the connection was re-established %d times; no audio was lost", stats["reconnects"]
+        )
+    return EXIT_INTERRUPTED if interrupted else 0
