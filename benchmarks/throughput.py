@@ -1,0 +1,372 @@
+#!/usr/bin/env python3
+"""Conversion throughput: ``nsaudio convert`` against sox, one-shot soxr, scipy and libsamplerate.
+
+One run, one input for every contender: a WAV of 48 kHz stereo 16-bit speech (flite, repeated;
+a swept tone if flite is missing), made in a temporary directory. Each contender makes 16 kHz
+mono int16 from it. Processes (nsaudio, sox) are timed wall-clock from spawn to exit, interpreter
+start included; the one-shot resamplers run in a fresh child process each, which times its own
+file read and its compute (downmix + resample + int16) separately. Peak memory is the child's
+peak RSS from ``os.wait4``. Quality is the SNR of each output against one-shot soxr HQ.
+
+    python benchmarks/throughput.py [--seconds 600] [--repeat 5] [--budget 12] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+IN_RATE, OUT_RATE = 48000, 16000
+SENTENCE = "The quick brown fox jumps over the lazy dog, and then it runs back home again."
+TARGET_RATIO, TARGET_RSS_MB = 0.6, 100.0
+#: One-shot contenders: name -> (label, module needed). The code is in ``_resample``.
+ONE_SHOT = {
+    "soxr_hq": ("soxr one-shot HQ", "soxr"),
+    "scipy_poly": ("scipy resample_poly(1, 3)", "scipy"),
+    "src_fastest": ("libsamplerate sinc_fastest", "samplerate"),
+    "src_best": ("libsamplerate sinc_best", "samplerate"),
+}
+REFERENCE = "soxr_hq"
+#: nsaudio -v ends its convert log line with the seconds spent in the pipeline.
+PIPELINE_LOG = re.compile(r" in ([0-9.]+) s$", re.MULTILINE)
+
+
+def make_input(path: Path, seconds: float) -> str:
+    """Write ``seconds`` of 48 kHz stereo int16 to ``path``; return a description of it.
+
+    One flite sentence (or, without flite, a swept tone with a syllable-rate tremolo) is
+    resampled to 48 kHz, spread over two channels with different gains and repeated.
+    """
+    sox, flite = shutil.which("sox") or "sox", shutil.which("flite")
+    one = path.parent / "sentence.wav"
+    if flite:
+        what = "flite 'rms' speech"
+        make = [flite, "-voice", "rms", "-t", SENTENCE, "-o", str(one)]
+    else:
+        what = "swept tones with a 4 Hz tremolo"
+        make = [sox, "-n", "-r", "16000", "-b", "16", str(one), "synth", "3", "sine", "150-1500", "tremolo", "4", "90", "vol", "0.4"]  # fmt: skip
+    if not one.exists():
+        subprocess.run(make, check=True)
+    import soundfile as sf
+
+    reps = math.ceil(seconds / (sf.info(str(one)).duration + 0.4))
+    subprocess.run(  # channel gains 0.9 / 0.7, 0.4 s pause after each sentence
+        [sox, str(one), "-D", "-b", "16", str(path), "remix", "1v0.9", "1v0.7",
+         "rate", "-v", str(IN_RATE), "pad", "0", "0.4", "repeat", str(reps - 1),
+         "trim", "0", str(seconds)],
+        check=True,
+    )  # fmt: skip
+    return f"{what}, repeated: {seconds:g} s, 48 kHz stereo int16"
+
+
+# Peak RSS comes from wait4() on the contender, run by this small shim. Spawned straight from
+# this script it would be wrong: Linux carries the spawning process's peak RSS into the child's
+# ru_maxrss across exec (posix_spawn shares our memory until exec, fork copies it), so every
+# contender would show at least this script's peak. The shim's own few MB are the floor.
+SHIM = """import json, os, sys, time
+t = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execv(sys.argv[2], sys.argv[2:])
+    finally:
+        os._exit(127)
+_, status, ru = os.wait4(pid, 0)
+wall = time.perf_counter() - t
+with open(sys.argv[1], "w") as f:
+    json.dump({"wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime, "rss_mb": ru.ru_maxrss / 1024,
+               "status": os.waitstatus_to_exitcode(status)}, f)
+"""
+
+
+def spawn(argv: list[str], tmp: Path) -> dict[str, float]:
+    """Run ``argv`` to completion (stdout to tmp/stdout.txt, stderr to tmp/stderr.txt): the
+    child's wall seconds (fork to exit), CPU seconds (user + sys) and peak RSS in MB.
+
+    Python children cache their bytecode under ``tmp`` as an installed package would have it,
+    even where PYTHONDONTWRITEBYTECODE is set (compiling nsaudio on every start costs ~15 ms).
+    """
+    result, out, err = tmp / "result.json", tmp / "stdout.txt", tmp / "stderr.txt"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
+    shim = [sys.executable, "-I", "-S", "-c", SHIM, str(result), *argv]
+    with open(out, "wb") as fo, open(err, "wb") as fe:
+        subprocess.run(shim, stdout=fo, stderr=fe, env=env, check=True)
+    r = json.loads(result.read_text())
+    if r.pop("status") != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed: {err.read_text().strip()[-500:]}")
+    return r
+
+
+def nsaudio_argv() -> list[str]:
+    script = Path(sys.executable).parent / "nsaudio"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "nsaudio"]
+
+
+def _resample(name: str, mono: np.ndarray) -> np.ndarray:
+    if name == "soxr_hq":
+        import soxr
+
+        return soxr.resample(mono, IN_RATE, OUT_RATE, quality="HQ")
+    if name == "scipy_poly":
+        from scipy.signal import resample_poly
+
+        return resample_poly(mono, 1, IN_RATE // OUT_RATE)
+    import samplerate
+
+    return samplerate.resample(mono, OUT_RATE / IN_RATE, "sinc_" + name.removeprefix("src_"))
+
+
+def to_int16(y: np.ndarray) -> np.ndarray:
+    """As nsaudio's framer does it: scale by 32768, round, clip."""
+    return np.clip(np.rint(y * np.float32(32768)), -32768, 32767).astype("<i2")
+
+
+def child(name: str, src: str, out: str) -> None:
+    """One one-shot run in this (fresh) process; timings as JSON on stdout, output to ``out``."""
+    import soundfile as sf
+
+    _resample(name, np.zeros(IN_RATE, np.float32))  # imports and first-call set-up, untimed
+    t0 = time.perf_counter()
+    x = sf.read(src, dtype="float32", always_2d=True)[0]
+    t1 = time.perf_counter()
+    mono = x @ np.full(x.shape[1], 1 / x.shape[1], np.float32)  # the mean; faster than .mean()
+    pcm = to_int16(_resample(name, mono))
+    t2 = time.perf_counter()
+    pcm.tofile(out)
+    print(json.dumps({"read_s": t1 - t0, "compute_s": t2 - t1}))
+
+
+def summarise(runs: list[dict[str, float]], key: str) -> dict[str, Any]:
+    times = [r[key] for r in runs]
+    return {"runs": len(times), "median_s": statistics.median(times), "min_s": min(times),
+            "times_s": [round(t, 4) for t in times], "cpu_median_s": statistics.median(r["cpu_s"] for r in runs),
+            "peak_rss_mb": max(r["rss_mb"] for r in runs)}  # fmt: skip
+
+
+def load_pcm(path: Path) -> np.ndarray:
+    if path.suffix == ".wav":
+        import soundfile as sf
+
+        return sf.read(str(path), dtype="int16")[0]
+    return np.fromfile(path, "<i2")
+
+
+def snr(out: np.ndarray, ref: np.ndarray) -> dict[str, Any]:
+    n = min(len(out), len(ref))
+    a, r = out[:n].astype(np.float64), ref[:n].astype(np.float64)
+    noise = float(np.sum((a - r) ** 2))
+    value = math.inf if noise == 0 else 10 * math.log10(float(np.sum(r**2)) / noise)
+    return {
+        "snr_db": None if math.isinf(value) else round(value, 2),
+        "identical": noise == 0,
+        "length_diff": len(out) - len(ref),
+        "max_abs_diff": int(np.max(np.abs(a - r))) if n else 0,
+    }
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "load_avg_at_start": [round(v, 2) for v in os.getloadavg()],
+    }
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        m = re.search(r"model name\s*:\s*(.*)", cpuinfo.read_text())
+        info["cpu"] = m.group(1) if m else None
+    for pkg in ("nsaudio", "numpy", "soxr", "soundfile", "scipy", "samplerate"):
+        try:
+            info[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            info[pkg] = None
+    sox = shutil.which("sox")
+    if sox:
+        version = subprocess.run([sox, "--version"], capture_output=True, text=True).stdout
+        info["sox"] = m.group(1) if (m := re.search(r"v(\d[\w.]*)", version)) else version.strip()
+    return info
+
+
+def print_table(results: dict[str, dict[str, Any]], floor_mb: float) -> None:
+    head = f"{'contender':<30}{'runs':>5}{'median s':>10}{'min s':>8}{'x sox':>7}{'cpu s':>7}{'RSS MB':>8}{'read s':>8}{'SNR dB':>9}"
+    print(head)
+    print("-" * len(head))
+    for r in results.values():
+        if "skipped" in r:
+            print(f"{r['label']:<30}  skipped: {r['skipped']}")
+            continue
+        q = r.get("quality", {})
+        s = "ref" if not q else ("exact" if q["identical"] else q["snr_db"])
+        read = f"{r['read_median_s']:.3f}" if "read_median_s" in r else ""
+        cpu = "" if r["cpu_median_s"] is None else f"{r['cpu_median_s']:.2f}"
+        rss = f"{r['peak_rss_mb']:.1f}" if r["peak_rss_mb"] > floor_mb + 0.5 else f"<{floor_mb:.0f}"
+        print(f"{r['label']:<30}{r['runs']:>5}{r['median_s']:>10.3f}{r['min_s']:>8.3f}"
+              f"{r['ratio_vs_sox']:>7.2f}{cpu:>7}{rss:>8}{read:>8}{s!s:>9}")  # fmt: skip
+
+
+def report(desc: str, info: dict[str, Any], results: dict[str, dict[str, Any]],
+           memory: dict[str, float], long_wall: float) -> None:  # fmt: skip
+    nsa, floor = results["nsaudio"], info["rss_floor_mb"]
+    print(f"input: {desc}\nmachine: {info['cpu_count']} CPUs, {info.get('cpu')}, Python {info['python']}, "
+          f"load average at start {info['load_avg_at_start']}\n")  # fmt: skip
+    print_table(results, floor)
+    print(
+        "\nx sox: median / sox's median. cpu s: user+sys of the process. One-shot rows time the compute\n"
+        "only (downmix, resample, int16), in a fresh process; read s is their whole-file read.\n"
+        f"RSS MB: peak RSS of the process ({floor:.1f} MB is the floor of the measurement).\n"
+        "SNR dB: against one-shot soxr HQ of the mean downmix, int16 both."
+    )
+    if "pipeline_median_s" in nsa:
+        print(f"nsaudio: {nsa['pipeline_median_s']:.3f} s in its pipeline, "
+              f"{nsa['startup_and_exit_s']:.3f} s interpreter start, imports and exit")  # fmt: skip
+    ok = nsa["ratio_vs_sox"] <= TARGET_RATIO
+    print(
+        f"\nnsaudio / sox = {nsa['ratio_vs_sox']:.2f}  (target <= {TARGET_RATIO}: {'met' if ok else 'NOT met'})"
+    )
+    ok = max(memory.values()) <= TARGET_RSS_MB
+    print("nsaudio peak RSS: " + ", ".join(f"{mb:.1f} MB at {s} s" for s, mb in memory.items())
+          + f"  (target <= {TARGET_RSS_MB:g} MB: {'met' if ok else 'NOT met'}); the longer one took {long_wall:.2f} s")  # fmt: skip
+    if q := nsa.get("quality"):
+        shown = "identical (bit-exact)" if q["identical"] else f"{q['snr_db']} dB"
+        print(f"nsaudio vs one-shot soxr HQ: SNR {shown}, length difference {q['length_diff']} "
+              f"samples, max |diff| {q['max_abs_diff']} LSB")  # fmt: skip
+
+
+def run_processes(src: Path, tmp: Path, repeat: int) -> dict[str, dict[str, Any]]:
+    """nsaudio convert and sox, round robin so that load from elsewhere hits both alike."""
+    sox = shutil.which("sox") or "sox"
+    cmds = {
+        "nsaudio": ("nsaudio convert", [*nsaudio_argv(), "-v", "convert", str(src), str(tmp / "nsaudio.raw"), "--format", "pcm_16k"]),
+        "sox": ("sox", [sox, str(src), "-r", str(OUT_RATE), "-c", "1", "-b", "16", str(tmp / "sox.wav")]),
+    }  # fmt: skip
+    for _, argv in cmds.values():  # warm-up: page cache, .pyc files
+        spawn(argv, tmp)
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in cmds}
+    pipeline: list[float] = []  # nsaudio's own account (-v) of the time spent in its pipeline
+    for _ in range(repeat):
+        for name, (_, argv) in cmds.items():
+            runs[name].append(spawn(argv, tmp))
+            if name == "nsaudio" and (m := PIPELINE_LOG.search((tmp / "stderr.txt").read_text())):
+                pipeline.append(float(m.group(1)))
+    results = {
+        name: {"label": label, "measures": "process wall time", **summarise(runs[name], "wall_s")}
+        for name, (label, _) in cmds.items()
+    }
+    if pipeline:
+        nsa = results["nsaudio"]
+        nsa["pipeline_median_s"] = statistics.median(pipeline)
+        nsa["startup_and_exit_s"] = nsa["median_s"] - nsa["pipeline_median_s"]
+    return results
+
+
+def run_one_shot(name: str, src: Path, out: Path, tmp: Path, repeat: int, budget: float) -> dict[str, Any]:  # fmt: skip
+    """``repeat`` runs of a one-shot contender, fewer if they would take over ``budget`` seconds."""
+    label, module = ONE_SHOT[name]
+    if importlib.util.find_spec(module) is None:
+        return {"label": label, "skipped": f"python package {module!r} not installed"}
+    runs: list[dict[str, float]] = []
+    began = time.perf_counter()
+    while len(runs) < repeat:
+        argv = [sys.executable, str(Path(__file__).resolve()), "--child", name, str(src), str(out)]
+        try:
+            proc = spawn(argv, tmp)
+        except RuntimeError as err:
+            return {"label": label, "skipped": str(err).splitlines()[-1]}
+        runs.append({**proc, **json.loads((tmp / "stdout.txt").read_text())})
+        spent = time.perf_counter() - began
+        if spent + spent / len(runs) > budget:
+            break
+    return {
+        "label": label,
+        "measures": "in-process compute (downmix + resample + int16); file read apart",
+        **summarise(runs, "compute_s"),
+        "cpu_median_s": None,  # the child's CPU time includes its imports and the read
+        "read_median_s": statistics.median(r["read_s"] for r in runs),
+    }
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--seconds", type=float, default=600, help="input length (default 600)")
+    p.add_argument("--repeat", type=int, default=5, help="runs per contender (default 5)")
+    p.add_argument("--budget", type=float, default=12, help="seconds after which a slow one-shot contender's runs stop (default 12)")  # fmt: skip
+    p.add_argument("--json", metavar="FILE", help="write every figure to FILE")
+    p.add_argument("--child", nargs=3, help=argparse.SUPPRESS)  # NAME IN OUT: one one-shot run
+    args = p.parse_args()
+    if args.repeat < 1 or args.seconds <= 0:
+        p.error("--repeat must be at least 1 and --seconds positive")
+    if args.child:
+        child(*args.child)
+        return 0
+    if not shutil.which("sox"):
+        sys.exit("throughput: sox must be on PATH (it is the baseline)")
+    t_start = time.perf_counter()
+    info = machine()
+    with tempfile.TemporaryDirectory(prefix="nsaudio-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        src = tmp / "in.wav"
+        desc = make_input(src, args.seconds)
+        info["rss_floor_mb"] = spawn([shutil.which("true") or "/bin/true"], tmp)["rss_mb"]
+        results = run_processes(src, tmp, args.repeat)
+        outputs = {"nsaudio": tmp / "nsaudio.raw", "sox": tmp / "sox.wav"}
+        for name in ONE_SHOT:
+            outputs[name] = tmp / f"{name}.raw"
+            results[name] = run_one_shot(name, src, outputs[name], tmp, args.repeat, args.budget)
+        for r in results.values():
+            if "median_s" in r:
+                r["ratio_vs_sox"] = r["median_s"] / results["sox"]["median_s"]
+        if "median_s" in results[REFERENCE]:
+            ref = load_pcm(outputs[REFERENCE])
+            for name, r in results.items():
+                if "median_s" in r and name != REFERENCE:
+                    r["quality"] = snr(load_pcm(outputs[name]), ref)
+            del ref
+        # Memory against length: nsaudio once more on an input twice as long.
+        src.unlink()
+        make_input(src, 2 * args.seconds)
+        argv = [*nsaudio_argv(), "convert", str(src), str(tmp / "nsaudio.raw")]
+        long_run = spawn(argv, tmp)
+
+    nsa = results["nsaudio"]
+    memory = {f"{args.seconds:g}": nsa["peak_rss_mb"], f"{2 * args.seconds:g}": long_run["rss_mb"]}
+    report(desc, info, results, memory, long_run["wall_s"])
+    total = time.perf_counter() - t_start
+    print(f"benchmark took {total:.1f} s")
+    if args.json:
+        data = {
+            "benchmark": "throughput",
+            "input": {"description": desc, "seconds": args.seconds, "rate": IN_RATE, "channels": 2, "subtype": "PCM_16"},
+            "output": {"rate": OUT_RATE, "channels": 1, "dtype": "int16"},
+            "repeat": args.repeat,
+            "machine": info,
+            "contenders": results,
+            "nsaudio_peak_rss_mb_by_seconds": memory,
+            "nsaudio_long_run": {"seconds": 2 * args.seconds, **long_run},
+            "targets": {"ratio_vs_sox_max": TARGET_RATIO, "peak_rss_mb_max": TARGET_RSS_MB},
+            "total_s": total,
+        }  # fmt: skip
+        Path(args.json).write_text(json.dumps(data, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
