@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from . import convert, languages, serve, stream
+from . import check, convert, devices, languages, serve, stream
 
-ALL = [stream, convert, serve, languages]
+ALL = [stream, convert, serve, languages, devices, check]
