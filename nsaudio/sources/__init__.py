@@ -16,6 +16,7 @@ from .file import DEFAULT_BLOCK_FRAMES, FileSource
 from .pcm import RawSpec, parse_raw_spec
 from .stdin import StdinSource
 from .synthetic import ArraySource, ToneSource
+from .wav_stream import read_wav_header
 
 if TYPE_CHECKING:
     from .mic import MicSource
@@ -60,8 +61,36 @@ def open_source(
     if raw is not None:
         if not os.path.isfile(text):
             raise InputError(f"{text}: no such file")
-        return StdinSource(open(text, "rb"), raw=raw, block_frames=block_frames, name=text)
-    return FileSource(text, block_frames=block_frames)
+        return _streamed(text, raw, block_frames)
+    source = FileSource(text, block_frames=block_frames)
+    if source.frames == 0 and source.format.startswith("WAV/") and _wav_size_unknown(text):
+        # libsndfile takes a streaming writer's data size of 0 at its word: nothing to play.
+        source.close()
+        return _streamed(text, None, block_frames)
+    return source
+
+
+def _streamed(path: str, raw: RawSpec | None, block_frames: int) -> StdinSource:
+    stream = open(path, "rb")  # noqa: SIM115 - the source owns it and closes it
+    try:
+        return StdinSource(stream, raw=raw, block_frames=block_frames, name=path, owns_stream=True)
+    except BaseException:
+        stream.close()
+        raise
+
+
+def _wav_size_unknown(path: str) -> bool:
+    """True for a WAV whose data size says "unknown" (0), with bytes after it, and whose
+    RIFF size is not that of the file (a finished file may hold an empty data chunk)."""
+    with open(path, "rb") as f:
+        riff_size = int.from_bytes(f.read(8)[4:], "little")
+        f.seek(0)
+        try:
+            header = read_wav_header(f.read, path)
+        except InputError:
+            return False
+        finished = riff_size + 8 == os.fstat(f.fileno()).st_size
+        return header.data_bytes is None and not finished and bool(f.read(1))
 
 
 def __getattr__(name: str) -> Any:

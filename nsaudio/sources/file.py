@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import soundfile as sf
 
 from ..blocks import Block
@@ -14,6 +19,8 @@ from ..errors import InputError, UnsupportedAudioError
 from .limits import check_layout
 
 __all__ = ["DEFAULT_BLOCK_FRAMES", "FileSource"]
+
+log = logging.getLogger("nsaudio.sources")
 
 #: Large blocks keep the per-block Python cost negligible on the fast path.
 DEFAULT_BLOCK_FRAMES = 65536
@@ -25,7 +32,44 @@ _INT16_EXACT = frozenset({"PCM_16", "PCM_S8", "PCM_U8", "ULAW", "ALAW"})
 def _describe(err: Exception) -> str:
     text = str(err).strip().rstrip(".")
     # libsndfile prefixes its messages with "Error opening '<path>': "; the path is said anyway.
-    return text.split(": ", 1)[1] if text.startswith("Error opening") and ": " in text else text
+    text = text.split(": ", 1)[1] if text.startswith("Error opening") and ": " in text else text
+    # What libsndfile says when its last guess (MP3) fails too, even for a regular file.
+    if text.startswith("File does not exist or is not a regular file"):
+        return "Format not recognised"
+    return text
+
+
+@contextlib.contextmanager
+def _native_stderr_to_log() -> Iterator[None]:
+    """Catch what C code writes on file descriptor 2 meanwhile, and log it at debug level.
+
+    libmpg123 inside libsndfile prints notes and warnings straight to fd 2 ("Note: Illegal
+    Audio-MPEG-Header", "Warning: Xing stream size off"), and libsndfile offers no way to quiet
+    it (libsndfile issue 958): on broken input that would break nsaudio's one-line errors.
+    A line of nsaudio's own written by another thread meanwhile is passed on.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    try:
+        with tempfile.TemporaryFile() as spool:
+            os.dup2(spool.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+                spool.seek(0)
+                text = spool.read().decode("utf-8", "replace")
+    finally:
+        os.close(saved)
+    for line in text.splitlines():
+        if line.startswith("nsaudio:"):
+            sys.stderr.write(line + "\n")
+        elif line.strip():
+            log.debug("libsndfile: %s", line.strip())
 
 
 class FileSource:
@@ -36,11 +80,17 @@ class FileSource:
 
     live = False
 
-    def __init__(self, path: str | os.PathLike[str], *, block_frames: int = DEFAULT_BLOCK_FRAMES):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        block_frames: int = DEFAULT_BLOCK_FRAMES,
+        name: str | None = None,
+    ):
         if block_frames <= 0:
             raise InputError(f"block size must be a positive number of frames, not {block_frames}")
         self.path = Path(path)
-        self.name = str(path)
+        self.name = str(path) if name is None else name
         self.block_frames = block_frames
         if not self.path.exists():
             raise InputError(f"{self.name}: no such file")
@@ -49,7 +99,8 @@ class FileSource:
         if self.path.is_file() and self.path.stat().st_size == 0:
             raise UnsupportedAudioError(f"{self.name}: the file is empty")
         try:
-            self._file = sf.SoundFile(str(self.path))
+            with _native_stderr_to_log():
+                self._file = sf.SoundFile(str(self.path))
         except PermissionError:
             raise InputError(f"{self.name}: permission denied") from None
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
@@ -65,6 +116,15 @@ class FileSource:
         self.channels: int = self._file.channels
         self.format = f"{self._file.format}/{self._file.subtype}"
         self._dtype = "int16" if self._file.subtype in _INT16_EXACT else "float32"
+        self._chatty = self._file.format == "MP3"  # decoded by libmpg123
+        self._damage: str | None = None  # why the audio stops early, once it is known
+        # The first block is decoded now, so that audio that cannot be decoded at all fails
+        # here, before anything else (a connection to the service) is set up.
+        try:
+            self._first: np.ndarray | None = self._read(0)
+        except BaseException:
+            self._file.close()
+            raise
 
     @property
     def frames(self) -> int | None:
@@ -79,19 +139,60 @@ class FileSource:
         pos = 0
         try:
             while True:
-                try:
-                    data = self._file.read(self.block_frames, dtype=self._dtype, always_2d=True)
-                except (sf.LibsndfileError, RuntimeError) as err:
-                    raise UnsupportedAudioError(
-                        f"{self.name}: cannot decode past {pos / self.rate:.3f} s "
-                        f"({_describe(err)})"
-                    ) from None
+                if self._first is not None:
+                    data, self._first = self._first, None
+                elif self._damage is not None:
+                    break
+                else:
+                    data = self._read(pos)
                 if not len(data):
-                    return
+                    break
                 yield Block(data, pos, self.rate, time.monotonic_ns())
                 pos += len(data)
+            if self._damage is not None:  # said when the audio gets there, not at open
+                log.warning("%s", self._damage)
         finally:
             self.close()
+
+    def _read(self, pos: int) -> np.ndarray:
+        """The next block; at a decoding error, what decodes of it, and then the end.
+
+        A file cut short or damaged plays up to the damage, with a warning, as a cut WAV
+        does; audio of which nothing at all decodes is an error.
+        """
+        try:
+            if self._chatty:
+                with _native_stderr_to_log():
+                    return self._file.read(self.block_frames, dtype=self._dtype, always_2d=True)
+            return self._file.read(self.block_frames, dtype=self._dtype, always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as err:
+            reason = _describe(err) or "decoding error"
+        data = self._salvage(pos)
+        if not pos and not len(data):
+            raise UnsupportedAudioError(f"{self.name}: cannot decode the audio ({reason})")
+        end = (pos + len(data)) / self.rate
+        self._damage = (
+            f"{self.name}: cannot decode past {end:.3f} s ({reason}): the rest is left out"
+        )
+        return data
+
+    def _salvage(self, pos: int) -> np.ndarray:
+        """Decode again from ``pos``, keeping what comes before the error.
+
+        libsndfile fills the buffer up to the error and then reports it, and soundfile raises
+        without saying how far it got: the frames never written are told by a NaN sentinel,
+        which no decoder that fails this way (FLAC, MP3, Vorbis, Opus) produces. A fresh
+        handle: after an error, libsndfile's FLAC reader may fail again at once.
+        """
+        buf = np.full((self.block_frames, self.channels), np.nan, dtype=np.float32)
+        try:
+            with _native_stderr_to_log(), sf.SoundFile(str(self.path)) as f:
+                f.seek(pos)
+                return f.read(out=buf)  # no error this time: the count is known
+        except (sf.LibsndfileError, RuntimeError, ValueError, TypeError, OSError):
+            pass
+        written = np.flatnonzero(~np.isnan(buf).all(axis=1))
+        return buf[: written[-1] + 1] if len(written) else buf[:0]
 
     def close(self) -> None:
         self._file.close()

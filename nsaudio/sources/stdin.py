@@ -10,6 +10,7 @@ import stat
 import sys
 import tempfile
 import time
+import weakref
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -79,8 +80,11 @@ class StdinSource:
         raw: RawSpec | None = None,
         block_frames: int = DEFAULT_BLOCK_FRAMES,
         name: str = "stdin",
+        owns_stream: bool = False,
     ) -> None:
+        """``owns_stream``: close ``stream`` at the end of ``blocks()`` and in ``close()``."""
         self.name = name
+        self._owns_stream = owns_stream
         self.block_frames = block_frames
         if stream is None:
             stream = sys.stdin.buffer
@@ -118,8 +122,14 @@ class StdinSource:
             out.write(self._reader.prefix)
             self._reader.prefix = b""
             shutil.copyfileobj(self._stream, out, 1 << 20)
-        self._spooled = FileSource(path, block_frames=self.block_frames)
-        self._spooled.name = self.name
+        # Removed by close(), or failing that when this object goes or the interpreter exits
+        # (a run that stops before reading, on a network error say, leaves nothing behind).
+        self._unlink_spool = weakref.finalize(self, _remove, path)
+        try:
+            self._spooled = FileSource(path, block_frames=self.block_frames, name=self.name)
+        except BaseException:
+            self._unlink_spool()
+            raise
         self.rate, self.channels = self._spooled.rate, self._spooled.channels
         self.format = self._spooled.format
 
@@ -135,13 +145,13 @@ class StdinSource:
         return self.blocks()
 
     def blocks(self) -> Iterator[Block]:
-        if self._spooled is not None:
-            try:
+        try:
+            if self._spooled is not None:
                 yield from self._spooled.blocks()
-            finally:
-                self.close()
-            return
-        yield from self._pcm_blocks(self._fmt)
+            else:
+                yield from self._pcm_blocks(self._fmt)
+        finally:
+            self.close()
 
     def _pcm_blocks(self, fmt: SampleFormat) -> Iterator[Block]:
         align = self.channels * fmt.width
@@ -170,12 +180,18 @@ class StdinSource:
             )
 
     def close(self) -> None:
+        if self._owns_stream:
+            self._stream.close()
         if self._spooled is not None:
             self._spooled.close()
         if self._spool_path is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(self._spool_path)
+            self._unlink_spool()
             self._spool_path = None
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 def _check_not_tty(stream: BinaryIO) -> None:

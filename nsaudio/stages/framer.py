@@ -15,7 +15,8 @@ MAX_FRAME_MS = 60_000
 
 def to_int16(x: np.ndarray) -> np.ndarray:
     """Float in [-1, 1) to int16 LE: scaled by 32768, rounded, clipped; NaN becomes 0."""
-    y = np.multiply(x, 32768.0, dtype=np.float32)
+    with np.errstate(over="ignore"):  # 1e38 * 32768 is inf, clipped below: no warning
+        y = np.multiply(x, 32768.0, dtype=np.float32)
     np.rint(y, out=y)
     np.clip(y, -32768.0, 32767.0, out=y)
     if np.isnan(y).any():

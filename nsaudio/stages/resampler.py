@@ -27,12 +27,27 @@ def downmix_weights(channels: int, channel: int | None = None) -> np.ndarray:
     return w
 
 
+def _full_scale(mono: np.ndarray) -> np.ndarray:
+    """``mono`` itself if every sample is within full scale, else a copy with NaN made 0 and
+    everything beyond full scale (infinities, and garbage such as 1e30) clipped to it.
+
+    Filtering a 1e30 sample would ring at full scale over the filter's whole length, and runs
+    of huge values overflow inside soxr into NaN; clipped first, a bad sample is a click.
+    """
+    # Two reductions without a temporary; NaN fails both comparisons.
+    if not mono.size or (mono.min() >= -1.0 and mono.max() <= 1.0):
+        return mono
+    out = np.nan_to_num(mono, nan=0.0, posinf=1.0, neginf=-1.0)
+    return np.clip(out, -1.0, 1.0, out=out)
+
+
 class Resampler:
     """Float32 blocks of any channel count in, mono float32 blocks at ``out_rate`` out.
 
     Output equals one-shot ``soxr.resample`` of the whole downmixed input, however the input
-    is cut. Samples that are NaN become 0 and infinities are clipped to full scale before
-    filtering, so one bad sample cannot smear over a filter's length of output.
+    is cut. Samples that are NaN become 0, and samples beyond full scale (infinities, 1e30)
+    are clipped to it before filtering, so one bad sample cannot smear over a filter's
+    length of output.
     """
 
     def __init__(
@@ -59,6 +74,7 @@ class Resampler:
         self.channels = channels
         self.quality = q
         self._weights = downmix_weights(channels, channel)
+        self._channel = channel
         self._int16_weights = self._weights * np.float32(1 / 32768)
         self._stream = (
             soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality=q)
@@ -77,12 +93,14 @@ class Resampler:
             if data.shape[1] == 1:
                 return data[:, 0] * np.float32(1 / 32768)
             return (data @ self._int16_weights)[:, 0]
-        mono = data[:, 0] if data.shape[1] == 1 else (data @ self._weights)[:, 0]
-        mono = np.ascontiguousarray(mono, dtype=np.float32)
-        # A finite sum means every sample is finite: one cheap pass instead of isfinite().
-        if not np.isfinite(mono.sum()):
-            mono = np.nan_to_num(mono, nan=0.0, posinf=1.0, neginf=-1.0)
-        return mono
+        if data.shape[1] == 1:
+            mono = data[:, 0]
+        elif self._channel is not None:  # a pick, not a product: inf * 0 would be NaN
+            mono = data[:, self._channel]
+        else:
+            with np.errstate(invalid="ignore"):  # inf - inf across channels: NaN, made 0 below
+                mono = (data @ self._weights)[:, 0]
+        return _full_scale(np.ascontiguousarray(mono, dtype=np.float32))
 
     def _emit(self, y: np.ndarray) -> list[Block]:
         if not len(y):
@@ -98,7 +116,8 @@ class Resampler:
                 f"block at {block.rate} Hz pushed into a resampler for {self.in_rate} Hz"
             )
         if block.data.ndim == 1 and block.data.dtype == np.float32:
-            return block
+            mono = _full_scale(block.data)
+            return block if mono is block.data else Block(mono, block.start, block.rate, block.t_ns)
         return Block(self._mono(block.data), block.start, block.rate, block.t_ns)
 
     def push(self, block: Block) -> list[Block]:
