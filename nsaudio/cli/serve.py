@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import threading
+from typing import TYPE_CHECKING
 
 from .service import read_api_key
+
+if TYPE_CHECKING:
+    from ..server.app import LocalServer
 
 
 def port(text: str) -> int:
@@ -31,13 +37,32 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
         "--port", type=port, default=8765, help="port (default 8765; 0 picks a free one)"
     )
     p.add_argument("--api-key-file", metavar="FILE", help="accept only the key in FILE")
+    # For nsaudio stream: print the URL on stdout when listening, stop when stdin closes.
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..server.app import LocalServer
+    from ..server.app import LocalServer  # the server extra: imported only to serve
 
     key = read_api_key(args.api_key_file) if args.api_key_file else None
     server = LocalServer(host=args.host, port=args.port, api_key=key)
-    server.serve_forever()
+
+    def ready(srv: LocalServer) -> None:
+        if args.child:
+            sys.stdout.write(srv.base_url + "\n")
+            sys.stdout.flush()
+            threading.Thread(target=_stop_at_eof, args=(srv,), daemon=True).start()
+        else:
+            sys.stderr.write(
+                f"nsaudio: serving the NeuralSpace API on {srv.base_url} (Ctrl-C stops)\n"
+            )
+
+    server.serve_forever(on_ready=ready)
     return 0
+
+
+def _stop_at_eof(server: LocalServer) -> None:
+    while sys.stdin.buffer.read(4096):
+        pass
+    server.stop()

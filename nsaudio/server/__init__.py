@@ -1,0 +1,70 @@
+"""The offline, NeuralSpace-compatible local server (``nsaudio serve``).
+
+Modules, from the wire inwards:
+
+- ``app``: :class:`LocalServer`, the websockets server, its lifecycle and the session handler;
+- ``rest``: the REST calls and the token check before a stream's handshake;
+- ``logs``: the server's loggers and the filter that redacts tokens and keys;
+- ``params``: pure parsing and validation of stream paths and query strings;
+- ``tokens``: the expiring token store;
+- ``transcriber``: one session's bytes in, result messages out (segments, partials, chunk ids);
+- ``vad``: the energy voice-activity detector and segmenter;
+- ``engines``: recognisers (pocketsphinx, and a deterministic counting fake) and their pool;
+- ``child``: the server in a child process, for ``nsaudio stream``.
+
+Importing this package loads nothing: websockets and pocketsphinx (the ``server`` extra) are
+imported with the modules that need them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "LocalServer": ".app",
+    "ServerStartError": ".app",
+    "Transcriber": ".transcriber",
+    "SessionParams": ".params",
+    "CountingEngine": ".engines",
+    "Engine": ".engines",
+    "EnginePool": ".engines",
+    "PocketSphinxEngine": ".engines",
+    "TokenStore": ".tokens",
+    "ServerProcess": ".child",
+}
+
+__all__ = [
+    "CountingEngine",
+    "Engine",
+    "EnginePool",
+    "LocalServer",
+    "PocketSphinxEngine",
+    "ServerProcess",
+    "ServerStartError",
+    "SessionParams",
+    "TokenStore",
+    "Transcriber",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .app import LocalServer, ServerStartError
+    from .child import ServerProcess
+    from .engines import CountingEngine, Engine, EnginePool, PocketSphinxEngine
+    from .params import SessionParams
+    from .tokens import TokenStore
+    from .transcriber import Transcriber

@@ -1,0 +1,359 @@
+"""The local, offline, NeuralSpace-compatible server: REST and WebSocket on one loopback port.
+
+``LocalServer`` runs a ``websockets`` asyncio server, either in a background daemon thread
+(``start()``/``stop()``, or as a context manager: what ``nsaudio stream`` embeds and what tests
+use) or in the calling thread (``serve_forever()``, for ``nsaudio serve``).
+
+Endpoints (REST calls need ``Authorization: <API key>``):
+
+* ``GET /api/v2/languages?type=stream`` -> ``{"data": {"languages": ["en"]}}``
+* ``GET /api/v2/token?duration=S`` -> ``{"data": {"token": "..."}}``, valid S seconds (default 3600)
+* WebSocket ``/voice/stream/live/transcribe/{language}/{token}/{session_id}?max_chunk_size=
+  &vad_threshold=&disable_partial=&format=``: an unknown or expired token is refused with
+  HTTP 401; any other invalid parameter is accepted and then closed with 1008 and a reason;
+  messages over 1 MiB are closed with 1009 (by websockets); sessions beyond ``max_sessions``
+  are closed with 1013. Errors from REST calls are ``{"error": {"status": N, "message": "..."}}``.
+
+Each session's audio is transcribed by a :class:`~nsaudio.server.transcriber.Transcriber` in a
+worker thread; the handler awaits it before reading the next message, so a client sending
+faster than the engine decodes is slowed by TCP backpressure instead of filling a queue.
+
+Secrets: tokens travel in the URL path, so every log record of this server, including those of
+websockets (which logs to ``nsaudio.server.websockets``), passes through :class:`RedactSecrets`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from ..errors import NsAudioError
+from .engines import ENGINE_RATE, EngineFactory, EnginePool, PocketSphinxEngine, PoolExhausted
+from .logs import RedactSecrets, log, ws_log
+from .params import (
+    SessionParams,
+    StreamParamError,
+    parse_stream_params,
+    redact_path,
+    split_stream_path,
+)
+from .rest import RestApi
+from .tokens import TokenStore
+from .transcriber import Transcriber
+
+__all__ = ["LocalServer", "RedactSecrets", "ServerStartError"]
+
+MAX_MESSAGE_BYTES = 2**20
+CLOSE_TRY_AGAIN_LATER = 1013
+CLOSE_POLICY_VIOLATION = 1008
+CLOSE_INTERNAL_ERROR = 1011
+
+
+class ServerStartError(NsAudioError, OSError):
+    """The server could not start listening (for example, the port is taken)."""
+
+    exit_status = 1
+
+
+def _log_prewarm_failure(future: asyncio.Future[None]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("cannot create a recogniser", exc_info=future.exception())
+
+
+class LocalServer:
+    """An offline server speaking the NeuralSpace VoiceAI streaming protocol on loopback.
+
+    ``api_key``: if given, REST calls must present exactly this key; otherwise any non-empty
+    key is accepted. ``engine_factory`` builds a recognition engine (default
+    :class:`~nsaudio.server.engines.PocketSphinxEngine`); at most ``max_sessions`` engines
+    exist, reused across sessions. ``token_clock`` (monotonic seconds) is for tests.
+
+    After ``start()``, ``port`` is the bound port and ``base_url`` is ``http://host:port``.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str | None = None,
+        engine_factory: EngineFactory | None = None,
+        max_sessions: int = 16,
+        *,
+        token_clock: Callable[[], float] = time.monotonic,
+        prewarm: bool = True,
+    ) -> None:
+        if not 0 <= port <= 65535:
+            raise ValueError(f"port must be in 0..65535, got {port}")
+        if max_sessions < 1:
+            raise ValueError(f"max_sessions must be at least 1, got {max_sessions}")
+        if api_key is not None and not api_key.strip():
+            raise ValueError("api_key must not be empty; pass None to accept any key")
+        self.host = host
+        self.max_sessions = max_sessions
+        self.tokens = TokenStore(clock=token_clock)
+        self._requested_port = port
+        self._port: int | None = None
+        self._api_key = api_key
+        self._pool = EnginePool(engine_factory or PocketSphinxEngine, max_sessions)
+        self._prewarm = prewarm
+        self._active = 0
+        self._thread: threading.Thread | None = None
+        self._background = False
+        self._stop_requested = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_event: asyncio.Event | None = None
+        self._stopped_by: int | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    def __repr__(self) -> str:
+        where = self.base_url if self._port is not None else "not started"
+        return f"LocalServer({where}, sessions={self._active}/{self.max_sessions})"
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("the server is not listening; call start() first")
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def active_sessions(self) -> int:
+        return self._active
+
+    def issue_token(self, duration: float = 3600.0) -> str:
+        """A stream token, as ``GET /api/v2/token`` would give, for in-process callers."""
+        return self.tokens.issue(duration)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> LocalServer:
+        """Serve in a background daemon thread; returns once listening."""
+        if self._thread is not None:
+            raise RuntimeError("the server is already running")
+        ready = threading.Event()
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                asyncio.run(self._main(ready, install_signals=False))
+            except BaseException as exc:  # reported to start() or logged: a thread cannot raise
+                if ready.is_set():
+                    log.error("local server failed", exc_info=True)
+                else:
+                    errors.append(exc)
+                    ready.set()
+
+        self._thread = threading.Thread(target=run, name="nsaudio-server", daemon=True)
+        self._background = True
+        self._stop_requested = False
+        self._thread.start()
+        ready.wait()
+        if errors:
+            self._thread.join()
+            self._thread = None
+            raise errors[0]
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Close every session (code 1001) and stop listening; safe to call twice, and from
+        any thread. After ``start()`` it waits for the server thread to end; while another
+        thread is in ``serve_forever()`` it only asks it to return."""
+        thread, loop, event = self._thread, self._loop, self._stop_event
+        if thread is None:
+            return
+        self._stop_requested = True  # in case the loop is not running yet
+        if loop is not None and event is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(event.set)
+        if not self._background or thread is threading.current_thread():
+            return
+        thread.join(timeout)
+        if thread.is_alive():
+            log.warning("local server did not stop within %.1f s", timeout)
+        self._thread = None
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def serve_forever(self, on_ready: Callable[[LocalServer], None] | None = None) -> int | None:
+        """Serve in the calling thread until SIGINT or SIGTERM (or ``stop()`` from another thread).
+
+        ``on_ready`` is called once listening. Returns the signal number that stopped the
+        server, or None. Raises :class:`ServerStartError` if it cannot listen.
+        """
+        if self._thread is not None:
+            raise RuntimeError("the server is already running")
+        ready = threading.Event()
+        self._thread = threading.current_thread()
+        self._background = False
+        self._stop_requested = False
+        try:
+            asyncio.run(self._main(ready, install_signals=True, on_ready=on_ready))
+        finally:
+            self._thread = None
+        return self._stopped_by
+
+    async def _main(
+        self,
+        ready: threading.Event,
+        *,
+        install_signals: bool,
+        on_ready: Callable[[LocalServer], None] | None = None,
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop_event = asyncio.Event()
+        if self._stop_requested:
+            self._stop_event.set()
+        self._stopped_by = None
+        self._executor = ThreadPoolExecutor(self.max_sessions, thread_name_prefix="nsaudio-decode")
+        try:
+            try:
+                server = await serve(
+                    self._handle_stream,
+                    self.host,
+                    self._requested_port,
+                    process_request=RestApi(self.tokens, self._api_key),
+                    server_header="nsaudio-local",
+                    max_size=MAX_MESSAGE_BYTES,
+                    max_queue=4,  # frames of up to 1 MiB each: bounds memory per session
+                    ping_interval=None,  # loopback: a dead peer shows as a TCP close
+                    close_timeout=2,
+                    logger=ws_log,
+                )
+            except OSError as exc:
+                raise ServerStartError(
+                    exc.errno,
+                    f"cannot listen on {self.host}:{self._requested_port}: {exc.strerror}",
+                ) from exc
+            self._port = server.sockets[0].getsockname()[1]
+            if install_signals:
+                self._install_signal_handlers(self._loop, self._stop_event)
+            log.info("local server listening on %s", self.base_url)
+            ready.set()
+            if on_ready is not None:
+                on_ready(self)
+            if self._prewarm:
+                warming = self._loop.run_in_executor(self._executor, self._pool.prewarm, 1)
+                warming.add_done_callback(_log_prewarm_failure)
+            await self._stop_event.wait()
+            server.close()
+            await server.wait_closed()
+            log.info("local server stopped")
+        finally:
+            self._executor.shutdown(wait=True)
+            self._loop = None
+
+    def _install_signal_handlers(
+        self, loop: asyncio.AbstractEventLoop, event: asyncio.Event
+    ) -> None:
+        def on_signal(signum: int) -> None:
+            log.info("received %s, stopping", signal.Signals(signum).name)
+            self._stopped_by = signum
+            event.set()
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(signum, on_signal, signum)
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+                log.debug("cannot handle %s here", signal.Signals(signum).name)
+
+    # -- WebSocket sessions ------------------------------------------------------------------
+
+    async def _handle_stream(self, ws: ServerConnection) -> None:
+        if ws.request is None:  # cannot happen once the handshake succeeded
+            return
+        shown = redact_path(ws.request.path)
+        path = split_stream_path(ws.request.path)  # valid: _process_request checked it
+        try:
+            params = parse_stream_params(path.language, path.session_id, path.query)
+        except StreamParamError as exc:
+            log.info("refused %s: %s", shown, exc.reason)
+            await ws.close(CLOSE_POLICY_VIOLATION, exc.reason)
+            return
+        if self._active >= self.max_sessions:
+            log.warning("refused %s: %d sessions already open", shown, self._active)
+            await ws.close(
+                CLOSE_TRY_AGAIN_LATER,
+                f"try again later: this server takes {self.max_sessions} sessions at once",
+            )
+            return
+        self._active += 1
+        try:
+            await self._run_session(ws, params, shown)
+        finally:
+            self._active -= 1
+
+    async def _run_session(self, ws: ServerConnection, params: SessionParams, shown: str) -> None:
+        loop = asyncio.get_running_loop()
+        executor = self._executor
+        try:
+            engine = await loop.run_in_executor(executor, self._pool.acquire)
+        except PoolExhausted:
+            await ws.close(CLOSE_TRY_AGAIN_LATER, "try again later: no recogniser free")
+            return
+        except Exception:
+            log.error("cannot create a recogniser", exc_info=True)
+            await ws.close(CLOSE_INTERNAL_ERROR, "recogniser unavailable")
+            return
+        log.info(
+            "session %s open: %s format=%s max_chunk_size=%d vad_threshold=%g disable_partial=%s",
+            params.session_id,
+            shown,
+            params.format,
+            params.max_chunk_size,
+            params.vad_threshold,
+            params.disable_partial,
+        )
+        transcriber = Transcriber(params, engine)
+        healthy = True
+        try:
+            async for message in ws:
+                if isinstance(message, str):
+                    log.debug("session %s: ignoring a text message", params.session_id)
+                    continue
+                results = await loop.run_in_executor(executor, transcriber.feed, message)
+                for result in results:
+                    result["send_time"] = time.time()
+                    await ws.send(json.dumps(result))
+        except ConnectionClosed:
+            pass
+        except Exception:
+            healthy = False
+            log.error("session %s failed", params.session_id, exc_info=True)
+            await ws.close(CLOSE_INTERNAL_ERROR, "internal error in the local server")
+        finally:
+            try:
+                await loop.run_in_executor(executor, transcriber.close)
+            except Exception:
+                healthy = False
+                log.error(
+                    "session %s: recogniser failed to close", params.session_id, exc_info=True
+                )
+            if healthy:
+                self._pool.release(engine)
+            else:
+                self._pool.discard(engine)
+        seconds = transcriber.position / ENGINE_RATE
+        log.info(
+            "session %s closed (code %s): %.2f s of audio, %d results",
+            params.session_id,
+            ws.close_code,
+            seconds,
+            transcriber.results_made,
+        )

@@ -1,0 +1,69 @@
+"""The local server in a child process, for ``nsaudio stream`` without a key.
+
+Not a thread of the streaming process: pocketsphinx holds the GIL while it decodes (measured
+here: 0.47 s without a break for 6.8 s of audio), which would stall live capture and
+sending for as long. The child announces its URL on stdout when it listens, and exits when
+its stdin closes, so it never outlives the parent, however the parent ends.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import sys
+import time
+
+from ..errors import ServiceError
+
+__all__ = ["ServerProcess"]
+
+
+class ServerProcess:
+    """``nsaudio serve --child`` on a free loopback port; ``base_url`` once started."""
+
+    def __init__(self, *, start_timeout: float = 30.0) -> None:
+        self.start_timeout = start_timeout
+        self.base_url = ""
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def __repr__(self) -> str:
+        return f"ServerProcess({self.base_url or 'not started'!r})"
+
+    def start(self) -> ServerProcess:
+        cmd = [sys.executable, "-m", "nsaudio", "-q", "serve", "--port", "0", "--child"]
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert self._proc.stdout is not None
+        fd = self._proc.stdout.fileno()
+        deadline = time.monotonic() + self.start_timeout
+        line = b""
+        while not line.endswith(b"\n"):
+            remaining = deadline - time.monotonic()
+            ready, _, _ = select.select([fd], [], [], max(0.0, remaining))
+            chunk = os.read(fd, 256) if ready else b""
+            if not chunk:
+                self.stop()
+                raise ServiceError("the built-in local server did not start", retryable=False)
+            line += chunk
+        self.base_url = line.decode().strip()
+        return self
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.stdin is not None:
+            proc.stdin.close()  # the child's signal to stop
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

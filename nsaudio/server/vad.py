@@ -1,0 +1,313 @@
+"""Energy voice-activity detection and speech segmentation, as pure state machines.
+
+:class:`EnergyVad` labels fixed frames speech or not: the frame's level in dBFS is compared
+with an adaptive noise floor (the minimum level over the last few seconds, never below
+``floor_min_db``), the difference is mapped to a 0..1 score (0 dB above the floor -> 0,
+``snr_full_scale_db`` above -> 1) and the score is compared with ``threshold``. A higher
+threshold therefore needs louder speech; 0.5 with the defaults means 15 dB above the floor.
+For the first ``initial_floor_ms`` the floor is assumed quiet, so that a stream that starts
+with speech does not take that speech for its floor (a stream that starts with steady noise
+instead opens one spurious segment of about that length). A sound steadier than speech (no
+dip of ``threshold * snr_full_scale_db`` within ``floor_window_ms``) becomes the floor.
+
+:class:`Segmenter` turns those labels into segments: a segment opens after ``onset_ms`` of
+consecutive speech frames, starting ``preroll_ms`` earlier so word onsets are kept; the first
+``hangover_ms`` of non-speech after speech still belong to it; it closes once ``pause_ms`` of
+non-speech have followed the last speech frame. Non-speech beyond the hangover is held back
+and only handed on if speech resumes, so a closed segment never contains the pause itself.
+
+Timing, with the defaults: a segment closes ``pause_ms`` = 600 ms after the last speech frame,
+so a client must send at least 0.6 s of silence (plus up to one 20 ms frame) after speech for
+the last segment to be finalised; 1 s is comfortable.
+
+Everything is integer sample positions; no clocks, no randomness.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "EnergyVad",
+    "SegmentAudio",
+    "SegmentEnd",
+    "SegmentEvent",
+    "SegmentStart",
+    "Segmenter",
+    "VadConfig",
+    "frame_levels_db",
+]
+
+Int16Array = npt.NDArray[np.int16]
+
+# Level reported for digital silence, whose true level is -inf dBFS.
+SILENCE_DB = -120.0
+_FULL_SCALE_SQUARED = 32768.0 * 32768.0
+
+
+@dataclass(frozen=True)
+class VadConfig:
+    """Tuning of :class:`EnergyVad` and :class:`Segmenter`; durations in milliseconds."""
+
+    threshold: float = 0.5
+    rate: int = 16000
+    frame_ms: int = 20
+    preroll_ms: int = 300
+    onset_ms: int = 40
+    hangover_ms: int = 200
+    pause_ms: int = 600
+    floor_window_ms: int = 5000
+    initial_floor_ms: int = 1000
+    floor_min_db: float = -70.0
+    snr_full_scale_db: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold <= 1.0:
+            raise ValueError(f"threshold must be in (0, 1], got {self.threshold!r}")
+        if self.rate <= 0 or self.frame_ms <= 0 or (self.rate * self.frame_ms) % 1000:
+            raise ValueError(
+                f"frame_ms={self.frame_ms} must be a positive whole number of samples at {self.rate} Hz"
+            )
+        for name in (
+            "preroll_ms",
+            "onset_ms",
+            "hangover_ms",
+            "pause_ms",
+            "floor_window_ms",
+            "initial_floor_ms",
+        ):
+            value = getattr(self, name)
+            if value < 0 or value % self.frame_ms:
+                raise ValueError(f"{name} must be a non-negative multiple of frame_ms, got {value}")
+        if self.onset_ms < self.frame_ms or self.floor_window_ms < self.frame_ms:
+            raise ValueError("onset_ms and floor_window_ms must be at least one frame")
+        if self.initial_floor_ms > self.floor_window_ms:
+            raise ValueError("initial_floor_ms must not exceed floor_window_ms")
+        if not self.hangover_ms < self.pause_ms:
+            raise ValueError("hangover_ms must be shorter than pause_ms")
+        if self.snr_full_scale_db <= 0:
+            raise ValueError("snr_full_scale_db must be positive")
+
+    @property
+    def frame_samples(self) -> int:
+        return self.rate * self.frame_ms // 1000
+
+    def frames(self, ms: int) -> int:
+        return ms // self.frame_ms
+
+
+def frame_levels_db(frames: Int16Array) -> npt.NDArray[np.float64]:
+    """Level in dBFS of each row of a (n, frame) int16 array; digital silence -> ``SILENCE_DB``."""
+    f = frames.astype(np.float64)
+    power = np.einsum("ij,ij->i", f, f) / (frames.shape[1] * _FULL_SCALE_SQUARED)
+    with np.errstate(divide="ignore"):
+        levels = 10.0 * np.log10(power)
+    return np.maximum(levels, SILENCE_DB)
+
+
+class EnergyVad:
+    """Frame classifier with an adaptive noise floor (sliding-window minimum)."""
+
+    def __init__(self, config: VadConfig) -> None:
+        self.config = config
+        self._window = config.frames(config.floor_window_ms)
+        self.reset()
+
+    def reset(self) -> None:
+        self._index = 0
+        # Monotonic deque of (frame index, level): its head is the window minimum. It starts
+        # with a quiet history that lasts initial_floor_ms, so that a stream starting with
+        # speech does not take the speech for its noise floor.
+        self._minima: deque[tuple[int, float]] = deque()
+        initial = self.config.frames(self.config.initial_floor_ms)
+        if initial:
+            self._minima.append((initial - self._window, self.config.floor_min_db))
+
+    @property
+    def floor_db(self) -> float:
+        if not self._minima:
+            return self.config.floor_min_db
+        return max(self._minima[0][1], self.config.floor_min_db)
+
+    def score(self, level_db: float) -> float:
+        """Update the floor with one frame's level and return its speech score in [0, 1]."""
+        while self._minima and self._minima[-1][1] >= level_db:
+            self._minima.pop()
+        self._minima.append((self._index, level_db))
+        if self._minima[0][0] <= self._index - self._window:
+            self._minima.popleft()
+        self._index += 1
+        snr = level_db - self.floor_db
+        return min(1.0, max(0.0, snr / self.config.snr_full_scale_db))
+
+    def is_speech(self, level_db: float) -> bool:
+        return self.score(level_db) >= self.config.threshold
+
+
+@dataclass(frozen=True)
+class SegmentStart:
+    position: int
+
+
+@dataclass(frozen=True)
+class SegmentAudio:
+    """Audio belonging to the open segment, starting at sample ``position``."""
+
+    position: int
+    samples: Int16Array = field(repr=False)
+
+    @property
+    def end(self) -> int:
+        return self.position + len(self.samples)
+
+
+@dataclass(frozen=True)
+class SegmentEnd:
+    """The open segment closed; ``position`` is the end of its last audio."""
+
+    position: int
+
+
+SegmentEvent = SegmentStart | SegmentAudio | SegmentEnd
+
+
+class _Events:
+    """Event list builder that merges contiguous audio into one array per run."""
+
+    def __init__(self) -> None:
+        self.events: list[SegmentEvent] = []
+        self._run: list[Int16Array] = []
+        self._run_start = 0
+        self._run_end = 0
+
+    def audio(self, position: int, samples: Int16Array) -> None:
+        if self._run and position != self._run_end:
+            self._close_run()
+        if not self._run:
+            self._run_start = position
+        self._run.append(samples)
+        self._run_end = position + len(samples)
+
+    def mark(self, event: SegmentStart | SegmentEnd) -> None:
+        self._close_run()
+        self.events.append(event)
+
+    def done(self) -> list[SegmentEvent]:
+        self._close_run()
+        return self.events
+
+    def _close_run(self) -> None:
+        if self._run:
+            samples = self._run[0] if len(self._run) == 1 else np.concatenate(self._run)
+            self.events.append(SegmentAudio(self._run_start, samples))
+            self._run = []
+
+
+class Segmenter:
+    """Splits a 16-bit mono stream into speech segments.
+
+    ``push(samples) -> list[SegmentEvent]`` takes any number of samples; ``flush()`` closes an
+    open segment at end of stream; ``reset()`` starts over at position 0.
+    """
+
+    def __init__(self, config: VadConfig | None = None) -> None:
+        self.config = config if config is not None else VadConfig()
+        c = self.config
+        self._frame = c.frame_samples
+        self._onset = c.frames(c.onset_ms)
+        self._hangover = c.frames(c.hangover_ms)
+        self._pause = c.frames(c.pause_ms)
+        self._preroll_frames = c.frames(c.preroll_ms) + self._onset
+        self.vad = EnergyVad(c)
+        self.reset()
+
+    def reset(self) -> None:
+        self.vad.reset()
+        self.position = 0  # samples consumed, including the incomplete frame held back
+        self._remainder: Int16Array = np.zeros(0, dtype=np.int16)
+        self._in_speech = False
+        self._speech_run = 0
+        self._silence_run = 0
+        self._fed_end = 0
+        self._preroll: deque[tuple[int, Int16Array]] = deque(maxlen=self._preroll_frames)
+        self._pending: list[tuple[int, Int16Array]] = []
+
+    @property
+    def in_speech(self) -> bool:
+        return self._in_speech
+
+    def push(self, samples: Int16Array) -> list[SegmentEvent]:
+        if samples.dtype != np.int16 or samples.ndim != 1:
+            raise TypeError(
+                f"expected a 1-D int16 array, got {samples.dtype} with shape {samples.shape}"
+            )
+        self.position += len(samples)
+        if len(self._remainder):
+            samples = np.concatenate([self._remainder, samples])
+        n = len(samples) // self._frame
+        start = self.position - len(samples)
+        self._remainder = samples[n * self._frame :]
+        out = _Events()
+        if n:
+            frames = samples[: n * self._frame].reshape(n, self._frame)
+            for i, level in enumerate(frame_levels_db(frames).tolist()):
+                self._step(out, start + i * self._frame, frames[i], self.vad.is_speech(level))
+        return out.done()
+
+    def flush(self) -> list[SegmentEvent]:
+        """Close an open segment at end of stream, with the incomplete last frame if it adjoins.
+
+        Held-back non-speech is dropped. The noise floor and the position are kept.
+        """
+        out = _Events()
+        if self._in_speech:
+            tail_start = self.position - len(self._remainder)
+            if len(self._remainder) and tail_start == self._fed_end:
+                self._feed(out, tail_start, self._remainder)
+            out.mark(SegmentEnd(self._fed_end))
+        self._remainder = np.zeros(0, dtype=np.int16)
+        self._in_speech = False
+        self._speech_run = 0
+        self._silence_run = 0
+        self._preroll.clear()
+        self._pending.clear()
+        return out.done()
+
+    def _feed(self, out: _Events, position: int, frame: Int16Array) -> None:
+        out.audio(position, frame)
+        self._fed_end = position + len(frame)
+
+    def _step(self, out: _Events, position: int, frame: Int16Array, speech: bool) -> None:
+        if not self._in_speech:
+            self._preroll.append((position, frame))
+            self._speech_run = self._speech_run + 1 if speech else 0
+            if self._speech_run >= self._onset:
+                self._in_speech = True
+                self._silence_run = 0
+                out.mark(SegmentStart(self._preroll[0][0]))
+                for p, f in self._preroll:
+                    self._feed(out, p, f)
+                self._preroll.clear()
+            return
+        if speech:
+            self._silence_run = 0
+            for p, f in self._pending:
+                self._feed(out, p, f)
+            self._pending.clear()
+            self._feed(out, position, frame)
+            return
+        self._silence_run += 1
+        if self._silence_run <= self._hangover:
+            self._feed(out, position, frame)
+        else:
+            self._pending.append((position, frame))
+        if self._silence_run >= self._pause:
+            out.mark(SegmentEnd(self._fed_end))
+            self._in_speech = False
+            self._speech_run = 0
+            self._preroll.extend(self._pending)
+            self._pending.clear()
