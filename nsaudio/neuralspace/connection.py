@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import ssl
 import threading
 import time
@@ -29,10 +30,11 @@ MAX_MESSAGE = 1 << 20
 
 @dataclass(frozen=True)
 class Closed:
-    """The service closed the session (``code`` None: the connection broke)."""
+    """The session ended (``code`` None: the connection broke; ``local``: we closed it)."""
 
     code: int | None
     reason: str
+    local: bool = False
 
 
 class _RedactingFilter(logging.Filter):
@@ -71,6 +73,13 @@ class Connection:
         except (OSError, websocket.WebSocketException) as err:
             raise ServiceError(f"connection lost while sending: {self._describe(err)}") from None
 
+    def settimeout(self, seconds: float | None) -> None:
+        """Bound every blocking send: a peer that stops reading fails the send after this long.
+
+        A receive that waits this long just waits again; liveness is judged by pongs.
+        """
+        self._ws.settimeout(seconds)
+
     def ping(self) -> None:
         import websocket
 
@@ -87,6 +96,10 @@ class Connection:
         while True:
             try:
                 opcode, frame = self._ws.recv_data_frame(True)
+            except websocket.WebSocketTimeoutException:
+                if self._closed:
+                    return Closed(None, "the session was closed")
+                continue  # nothing yet (websocket-client keeps a partial frame for the next try)
             except (OSError, websocket.WebSocketException, AttributeError, ValueError) as err:
                 # AttributeError/ValueError: websocket-client's socket was shut down under us.
                 return Closed(None, self._describe(err))
@@ -103,6 +116,7 @@ class Connection:
                     return Closed(
                         1009,
                         f"the service sent a message of {len(frame.data)} bytes (cap {MAX_MESSAGE})",
+                        local=True,
                     )
                 if opcode == ABNF.OPCODE_TEXT:
                     return frame.data.decode("utf-8", "replace")
@@ -113,6 +127,9 @@ class Connection:
             return
         self._closed = True
         try:
+            # websocket-client bounds only the wait for the reply, not the send of our close
+            # frame: a peer that stopped reading would block it for good.
+            self._ws.settimeout(1)
             self._ws.close(status=code, reason=reason.encode(), timeout=1)
         except Exception:  # closing a broken socket: nothing left to save
             self.abort()
@@ -120,6 +137,10 @@ class Connection:
     def abort(self) -> None:
         """Cut the socket at once; a blocked ``recv()`` returns :class:`Closed`."""
         self._closed = True
+        # close() alone does not wake a thread blocked in recv() or send() on Linux;
+        # shutdown() does.
+        with contextlib.suppress(Exception):
+            self._ws.sock.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(Exception):
             self._ws.shutdown()
 
@@ -243,9 +264,10 @@ def classify_close(closed: Closed, *, early: bool) -> ServiceError | None:
         return ServiceError(
             f"the service refused the session: {reason}", retryable=False, status=CLOSE_POLICY
         )
+    who = "nsaudio" if closed.local else "the service"
     what = (
         "the connection broke"
         if closed.code is None
-        else f"the service closed the session ({closed.code})"
+        else f"{who} closed the session ({closed.code})"
     )
     return ServiceError(f"{what}: {reason}", retryable=True, status=closed.code)

@@ -8,6 +8,12 @@ Reconnect with replay: every frame sent is kept until a full result covers it. W
 session breaks, a new one is opened (capped, jittered exponential backoff), the unfinalised
 audio is sent again from exactly where the last full result ended, and the new session's
 times are offset by that position, so times stay absolute and nothing is lost or repeated.
+(Where a live source's ring dropped frames, the session's clock skips less than the stream
+did; each session keeps a timeline of those jumps to map its times back.)
+
+Dead connections: pings every ``ping_interval``; no pong for ``ping_interval +
+ping_timeout`` ends the session, and a send that cannot progress that long fails (a peer
+that stopped reading must not block the sender for good).
 
 End of stream: trailing silence lets the service's VAD close the last segment; then the sink
 waits for the full result covering the last speech it sent (bounded by ``drain_timeout``),
@@ -16,7 +22,9 @@ and closes with code 1000.
 
 from __future__ import annotations
 
+import bisect
 import collections
+import dataclasses
 import logging
 import queue
 import random
@@ -38,6 +46,46 @@ log = logging.getLogger("nsaudio.neuralspace")
 _END = object()
 #: A close this soon after connecting, before any result, is the service refusing the session.
 _EARLY_CLOSE_S = 3.0
+#: A session up this long (or one that brought a full result) ends a run of failures: the
+#: next failure starts with a fresh reconnect budget and backoff.
+_HEALTHY_S = 10.0
+
+
+class _Retry:
+    """One run of failures with no healthy session between them: budget, backoff, token."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.attempt = 0
+        self.fresh_token_tried = False
+
+
+class _Timeline:
+    """Where a session's audio sits in the stream, so its result times can be made absolute.
+
+    ``runs`` holds ``(session_sample, stream_sample)`` where each contiguous run of sent
+    audio begins: one run unless the ring dropped frames (a live source outran us) and the
+    audio sent skips ahead. The sender appends before each send; the receiver reads.
+    """
+
+    def __init__(self, start: int) -> None:
+        self.runs: list[tuple[int, int]] = [(0, start)]
+        self.sent = 0
+        self._next = start
+
+    def sending(self, start: int, frames: int) -> None:
+        if start != self._next:
+            self.runs.append((self.sent, start))
+        self.sent += frames
+        self._next = start + frames
+
+    def to_stream(self, seconds: float, rate: int, *, end: bool) -> float:
+        """Session ``seconds`` as stream seconds; an ``end`` on a jump belongs to the run before."""
+        s = round(seconds * rate)
+        runs = self.runs
+        find = bisect.bisect_left if end else bisect.bisect_right
+        session, stream = runs[max(0, find(runs, s, key=lambda r: r[0]) - 1)]
+        return (stream + s - session) / rate
 
 
 class NeuralSpaceSink:
@@ -96,13 +144,15 @@ class NeuralSpaceSink:
         self._replay_samples = 0
         self._final_pos = 0  # absolute sample position the last full result ends at
         self._next_pos = 0  # absolute position after the last frame sent
-        self._offset = 0  # absolute position of the current session's time zero
+        self._timeline = _Timeline(0)  # where the current session's audio sits in the stream
         self._last_speech_end: int | None = None
         self._last_msg = time.monotonic()
         self._conn: Connection | None = None
         self._receiver: threading.Thread | None = None
         self._sender: threading.Thread | None = None
         self._lost: ServiceError | None = None
+        self._retry: _Retry | None = None
+        self._session_started = 0.0
         self._error: BaseException | None = None
         self._closing = False
         self._ring: Ring[Frame] | None = None
@@ -175,17 +225,21 @@ class NeuralSpaceSink:
 
     # -- sessions ------------------------------------------------------------------------
 
-    def _start_session(self, conn: Connection) -> None:
+    def _start_session(self, conn: Connection, start: int = 0) -> None:
         self._conn = conn
+        self._timeline = _Timeline(start)
         self._lost = None
-        started = time.monotonic()
+        started = self._session_started = time.monotonic()
+        # A peer that stops reading must fail our send in bounded time (the receiver keeps
+        # waiting; the sender's pings judge liveness).
+        conn.settimeout(self.ping_interval + self.ping_timeout if self.ping_interval > 0 else None)
         self._receiver = threading.Thread(
-            target=self._receiver_main, args=(conn, self._offset, started),
+            target=self._receiver_main, args=(conn, self._timeline, started),
             name="nsaudio-receiver", daemon=True,
         )  # fmt: skip
         self._receiver.start()
 
-    def _receiver_main(self, conn: Connection, offset: int, started: float) -> None:
+    def _receiver_main(self, conn: Connection, timeline: _Timeline, started: float) -> None:
         got_result = False
         while True:
             msg = conn.recv()
@@ -202,11 +256,16 @@ class NeuralSpaceSink:
                 return
             self._last_msg = time.monotonic()
             try:
-                result = parse_result(msg).shifted(offset / self.rate)
+                result = parse_result(msg)
             except ServiceError as err:
                 self.counters["malformed"] += 1
                 log.warning("skipped a malformed result: %s", err)
                 continue
+            result = dataclasses.replace(
+                result,
+                start_time=timeline.to_stream(result.start_time, self.rate, end=False),
+                end_time=timeline.to_stream(result.end_time, self.rate, end=True),
+            )
             got_result = True
             self._accept(result)
 
@@ -215,7 +274,10 @@ class NeuralSpaceSink:
             if not self.transcript.add(result):
                 return
             if result.full:
-                self._final_pos = max(self._final_pos, round(result.end_time * self.rate))
+                end = round(result.end_time * self.rate)
+                if end > self._final_pos:
+                    self._final_pos = end
+                    self._retry = None  # progress: the service works again
                 self._trim_replay()
         self._wake.set()
         if self.on_result is not None:
@@ -236,29 +298,38 @@ class NeuralSpaceSink:
                 self.counters["replay_dropped_samples"] += old.frames
 
     def _reconnect(self, cause: ServiceError) -> None:
-        """A new session, then the unfinalised audio again; raises when it is hopeless."""
-        tried_fresh_token = False
-        deadline = time.monotonic() + self.reconnect_timeout
-        attempt = 0
+        """A new session, then the unfinalised audio again; raises when it is hopeless.
+
+        The budget, the backoff and the one fresh-token retry span every session that fails
+        before one proves healthy (see ``_HEALTHY_S``): a service that accepts each session
+        and closes it at once must not be hammered forever.
+        """
+        now = time.monotonic()
+        retry = self._retry
+        if retry is None or now - self._session_started >= _HEALTHY_S:
+            retry = self._retry = _Retry(now + self.reconnect_timeout)
+        deadline = retry.deadline
         while True:
             if isinstance(cause, AuthenticationError) or not cause.retryable:
-                if cause.status == 1008 and not tried_fresh_token:
-                    tried_fresh_token = True
+                if cause.status == 1008 and not retry.fresh_token_tried:
+                    retry.fresh_token_tried = True
                     self.connector.token(fresh=True)
+                    log.info("%s; trying once more with a fresh token", cause)
                 else:
                     raise cause
+            else:
+                log.warning("%s; reconnecting", cause)
             self.counters["reconnects"] += 1
-            log.warning("%s; reconnecting", cause)
             old, self._conn = self._conn, None
             if old is not None:
                 old.abort()
             if self._receiver is not None:
                 self._receiver.join(timeout=5)
             base, cap = self.backoff
-            delay = min(cap, base * 2**attempt) * random.uniform(0.5, 1.0)
-            attempt += 1
+            delay = min(cap, base * 2**retry.attempt) * random.uniform(0.5, 1.0)
+            retry.attempt += 1
             try:
-                if attempt > 1:
+                if retry.attempt > 1:
                     if time.monotonic() + delay > deadline:
                         raise ServiceError(
                             f"gave up reconnecting after {self.reconnect_timeout:g} s: {cause}",
@@ -277,11 +348,12 @@ class NeuralSpaceSink:
                 frames = list(self._replay)
                 start = max(self._final_pos, frames[0].start) if frames else self._next_pos
                 self.transcript.partial = None  # the new session says it again
-            self._offset = start
-            self._start_session(conn)
+            self._start_session(conn, start)
             try:
                 for frame in frames:
-                    pcm = frame.pcm[2 * max(0, start - frame.start) :]
+                    skip = max(0, start - frame.start)
+                    pcm = frame.pcm[2 * skip :]
+                    self._timeline.sending(frame.start + skip, len(pcm) // 2)
                     conn.send(pcm)
                     self.counters["replayed_samples"] += len(pcm) // 2
             except ServiceError as err:
@@ -327,6 +399,7 @@ class NeuralSpaceSink:
             try:
                 if conn is None:
                     raise ServiceError("no session")
+                self._timeline.sending(frame.start, frame.frames)
                 conn.send(frame.pcm)
                 break
             except ServiceError as err:
@@ -342,8 +415,11 @@ class NeuralSpaceSink:
             return
         now = time.monotonic()
         if now - conn.last_pong > self.ping_interval + self.ping_timeout:
-            log.warning("no pong for %.0f s: the connection is dead", now - conn.last_pong)
-            conn.abort()  # the receiver sees it and reports the loss
+            if self._lost is None:
+                self._lost = ServiceError(
+                    f"no pong for {now - conn.last_pong:.0f} s: the connection is dead"
+                )
+            conn.abort()
             return
         if now - getattr(conn, "last_ping", 0.0) >= self.ping_interval:
             conn.last_ping = now  # type: ignore[attr-defined]
@@ -393,6 +469,8 @@ class NeuralSpaceSink:
         end_sent = time.monotonic()
         deadline = end_sent + self.drain_timeout
         slack = self.rate  # a service's segment may end up to a second before our gate's
+        if self._conn is not None and self.ping_interval > 0:
+            self._conn.last_ping = 0.0  # type: ignore[attr-defined]  # ping now: is it alive?
         while True:
             self._keepalive()
             if self._lost is not None:
@@ -405,7 +483,18 @@ class NeuralSpaceSink:
                     or self._final_pos >= self._last_speech_end - slack
                 )
             idle = now - max(self._last_msg, end_sent)
-            if not pending and ((covered and idle >= self.settle) or idle >= self.idle_timeout):
+            # A quiet service has nothing more to say only if it is alive: a pong since the
+            # end was sent (else the keepalive finds the connection dead and we reconnect).
+            conn = self._conn
+            alive = self.ping_interval <= 0 or (conn is not None and conn.last_pong > end_sent)
+            if not pending and covered and idle >= self.settle:
+                return
+            if not pending and alive and idle >= self.idle_timeout:
+                if not covered:
+                    log.warning(
+                        "the service sent no final result for the last %.1f s of speech",
+                        (self._last_speech_end or 0) / self.rate - self._final_pos / self.rate,
+                    )
                 return
             if now >= deadline:
                 self.counters["drain_timeouts"] += 1
