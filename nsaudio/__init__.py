@@ -44,6 +44,11 @@ _EXPORTS = {
     "NullSink": ".sinks.files",
     "RawSink": ".sinks.files",
     "WavSink": ".sinks.files",
+    "NeuralSpaceSink": ".sinks.neuralspace",
+    "StreamParams": ".neuralspace.protocol",
+    "TranscriptResult": ".neuralspace.protocol",
+    "ServerProcess": ".server.child",
+    "LocalServer": ".server.app",
 }
 
 __all__ = [
@@ -58,7 +63,9 @@ __all__ = [
     "Frame",
     "Framer",
     "InputError",
+    "LocalServer",
     "MicSource",
+    "NeuralSpaceSink",
     "NsAudioError",
     "NullSink",
     "Pipeline",
@@ -67,9 +74,12 @@ __all__ = [
     "Resampler",
     "Ring",
     "RingClosed",
+    "ServerProcess",
     "ServiceError",
     "StdinSource",
+    "StreamParams",
     "ToneSource",
+    "TranscriptResult",
     "UnsupportedAudioError",
     "WavSink",
     "__version__",
@@ -104,9 +114,13 @@ if TYPE_CHECKING:  # pragma: no cover
         UnsupportedAudioError,
     )
     from .formats import FORMATS
+    from .neuralspace.protocol import StreamParams, TranscriptResult
     from .ring import Ring
     from .runner import Pipeline, standard_stages
+    from .server.app import LocalServer
+    from .server.child import ServerProcess
     from .sinks.files import NullSink, RawSink, WavSink
+    from .sinks.neuralspace import NeuralSpaceSink
     from .sources import open_source
     from .sources.file import FileSource
     from .sources.mic import MicSource

@@ -47,9 +47,13 @@ def standard_stages(
     frame_ms: float = 100,
     channel: int | None = None,
     quality: str = "HQ",
-    gate_threshold: float | None = None,
+    gate_threshold: float | None = 0.5,
 ) -> list[Stage]:
-    """Resampler to the format's rate, framer, and the energy gate if a threshold is given."""
+    """Resampler to the format's rate, framer, and the energy gate (None: no gate).
+
+    The gate only labels frames; a streaming sink uses the labels to know when the last
+    speech it sent has been transcribed.
+    """
     rate = format_rate(fmt)
     stages: list[Stage] = [
         Resampler(source.rate, rate, source.channels, channel=channel, quality=quality),
@@ -99,6 +103,12 @@ def prefetched(
         reader.join()
 
 
+def _output_rate(stages: Sequence[Stage], rate: int) -> int:
+    for stage in stages:
+        rate = getattr(stage, "out_rate", getattr(stage, "rate", rate))
+    return rate
+
+
 class Pipeline:
     """``source -> stages -> sink``; ``run()`` blocks until the end of the stream.
 
@@ -112,17 +122,17 @@ class Pipeline:
         stages: Sequence[Stage],
         sink: Sink,
         *,
-        rate: int,
+        rate: int | None = None,
         limit_seconds: float | None = None,
     ) -> None:
-        """``rate`` is the frames' rate; ``limit_seconds`` stops after that much input."""
+        """``rate``: of the frames (default: the last stage's); ``limit_seconds``: input to take."""
         self.source = source
         self.limit_frames = (
             None if limit_seconds is None else max(0, round(limit_seconds * source.rate))
         )
         self.chain = Chain(stages)
         self.sink = sink
-        self.rate = rate
+        self.rate = rate if rate is not None else _output_rate(stages, source.rate)
         self.stats = RunStats()
         self._stop = threading.Event()
 

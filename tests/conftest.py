@@ -95,3 +95,35 @@ def tone() -> np.ndarray:
     left = 0.4 * np.sin(2 * np.pi * 440 * t) + 0.2 * np.sin(2 * np.pi * 3100 * t)
     right = 0.3 * np.sin(2 * np.pi * 1234 * t + 0.5)
     return np.stack([left, right], axis=1).astype(np.float32)
+
+
+def wer(reference_text: str, hypothesis: str) -> float:
+    """Word error rate: word-level edit distance over the reference length."""
+    ref, hyp = reference_text.split(), hypothesis.split()
+    if not ref:
+        return float(bool(hyp))
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    return row[-1] / len(ref)
+
+
+def decode_one_shot(path: Path, rate: int = 16000) -> str:
+    """What pocketsphinx hears in a one-shot soxr resampling of the file (the pipeline's bar)."""
+    import pocketsphinx
+
+    from nsaudio.stages import to_int16
+
+    # Rounded to int16 at the format's rate, as any client must send it: at 8 kHz
+    # pocketsphinx is so sensitive that one LSB can change a word.
+    mono = to_int16(reference(path, rate)).astype(np.float32) / 32768
+    if rate != 16000:
+        mono = soxr.resample(mono, rate, 16000, quality="HQ")
+    decoder = pocketsphinx.Decoder()
+    decoder.start_utt()
+    decoder.process_raw(to_int16(mono).tobytes(), full_utt=True)
+    decoder.end_utt()
+    hyp = decoder.hyp()
+    return hyp.hypstr if hyp is not None else ""

@@ -9,7 +9,7 @@ import nsaudio
 
 EXPECTED = {
     "FORMATS", "ArraySource", "AuthenticationError", "Block", "Chain", "DeviceError", "EnergyGate",
-    "FileSource", "Frame", "Framer", "InputError", "MicSource", "NsAudioError", "NullSink",
+    "FileSource", "Frame", "Framer", "InputError", "LocalServer", "MicSource", "NeuralSpaceSink", "ServerProcess", "StreamParams", "TranscriptResult", "NsAudioError", "NullSink",
     "Pipeline", "ProtocolError", "RawSink", "Resampler", "Ring", "RingClosed", "ServiceError",
     "StdinSource", "ToneSource", "UnsupportedAudioError", "WavSink", "__version__", "open_source",
     "standard_stages",

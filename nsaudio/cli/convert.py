@@ -46,7 +46,12 @@ def run(args: argparse.Namespace) -> int:
     make_sink = sink_class(args.out)
     source = open_source(args.source, raw=args.raw)
     stages = standard_stages(
-        source, args.format, frame_ms=CONVERT_FRAME_MS, channel=args.channel, quality=args.quality
+        source,
+        args.format,
+        frame_ms=CONVERT_FRAME_MS,
+        channel=args.channel,
+        quality=args.quality,
+        gate_threshold=None,
     )
     sink: Sink = make_sink(args.out)
     stats = Pipeline(source, stages, sink, rate=format_rate(args.format)).run()

@@ -73,6 +73,12 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+    if verbose >= 2:
+        # websocket-client's own trace (frames, handshake); the connector adds a filter to
+        # its logger that redacts tokens before anything is written.
+        import websocket
+
+        websocket.enableTrace(True, handler=handler, level="DEBUG")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,7 +2,8 @@
 
 The API key comes from ``NS_API_KEY`` or ``--api-key-file``, never from the command line.
 With neither a key nor a base URL (or with ``--local``), the local server is started
-in-process on a free loopback port, and stderr says so once.
+in a child process on a free loopback port (pocketsphinx holds the GIL while it decodes:
+in our process it would stall capture and sending), and stderr says so once.
 """
 
 from __future__ import annotations
@@ -114,10 +115,9 @@ def service_endpoint(args: argparse.Namespace) -> Iterator[Endpoint]:
     key = read_api_key(getattr(args, "api_key_file", None))
     base = getattr(args, "base_url", None) or os.environ.get("NS_BASE_URL", "").strip() or None
     if getattr(args, "local", False) or (key is None and base is None):
-        from ..server.app import LocalServer
+        from ..server.child import ServerProcess
 
-        server = LocalServer()
-        server.start()
+        server = ServerProcess().start()
         sys.stderr.write(
             "nsaudio: no NS_API_KEY set: using the built-in offline server "
             f"(English, pocketsphinx) at {server.base_url}\n"

@@ -220,21 +220,32 @@ def run(args: argparse.Namespace) -> int:
                     pipeline.run()
                 finally:
                     writer.close()
-    stats = sink.stats()
-    log.info(
-        "sent %.2f s of audio in %d frames; %d reconnects, %d dropped frames, %d malformed results",
-        stats["samples_sent"] / FORMATS[fmt],
-        stats["frames_sent"],
-        stats["reconnects"],
-        stats.get("dropped_frames", 0),
-        stats["malformed"],
-    )
-    if stats.get("dropped_frames"):
-        log.warning(
-            "%d frames were dropped because the connection fell behind", stats["dropped_frames"]
-        )
-    if stats["reconnects"]:
-        log.warning(
-            "the connection was re-established %d times; no audio was lost", stats["reconnects"]
-        )
+    _report(sink.stats(), getattr(source, "stats", dict)(), FORMATS[fmt])
     return EXIT_INTERRUPTED if interrupted else 0
+
+
+def _report(stats: dict[str, Any], source_stats: dict[str, Any], rate: int) -> None:
+    dropped = stats.get("dropped_frames", 0)
+    captured_drops = source_stats.get("dropped_frames", 0)
+    overflows = source_stats.get("overflows", 0)
+    log.info(
+        "sent %.2f s of audio in %d frames; %d reconnects; dropped: %d frames before sending, "
+        "%d captured frames, %d device overflows; %d malformed results",
+        stats["samples_sent"] / rate, stats["frames_sent"], stats["reconnects"], dropped,
+        captured_drops, overflows, stats["malformed"],
+    )  # fmt: skip
+    if dropped or captured_drops or overflows:
+        log.warning(
+            "audio was lost: %d frames dropped before sending, %d captured frames dropped, "
+            "%d device overflows (the connection or this machine fell behind)",
+            dropped, captured_drops, overflows,
+        )  # fmt: skip
+    if stats["reconnects"]:
+        lost = stats.get("replay_dropped_samples", 0)
+        log.warning(
+            "the connection was re-established %d times; %s",
+            stats["reconnects"],
+            f"{lost / rate:.2f} s of unfinalised audio outgrew the replay buffer"
+            if lost
+            else "every unfinalised frame was sent again",
+        )

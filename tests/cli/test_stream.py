@@ -1,0 +1,222 @@
+"""``nsaudio stream`` end to end: the CLI in a subprocess against a real local server."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from nsaudio.server.app import LocalServer
+
+from ..conftest import (
+    FIXTURES,
+    MANIFEST,
+    SPEECH,
+    assert_one_line_error,
+    decode_one_shot,
+    fixture_ids,
+    run_cli,
+    wer,
+)
+
+pytestmark = pytest.mark.server
+
+TWO = next(f for f in MANIFEST if f["kind"] == "two_utterances")
+
+
+@pytest.fixture(scope="module")
+def server():
+    with LocalServer() as srv:
+        yield srv
+
+
+def stream(server, path, *args, input=None):
+    proc = run_cli(
+        "stream",
+        str(path),
+        "--base-url",
+        server.base_url,
+        "--pace",
+        "0",
+        "--output",
+        "jsonl",
+        *args,
+        input=input,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    return [json.loads(line) for line in proc.stdout.decode().splitlines()]
+
+
+def final_text(results):
+    return " ".join(r["text"] for r in results if r["full"] and r["text"])
+
+
+@pytest.mark.parametrize("entry", SPEECH, ids=fixture_ids(SPEECH))
+def test_every_fixture_transcribes_as_well_as_one_shot(server, entry):
+    path = FIXTURES / entry["file"]
+    results = stream(server, path)
+    got = wer(entry["text"], final_text(results))
+    bar = wer(entry["text"], decode_one_shot(path))
+    assert got <= bar + 0.05, (final_text(results), entry["text"])
+    if entry["rate"] >= 16000:
+        assert got <= 0.2
+    assert final_text(results).split()[-1:] == entry["text"].split()[-1:]  # the last word arrives
+
+
+@pytest.mark.parametrize("entry", SPEECH, ids=fixture_ids(SPEECH))
+def test_pcm_8k_path(server, entry):
+    path = FIXTURES / entry["file"]
+    results = stream(server, path, "--format", "pcm_8k")
+    got = wer(entry["text"], final_text(results))
+    bar = wer(entry["text"], decode_one_shot(path, rate=8000))
+    assert got <= bar + 0.05, (final_text(results), entry["text"])
+
+
+def test_two_utterances_come_back_as_two_full_results_with_partials_superseded(server):
+    results = stream(server, FIXTURES / TWO["file"])
+    fulls = [r for r in results if r["full"]]
+    assert [r["text"] for r in fulls] == TWO["texts"]
+    first_full = results.index(fulls[0])
+    assert any(not r["full"] for r in results[:first_full])  # partials came first
+    assert any(not r["full"] for r in results[first_full + 1 :])  # and again for the second
+    rate = TWO["rate"]
+    (s1, e1), (_s2, e2) = TWO["segments"]
+    assert fulls[0]["start_time"] <= s1 / rate + 0.3 and fulls[0]["end_time"] >= e1 / rate - 0.3
+    assert fulls[1]["start_time"] >= e1 / rate and fulls[1]["end_time"] >= e2 / rate - 0.3
+    for r in results:
+        assert set(r) >= {
+            "full",
+            "stream_id",
+            "chunk_id",
+            "start_time",
+            "end_time",
+            "send_time",
+            "text",
+        }
+
+
+def test_disable_partial_sends_full_results_only(server):
+    results = stream(server, FIXTURES / TWO["file"], "--disable-partial")
+    assert results and all(r["full"] for r in results)
+    assert [r["text"] for r in results] == TWO["texts"]
+
+
+def test_max_chunk_size_splits_long_speech(server):
+    results = stream(server, FIXTURES / TWO["file"], "--max-chunk-size", "1", "--disable-partial")
+    assert len(results) > 2
+    starts = [r["start_time"] for r in results]
+    assert starts == sorted(starts)
+
+
+def test_text_output_prints_one_line_per_full_result(server):
+    proc = run_cli(
+        "stream", str(FIXTURES / TWO["file"]), "--base-url", server.base_url, "--pace", "0"
+    )
+    assert proc.returncode == 0
+    assert proc.stdout.decode().splitlines() == TWO["texts"]
+
+
+@pytest.mark.parametrize("kind, head", [("srt", "1\n00:00:00,"), ("vtt", "WEBVTT\n\n00:00:00.")])
+def test_subtitles(server, kind, head, tmp_path):
+    out = tmp_path / f"t.{kind}"
+    proc = run_cli(
+        "stream",
+        str(FIXTURES / TWO["file"]),
+        "--base-url",
+        server.base_url,
+        "--pace",
+        "0",
+        "--output",
+        kind,
+        "-o",
+        str(out),
+    )
+    assert proc.returncode == 0 and proc.stdout == b""
+    text = out.read_text()
+    assert text.startswith(head)
+    assert TWO["texts"][0] in text and TWO["texts"][1] in text
+    assert text.count(" --> ") == 2
+
+
+def test_stdin_pipe_and_record(server, tmp_path):
+    path = FIXTURES / "speech_44100_stereo_int16.wav"
+    rec = tmp_path / "sent.wav"
+    results = stream(server, "-", "--record", str(rec), input=path.read_bytes())
+    assert final_text(results) == next(f["text"] for f in SPEECH if f["file"] == path.name)
+    converted = tmp_path / "c.raw"
+    assert run_cli("convert", str(path), str(converted)).returncode == 0
+    sent, rate = sf.read(str(rec), dtype="int16")
+    assert rate == 16000
+    np.testing.assert_array_equal(
+        sent, np.fromfile(converted, "<i2")
+    )  # the audio sent is the conversion
+
+
+def test_duration_stops_early(server):
+    results = stream(server, FIXTURES / TWO["file"], "--duration", "2.5")
+    assert final_text(results) == TWO["texts"][0]
+
+
+def test_paced_streaming_takes_real_time(server):
+    import time
+
+    t = time.monotonic()
+    stream(server, FIXTURES / "speech_16000_mono_int16.wav", "--pace", "2")
+    assert time.monotonic() - t >= 2.2 / 2  # cannot finish before the audio could be sent
+
+
+def test_without_a_key_the_embedded_server_is_used_and_said_once():
+    proc = run_cli("stream", str(FIXTURES / "speech_16000_mono_int16.wav"), "--pace", "0")
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert wer("the children are playing in the garden", proc.stdout.decode().strip()) <= 0.2
+    assert proc.stderr.decode().count("built-in offline server") == 1
+
+
+def test_languages_command(server):
+    proc = run_cli("languages", "--base-url", server.base_url, "--json")
+    assert proc.returncode == 0 and "en" in json.loads(proc.stdout)
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--language", "xx"], "not streamed"),
+        (["--frame-ms", "5"], "--frame-ms"),
+        (["--pace", "-1"], "--pace"),
+        (["--max-chunk-size", "0"], "--max-chunk-size"),
+        (["--vad-threshold", "2"], "--vad-threshold"),
+        (["--record", "x.mp3"], "--record"),
+    ],
+)
+def test_bad_options(server, args, needle):
+    proc = run_cli(
+        "stream",
+        str(FIXTURES / "speech_16000_mono_int16.wav"),
+        "--base-url",
+        server.base_url,
+        *args,
+    )
+    assert needle in assert_one_line_error(proc)
+
+
+def test_bad_audio_is_exit_2(server, tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_text("not audio")
+    assert_one_line_error(run_cli("stream", str(bad), "--base-url", server.base_url))
+    assert_one_line_error(
+        run_cli("stream", str(tmp_path / "missing.wav"), "--base-url", server.base_url)
+    )
+
+
+def test_unreachable_service_is_exit_1():
+    proc = run_cli(
+        "stream",
+        str(FIXTURES / "speech_16000_mono_int16.wav"),
+        "--base-url",
+        "http://127.0.0.1:9",
+        "--pace",
+        "0",
+    )
+    assert "cannot reach" in assert_one_line_error(proc, status=1) or proc.returncode == 1

@@ -1,0 +1,64 @@
+"""``nsaudio stream mic:`` on the real capture path: speech played into the null sink."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from ..conftest import FIXTURES, MANIFEST, ROOT, wer
+
+pytestmark = [pytest.mark.device, pytest.mark.server]
+
+TWO = next(f for f in MANIFEST if f["kind"] == "two_utterances")
+
+
+def start_stream(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "nsaudio", "stream", "mic:", "--output", "jsonl", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+    )  # fmt: skip
+
+
+def finals(stdout: bytes) -> str:
+    results = [json.loads(line) for line in stdout.decode().splitlines()]
+    return " ".join(r["text"] for r in results if r["full"] and r["text"])
+
+
+def test_speech_played_into_the_sink_comes_back(pulse):
+    proc = start_stream("--duration", "9")
+    time.sleep(1.5)  # the capture is open; speech starts after it
+    player = pulse.play(FIXTURES / TWO["file"])
+    out, err = proc.communicate(timeout=60)
+    player.communicate(timeout=10)
+    assert proc.returncode == 0, err.decode()
+    assert wer(TWO["text"], finals(out)) <= 0.3, finals(out)
+    assert err.decode().count("built-in offline server") == 1
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_the_last_words(pulse):
+    proc = start_stream("-v")
+    time.sleep(1.5)
+    player = pulse.play(FIXTURES / "speech_16000_mono_int16.wav")
+    player.communicate(timeout=20)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()
+    assert "Traceback" not in err.decode()
+    assert wer("the children are playing in the garden", finals(out)) <= 0.3, finals(out)
+
+
+def test_sixty_seconds_of_capture_drop_nothing(pulse):
+    proc = start_stream("--duration", "60", "-v", "--disable-partial")
+    with pulse.playing(FIXTURES / TWO["file"]):
+        out, err = proc.communicate(timeout=120)
+    text = err.decode()
+    assert proc.returncode == 0, text
+    assert "dropped: 0 frames before sending, 0 captured frames, 0 device overflows" in text, text
+    assert "audio was lost" not in text
+    assert len(finals(out).split()) > 50  # about eight plays of two sentences were heard

@@ -1,0 +1,33 @@
+"""The README's promises: its Python example runs and its first command's job works."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import MANIFEST, ROOT
+
+README = (ROOT / "README.md").read_text()
+TWO = next(f for f in MANIFEST if f["kind"] == "two_utterances")
+
+
+def test_readme_opens_with_the_two_setup_commands():
+    first_block = re.search(r"```sh\n(.*?)```", README, re.S).group(1)
+    commands = [line for line in first_block.splitlines() if line and not line.startswith("#")]
+    assert commands[0].endswith("nsaudio stream fixtures/two_utterances_16000_mono_int16.wav")
+    assert commands[1] == "bash scripts/test.sh"
+    assert "bash scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
+
+
+@pytest.mark.server
+def test_python_example_runs_and_prints_both_sentences():
+    code = re.search(r"```python\n(.*?)```", README, re.S).group(1)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert [line.split("  ")[-1] for line in lines] == TWO["texts"]
