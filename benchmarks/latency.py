@@ -1,0 +1,180 @@
+"""End-to-end latency: a source paced at real time, through the pipeline, to the local server.
+
+    python benchmarks/latency.py --seconds 30 [--rate 48000] [--frame-ms 100] [--json FILE]
+
+Each frame carries the monotonic time at which its newest input sample became available;
+the sink notes when the frame was handed to the socket. Figures (milliseconds):
+
+- ``send_overhead_ms``: send time - that availability time: what nsaudio adds (queues,
+  thread hand-offs, resampling, framing).
+- ``intrinsic_ms``: frame duration + the resampler's hold-back: what any client framing audio
+  this way must wait before the first sample of a frame can go out.
+- ``sample_age_ms``: the age at send of each frame's oldest sample = overhead + intrinsic.
+
+The source is synthetic speech-like audio (a tone with a syllable-rate envelope) released
+block by block exactly when a sound card would deliver it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from nsaudio.neuralspace.protocol import StreamParams
+from nsaudio.runner import Pipeline, standard_stages
+from nsaudio.server.child import ServerProcess
+from nsaudio.sinks.neuralspace import NeuralSpaceSink
+from nsaudio.sources.synthetic import ArraySource
+from nsaudio.stages.resampler import Resampler
+
+
+def percentiles(values_ms: np.ndarray) -> dict[str, float]:
+    if not len(values_ms):
+        return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan"), "max": float("nan")}
+    p50, p95, p99 = np.percentile(values_ms, [50, 95, 99])
+    return {
+        "p50": round(float(p50), 3),
+        "p95": round(float(p95), 3),
+        "p99": round(float(p99), 3),
+        "max": round(float(values_ms.max()), 3),
+    }
+
+
+def speechlike(seconds: float, rate: int, channels: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(round(seconds * rate)) / rate
+    envelope = np.clip(np.sin(2 * np.pi * 3.0 * t), 0, None) * (np.sin(2 * np.pi * 0.2 * t) > -0.3)
+    voice = 0.3 * np.sin(2 * np.pi * 180 * t) + 0.1 * np.sin(2 * np.pi * 720 * t)
+    x = (envelope * voice + rng.normal(0, 0.002, len(t))).astype(np.float32)
+    return np.repeat(x[:, None], channels, axis=1)
+
+
+def holdback_ms(in_rate: int, out_rate: int, block_frames: int, quality: str = "HQ") -> float:
+    """Mean hold-back of the streaming resampler for this block size, measured, not assumed."""
+    r = Resampler(in_rate, out_rate, 1, quality=quality)
+    from nsaudio.blocks import Block
+
+    lag = []
+    pushed = out = 0
+    for i in range(200):
+        pushed += block_frames
+        for b in r.push(Block(np.zeros(block_frames, np.float32), i * block_frames, in_rate, 0)):
+            out += len(b)
+        lag.append(pushed / in_rate - out / out_rate)
+    return 1000 * float(np.mean(lag[20:]))
+
+
+def run_stream(
+    server: ServerProcess,
+    seconds: float,
+    rate: int,
+    channels: int,
+    frame_ms: float,
+    fmt: str,
+    block_ms: float,
+    seed: int = 0,
+    mic: str | None = None,
+) -> dict[str, Any]:
+    """One live stream to ``server``; ``mic``: capture from that device instead of synthetic."""
+    source: Any
+    if mic is not None:
+        from nsaudio.sources.mic import MicSource
+
+        source = MicSource(mic.removeprefix("mic:"), block_ms=block_ms, duration=seconds)
+    else:
+        block = round(rate * block_ms / 1000)
+        audio = speechlike(seconds, rate, channels, seed)
+        source = ArraySource(audio, rate, block_frames=block, realtime=True)
+    params = StreamParams(format=fmt)
+    sink = NeuralSpaceSink(server.base_url, "bench", params, live=True, drain_timeout=10)
+    stages = standard_stages(source, fmt, frame_ms=frame_ms)
+    Pipeline(source, stages, sink).run()
+    stats = sink.stats()
+    audio_frames = stats["frames_sent"] - round(sink.trailing_silence * 1000 / 100)
+    overhead = np.array(sink.ages_ns, dtype=np.float64)[:audio_frames] / 1e6
+    source_stats = source.stats() if hasattr(source, "stats") else {}
+    return {
+        "overhead": overhead,
+        "dropped_frames": stats.get("dropped_frames", 0) + source_stats.get("dropped_frames", 0),
+        "overflows": source_stats.get("overflows", 0),
+        "frames": stats["frames_sent"],
+        "rate": source.rate,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=float, default=30)
+    ap.add_argument(
+        "--rate", type=int, default=48000, help="synthetic source rate (a sound card's)"
+    )
+    ap.add_argument("--channels", type=int, default=2)
+    ap.add_argument(
+        "--block-ms", type=float, default=10, help="source block (a sound card callback)"
+    )
+    ap.add_argument("--frame-ms", type=float, default=100)
+    ap.add_argument("--format", default="pcm_16k", choices=["pcm_16k", "pcm_8k"])
+    ap.add_argument(
+        "--mic", metavar="mic:SPEC", help="capture from a real device instead (e.g. mic:)"
+    )
+    ap.add_argument("--play", metavar="FILE", help="with --mic: paplay FILE in a loop meanwhile")
+    ap.add_argument("--json", metavar="FILE")
+    args = ap.parse_args()
+
+    out_rate = 16000 if args.format == "pcm_16k" else 8000
+    player = None
+    if args.play:
+        player = subprocess.Popen(["sh", "-c", 'while paplay "$0"; do :; done', args.play])
+    try:
+        with ServerProcess() as server:  # its own process: the recogniser holds the GIL
+            res = run_stream(
+                server, args.seconds, args.rate, args.channels, args.frame_ms, args.format,
+                args.block_ms, mic=args.mic,
+            )  # fmt: skip
+    finally:
+        if player is not None:
+            player.kill()
+    rate = res["rate"]
+    hold = holdback_ms(rate, out_rate, round(rate * args.block_ms / 1000))
+    intrinsic = args.frame_ms + hold
+    overhead = res["overhead"]
+    report = {
+        "seconds": args.seconds,
+        "source": f"{args.mic or 'synthetic'} at {rate} Hz, {args.block_ms:g} ms blocks, real time",
+        "format": args.format,
+        "frame_ms": args.frame_ms,
+        "frames": res["frames"],
+        "dropped_frames": res["dropped_frames"],
+        "overflows": res["overflows"],
+        "intrinsic_ms": round(intrinsic, 3),
+        "resampler_holdback_ms": round(hold, 3),
+        "send_overhead_ms": percentiles(overhead),
+        "sample_age_ms": percentiles(overhead + intrinsic),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+    }
+    print(
+        f"{report['source']}: {report['frames']} frames, {report['dropped_frames']} dropped, "
+        f"{report['overflows']} overflows; intrinsic {intrinsic:.1f} ms "
+        f"(frame {args.frame_ms:g} + resampler hold-back {hold:.1f})"
+    )
+    for key in ("send_overhead_ms", "sample_age_ms"):
+        p = report[key]
+        print(
+            f"{key:18s} p50 {p['p50']:8.2f}  p95 {p['p95']:8.2f}  p99 {p['p99']:8.2f}  max {p['max']:8.2f}"
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
