@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(sox libsox-fmt-all flite pulseaudio pulseaudio-utils libasound2-plugins libportaudio2)
+APT_PACKAGES=(sox libsox-fmt-all flite openssl pulseaudio pulseaudio-utils libasound2-plugins libportaudio2)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
