@@ -10,6 +10,9 @@ the sink notes when the frame was handed to the socket. Figures (milliseconds):
 - ``intrinsic_ms``: frame duration + the resampler's hold-back: what any client framing audio
   this way must wait before the first sample of a frame can go out.
 - ``sample_age_ms``: the age at send of each frame's oldest sample = overhead + intrinsic.
+- ``oldest_sample_age_ms``: the same age measured directly: send time minus the time the
+  callback (block) holding the frame's first sample was delivered. Lower than the estimate
+  by up to a block, since a block's first samples are older than its delivery time says.
 
 The source is synthetic speech-like audio (a tone with a syllable-rate envelope) released
 block by block exactly when a sound card would deliver it.
@@ -74,6 +77,39 @@ def holdback_ms(in_rate: int, out_rate: int, block_frames: int, quality: str = "
     return 1000 * float(np.mean(lag[20:]))
 
 
+class _Logged:
+    """A source whose blocks' (start, frames, t_ns) are noted as they pass."""
+
+    def __init__(self, source: Any) -> None:
+        self.source = source
+        self.log: list[tuple[int, int, int]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.source, name)
+
+    def blocks(self) -> Any:
+        for block in self.source.blocks():
+            self.log.append((block.start, len(block), block.t_ns))
+            yield block
+
+
+def oldest_sample_ages_ms(
+    send_log: list[tuple[int, int, int]],
+    blocks: list[tuple[int, int, int]],
+    in_rate: int,
+    out_rate: int,
+) -> np.ndarray:
+    """For each frame: send time - when the block holding its first sample was delivered."""
+    starts = np.array([b[0] for b in blocks])
+    t_ns = np.array([b[2] for b in blocks])
+    ages = []
+    for start, _t, sent in send_log:
+        i = int(np.searchsorted(starts, start * in_rate // out_rate, side="right")) - 1
+        if i >= 0:
+            ages.append((sent - t_ns[i]) / 1e6)
+    return np.array(ages)
+
+
 def run_stream(
     server: ServerProcess,
     seconds: float,
@@ -84,6 +120,7 @@ def run_stream(
     block_ms: float,
     seed: int = 0,
     mic: str | None = None,
+    quality: str = "HQ",
 ) -> dict[str, Any]:
     """One live stream to ``server``; ``mic``: capture from that device instead of synthetic."""
     source: Any
@@ -95,16 +132,19 @@ def run_stream(
         block = round(rate * block_ms / 1000)
         audio = speechlike(seconds, rate, channels, seed)
         source = ArraySource(audio, rate, block_frames=block, realtime=True)
+    logged = _Logged(source)
     params = StreamParams(format=fmt)
     sink = NeuralSpaceSink(server.base_url, "bench", params, live=True, drain_timeout=10)
-    stages = standard_stages(source, fmt, frame_ms=frame_ms)
-    Pipeline(source, stages, sink).run()
+    stages = standard_stages(source, fmt, frame_ms=frame_ms, quality=quality)
+    Pipeline(logged, stages, sink).run()
     stats = sink.stats()
     audio_frames = stats["frames_sent"] - round(sink.trailing_silence * 1000 / 100)
-    overhead = np.array(sink.ages_ns, dtype=np.float64)[:audio_frames] / 1e6
+    sent = list(sink.send_log)[:audio_frames]
+    overhead = np.array([(s - t) / 1e6 for _start, t, s in sent])
     source_stats = source.stats() if hasattr(source, "stats") else {}
     return {
         "overhead": overhead,
+        "oldest_age": oldest_sample_ages_ms(sent, logged.log, source.rate, params.rate),
         "dropped_frames": stats.get("dropped_frames", 0) + source_stats.get("dropped_frames", 0),
         "overflows": source_stats.get("overflows", 0),
         "frames": stats["frames_sent"],
@@ -127,6 +167,7 @@ def main() -> None:
     ap.add_argument(
         "--mic", metavar="mic:SPEC", help="capture from a real device instead (e.g. mic:)"
     )
+    ap.add_argument("--quality", default="HQ", help="soxr quality of the resampler (default HQ)")
     ap.add_argument("--play", metavar="FILE", help="with --mic: paplay FILE in a loop meanwhile")
     ap.add_argument("--json", metavar="FILE")
     args = ap.parse_args()
@@ -140,12 +181,13 @@ def main() -> None:
             res = run_stream(
                 server, args.seconds, args.rate, args.channels, args.frame_ms, args.format,
                 args.block_ms, mic=args.mic,
+                quality=args.quality,
             )  # fmt: skip
     finally:
         if player is not None:
             player.kill()
     rate = res["rate"]
-    hold = holdback_ms(rate, out_rate, round(rate * args.block_ms / 1000))
+    hold = holdback_ms(rate, out_rate, round(rate * args.block_ms / 1000), args.quality)
     intrinsic = args.frame_ms + hold
     overhead = res["overhead"]
     report = {
@@ -160,6 +202,7 @@ def main() -> None:
         "resampler_holdback_ms": round(hold, 3),
         "send_overhead_ms": percentiles(overhead),
         "sample_age_ms": percentiles(overhead + intrinsic),
+        "oldest_sample_age_ms": percentiles(res["oldest_age"]),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
     }
     print(
@@ -167,7 +210,7 @@ def main() -> None:
         f"{report['overflows']} overflows; intrinsic {intrinsic:.1f} ms "
         f"(frame {args.frame_ms:g} + resampler hold-back {hold:.1f})"
     )
-    for key in ("send_overhead_ms", "sample_age_ms"):
+    for key in ("send_overhead_ms", "sample_age_ms", "oldest_sample_age_ms"):
         p = report[key]
         print(
             f"{key:18s} p50 {p['p50']:8.2f}  p95 {p['p95']:8.2f}  p99 {p['p99']:8.2f}  max {p['max']:8.2f}"

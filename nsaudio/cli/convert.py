@@ -10,7 +10,7 @@ from ..formats import format_rate
 from ..runner import Pipeline, standard_stages
 from ..sinks import RawSink, Sink, WavSink
 from ..sources import open_source
-from .options import add_source_options
+from .options import add_source_options, resampler_quality
 
 log = logging.getLogger("nsaudio.convert")
 
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         args.format,
         frame_ms=CONVERT_FRAME_MS,
         channel=args.channel,
-        quality=args.quality,
+        quality=resampler_quality(args, source.live),
         gate_threshold=None,
     )
     sink: Sink = make_sink(args.out)

@@ -17,7 +17,7 @@ from ..runner import Pipeline, standard_stages
 from ..sinks import Sink
 from ..sources import open_source
 from ..sources.stdin import StdinSource
-from .options import add_source_options, positive_float
+from .options import add_source_options, positive_float, resampler_quality
 from .output import OUTPUTS, make_writer
 from .service import add_service_options, service_endpoint
 
@@ -188,13 +188,14 @@ def run(args: argparse.Namespace) -> int:
             vad_threshold=args.vad_threshold,
             disable_partial=args.disable_partial,
         )
+        quality = resampler_quality(args, source.live)
+        log.info(
+            "%s: %s, %d Hz, %d channels -> %s (soxr %s, %g ms frames)",
+            source.name, getattr(source, "format", "audio"), source.rate, source.channels,
+            fmt, quality, args.frame_ms,
+        )  # fmt: skip
         stages = standard_stages(
-            source,
-            fmt,
-            frame_ms=args.frame_ms,
-            channel=args.channel,
-            quality=args.quality,
-            gate_threshold=0.5,
+            source, fmt, frame_ms=args.frame_ms, channel=args.channel, quality=quality
         )
         with _open_out(args.out) as out:
             live_view = args.output == "text" and out.isatty()

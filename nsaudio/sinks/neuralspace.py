@@ -156,7 +156,8 @@ class NeuralSpaceSink:
         self._error: BaseException | None = None
         self._closing = False
         self._ring: Ring[Frame] | None = None
-        self.ages_ns: collections.deque[int] = collections.deque(maxlen=200_000)
+        # (frame start, frame t_ns, monotonic ns when sent) of recent frames, for latency figures
+        self.send_log: collections.deque[tuple[int, int, int]] = collections.deque(maxlen=200_000)
         self.counters = {
             "frames_sent": 0, "samples_sent": 0, "reconnects": 0, "malformed": 0,
             "replay_dropped_samples": 0, "replayed_samples": 0, "drain_timeouts": 0,
@@ -407,7 +408,7 @@ class NeuralSpaceSink:
                     self._lost = err
         self.counters["frames_sent"] += 1
         self.counters["samples_sent"] += frame.frames
-        self.ages_ns.append(time.monotonic_ns() - frame.t_ns)
+        self.send_log.append((frame.start, frame.t_ns, time.monotonic_ns()))
 
     def _keepalive(self) -> None:
         conn = self._conn

@@ -40,6 +40,16 @@ def test_speech_played_into_the_sink_comes_back(pulse):
     assert err.decode().count("built-in offline server") == 1
 
 
+def test_live_sources_resample_at_low_latency_unless_told(pulse):
+    for args, quality in (([], "soxr LQ"), (["--quality", "hq"], "soxr HQ")):
+        proc = subprocess.run(
+            [sys.executable, "-m", "nsaudio", "-v", "stream", "mic:", "--duration", "0.5", *args],
+            capture_output=True, cwd=ROOT, timeout=60,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr.decode()
+        assert quality in proc.stderr.decode()
+
+
 def test_ctrl_c_stops_cleanly_and_keeps_the_last_words(pulse):
     proc = start_stream("-v")
     time.sleep(1.5)
