@@ -167,6 +167,13 @@ def _interrupts(pipeline: Pipeline) -> Iterator[list[bool]]:
 
 def _open_out(path: str | None) -> Any:
     if path is None or path == "-":
+        # Transcripts are UTF-8 whatever the locale says: an ASCII locale must not turn
+        # Arabic or Hindi into an encoding error halfway through a stream.
+        if hasattr(sys.stdout, "reconfigure") and (sys.stdout.encoding or "").lower() not in (
+            "utf-8",
+            "utf8",
+        ):
+            sys.stdout.reconfigure(encoding="utf-8")
         return contextlib.nullcontext(sys.stdout)
     try:
         return open(path, "w", encoding="utf-8")

@@ -75,7 +75,9 @@ class LocalServer:
     ``api_key``: if given, REST calls must present exactly this key; otherwise any non-empty
     key is accepted. ``engine_factory`` builds a recognition engine (default
     :class:`~nsaudio.server.engines.PocketSphinxEngine`); at most ``max_sessions`` engines
-    exist, reused across sessions. ``token_clock`` (monotonic seconds) is for tests.
+    exist, reused across sessions. ``token_clock`` (monotonic seconds) is for tests, and so
+    is ``on_audio(session_id, pcm)``: called with every audio message as it arrives, so a test
+    can compare what the server received with what was sent.
 
     After ``start()``, ``port`` is the bound port and ``base_url`` is ``http://host:port``.
     """
@@ -90,6 +92,7 @@ class LocalServer:
         *,
         token_clock: Callable[[], float] = time.monotonic,
         prewarm: bool = True,
+        on_audio: Callable[[str, bytes], None] | None = None,
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError(f"port must be in 0..65535, got {port}")
@@ -105,6 +108,7 @@ class LocalServer:
         self._api_key = api_key
         self._pool = EnginePool(engine_factory or PocketSphinxEngine, max_sessions)
         self._prewarm = prewarm
+        self._on_audio = on_audio
         self._active = 0
         self._thread: threading.Thread | None = None
         self._background = False
@@ -327,6 +331,8 @@ class LocalServer:
                 if isinstance(message, str):
                     log.debug("session %s: ignoring a text message", params.session_id)
                     continue
+                if self._on_audio is not None:
+                    self._on_audio(params.session_id, message)
                 results = await loop.run_in_executor(executor, transcriber.feed, message)
                 for result in results:
                     result["send_time"] = time.time()

@@ -220,3 +220,43 @@ def test_unreachable_service_is_exit_1():
         "0",
     )
     assert "cannot reach" in assert_one_line_error(proc, status=1) or proc.returncode == 1
+
+
+class ScriptEngine:
+    """Says a fixed sequence of sentences in other scripts, one per utterance."""
+
+    SENTENCES = ("مرحبا بالعالم", "नमस्ते दुनिया", "naïve café — “quoted” 😀")
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def reset(self) -> None:
+        self.count = 0
+
+    def start(self, position: int, *, live: bool = True) -> None:
+        pass
+
+    def process(self, samples) -> None:
+        pass
+
+    def partial(self) -> str:
+        return self.SENTENCES[self.count % 3][:3]
+
+    def finish(self) -> str:
+        self.count += 1
+        return self.SENTENCES[(self.count - 1) % 3]
+
+
+def test_every_full_result_is_printed_in_order_with_its_text_exact(tmp_path):
+    path = tmp_path / "three.wav"
+    speech, rate = sf.read(str(FIXTURES / "speech_16000_mono_int16.wav"), dtype="int16")
+    gap = np.zeros(rate * 3 // 2, np.int16)
+    sf.write(str(path), np.concatenate([speech, gap, speech, gap, speech]), rate)
+    with LocalServer(engine_factory=ScriptEngine) as srv:
+        for env in ({}, {"LANG": "C", "LC_ALL": "C", "PYTHONIOENCODING": "ascii"}):
+            proc = run_cli("stream", str(path), "--base-url", srv.base_url, "--pace", "0", "--output", "jsonl", env=env)
+            assert proc.returncode == 0, proc.stderr.decode()
+            results = [json.loads(line) for line in proc.stdout.decode("utf-8").splitlines()]
+            assert [r["text"] for r in results if r["full"]] == list(ScriptEngine.SENTENCES)
+            text = run_cli("stream", str(path), "--base-url", srv.base_url, "--pace", "0", env=env)
+            assert text.stdout.decode("utf-8").splitlines() == list(ScriptEngine.SENTENCES)

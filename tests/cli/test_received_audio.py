@@ -1,0 +1,44 @@
+"""What the service receives is the input, resampled: nothing missing, nothing shifted."""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import pytest
+
+from nsaudio.server.app import LocalServer
+
+from ..conftest import FIXTURES, SPEECH, best_lag, fixture_ids, reference, run_cli, snr_db
+
+pytestmark = pytest.mark.server
+
+
+@pytest.fixture(scope="module")
+def recording_server():
+    received: dict[str, bytearray] = collections.defaultdict(bytearray)
+
+    def on_audio(session_id: str, pcm: bytes) -> None:
+        received[session_id] += pcm
+
+    with LocalServer(on_audio=on_audio) as server:
+        yield server, received
+
+
+@pytest.mark.parametrize("fmt, rate", [("pcm_16k", 16000), ("pcm_8k", 8000)])
+@pytest.mark.parametrize("entry", SPEECH, ids=fixture_ids(SPEECH))
+def test_server_receives_the_input_resampled(recording_server, entry, fmt, rate):
+    server, received = recording_server
+    before = set(received)
+    path = FIXTURES / entry["file"]
+    proc = run_cli("stream", str(path), "--base-url", server.base_url, "--pace", "0", "--format", fmt, "--disable-partial")
+    assert proc.returncode == 0, proc.stderr.decode()
+    (session,) = set(received) - before  # one session, no reconnect
+    got = np.frombuffer(bytes(received[session]), "<i2").astype(np.float32) / 32768
+    ref = reference(path, rate)
+    assert len(got) >= len(ref)  # no input sample missing...
+    assert not np.any(got[len(ref) + 1 :])  # ...and after it, only the trailing silence
+    n = len(ref)
+    lag = best_lag(ref, got[:n])
+    assert abs(lag) * 1000 / rate <= 1  # offset within 1 ms (in fact none)
+    assert snr_db(ref, got[:n]) >= 40
