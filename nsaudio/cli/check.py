@@ -22,7 +22,7 @@ from ..meter import LevelMeter, LevelStats
 from ..runner import prefetched
 from ..sources import Source, open_source
 from ..stages import Chain, EnergyGate, Framer, Resampler
-from .options import positive_float, raw_spec
+from .options import positive_float, raw_spec, unit_interval
 
 log = logging.getLogger("nsaudio.check")
 
@@ -47,13 +47,6 @@ exit status: 0 audible; 1 too quiet, clipping or silence; 2 bad input or device;
 """
 
 
-def speech_threshold(text: str) -> float:
-    value = positive_float(text)
-    if value > 1:
-        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1, not {text}")
-    return value
-
-
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "check",
@@ -76,7 +69,7 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     )
     p.add_argument(
         "--threshold",
-        type=speech_threshold,
+        type=unit_interval,
         default=0.5,
         metavar="X",
         help="speech score (0..1) at which the energy gate calls a frame speech (default 0.5)",

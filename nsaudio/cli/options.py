@@ -28,6 +28,14 @@ def positive_float(text: str) -> float:
     return value
 
 
+def unit_interval(text: str) -> float:
+    """A threshold above 0 and at most 1."""
+    value = positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1, not {text}")
+    return value
+
+
 def add_source_options(p: argparse.ArgumentParser) -> None:
     """Options that say how to read SOURCE and what to make of it."""
     p.add_argument(

@@ -17,7 +17,7 @@ from ..runner import Pipeline, standard_stages
 from ..sinks import Sink
 from ..sources import open_source
 from ..sources.stdin import StdinSource
-from .options import add_source_options, positive_float, resampler_quality
+from .options import add_source_options, positive_float, resampler_quality, unit_interval
 from .output import OUTPUTS, make_writer
 from .service import add_service_options, service_endpoint
 
@@ -60,13 +60,6 @@ def max_chunk_size(text: str) -> int:
     return value
 
 
-def vad_threshold(text: str) -> float:
-    value = positive_float(text)
-    if value > 1:
-        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1, not {text}")
-    return value
-
-
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "stream",
@@ -92,7 +85,7 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     )
     p.add_argument(
         "--vad-threshold",
-        type=vad_threshold,
+        type=unit_interval,
         default=0.5,
         metavar="X",
         help="the service's speech threshold, above 0 and at most 1 (default 0.5)",

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +14,7 @@ import soundfile as sf
 from ..blocks import Block
 from ..errors import InputError, UnsupportedAudioError
 from .limits import check_layout
+from .native_stderr import native_stderr_to_log
 
 __all__ = ["DEFAULT_BLOCK_FRAMES", "FileSource"]
 
@@ -37,39 +35,6 @@ def _describe(err: Exception) -> str:
     if text.startswith("File does not exist or is not a regular file"):
         return "Format not recognised"
     return text
-
-
-@contextlib.contextmanager
-def _native_stderr_to_log() -> Iterator[None]:
-    """Catch what C code writes on file descriptor 2 meanwhile, and log it at debug level.
-
-    libmpg123 inside libsndfile prints notes and warnings straight to fd 2 ("Note: Illegal
-    Audio-MPEG-Header", "Warning: Xing stream size off"), and libsndfile offers no way to quiet
-    it (libsndfile issue 958): on broken input that would break nsaudio's one-line errors.
-    A line of nsaudio's own written by another thread meanwhile is passed on.
-    """
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError, AttributeError):
-        yield
-        return
-    try:
-        with tempfile.TemporaryFile() as spool:
-            os.dup2(spool.fileno(), 2)
-            try:
-                yield
-            finally:
-                os.dup2(saved, 2)
-                spool.seek(0)
-                text = spool.read().decode("utf-8", "replace")
-    finally:
-        os.close(saved)
-    for line in text.splitlines():
-        if line.startswith("nsaudio:"):
-            sys.stderr.write(line + "\n")
-        elif line.strip():
-            log.debug("libsndfile: %s", line.strip())
 
 
 class FileSource:
@@ -99,7 +64,7 @@ class FileSource:
         if self.path.is_file() and self.path.stat().st_size == 0:
             raise UnsupportedAudioError(f"{self.name}: the file is empty")
         try:
-            with _native_stderr_to_log():
+            with native_stderr_to_log():
                 self._file = sf.SoundFile(str(self.path))
         except PermissionError:
             raise InputError(f"{self.name}: permission denied") from None
@@ -162,7 +127,7 @@ class FileSource:
         """
         try:
             if self._chatty:
-                with _native_stderr_to_log():
+                with native_stderr_to_log():
                     return self._file.read(self.block_frames, dtype=self._dtype, always_2d=True)
             return self._file.read(self.block_frames, dtype=self._dtype, always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as err:
@@ -186,7 +151,7 @@ class FileSource:
         """
         buf = np.full((self.block_frames, self.channels), np.nan, dtype=np.float32)
         try:
-            with _native_stderr_to_log(), sf.SoundFile(str(self.path)) as f:
+            with native_stderr_to_log(), sf.SoundFile(str(self.path)) as f:
                 f.seek(pos)
                 return f.read(out=buf)  # no error this time: the count is known
         except (sf.LibsndfileError, RuntimeError, ValueError, TypeError, OSError):

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import difflib
 import logging
-import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -30,6 +29,7 @@ from ..blocks import Block
 from ..errors import DeviceError, InputError, RingClosed
 from ..ring import Ring
 from .limits import check_layout
+from .native_stderr import native_stderr_to_log
 
 __all__ = ["InputDevice", "MicSource", "input_devices", "load_sounddevice", "resolve_device"]
 
@@ -46,37 +46,12 @@ STALL_SECONDS = 5.0
 _SEE_DEVICES = "see 'nsaudio devices'"
 
 
-@contextlib.contextmanager
-def _quiet_native_stderr() -> Iterator[None]:
-    """Silence what C libraries print on fd 2 (ALSA lists every card it fails to probe).
-
-    Kept verbose with -vv (debug logging), where the noise may be the clue.
-    """
-    if logging.getLogger("nsaudio").isEnabledFor(logging.DEBUG):
-        yield
-        return
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError, AttributeError):
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
 def load_sounddevice() -> Any:
     """The ``sounddevice`` module, or a ``DeviceError`` that says what to install."""
     if "sounddevice" in sys.modules and sys.modules["sounddevice"] is not None:
         return sys.modules["sounddevice"]
     try:
-        with _quiet_native_stderr():
+        with native_stderr_to_log():
             import sounddevice
     except OSError:
         # sounddevice raises OSError when it cannot find the PortAudio shared library.
@@ -273,7 +248,7 @@ class MicSource:
         try:
             # Opens the device once: a busy or unsuitable one fails here, before any capture,
             # and without the lines ALSA prints on the way.
-            with _quiet_native_stderr():
+            with native_stderr_to_log():
                 sd.check_input_settings(
                     device=dev.index, channels=self.channels, dtype="float32", samplerate=self.rate
                 )
