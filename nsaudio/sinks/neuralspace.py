@@ -22,7 +22,6 @@ and closes with code 1000.
 
 from __future__ import annotations
 
-import bisect
 import collections
 import dataclasses
 import logging
@@ -38,6 +37,7 @@ from ..errors import AuthenticationError, InputError, RingClosed, ServiceError
 from ..neuralspace.connection import Closed, Connection, Connector, classify_close
 from ..neuralspace.protocol import StreamParams, Transcript, TranscriptResult, parse_result
 from ..ring import Ring
+from .replay import ReplayBuffer, Timeline
 
 __all__ = ["NeuralSpaceSink"]
 
@@ -58,34 +58,6 @@ class _Retry:
         self.deadline = deadline
         self.attempt = 0
         self.fresh_token_tried = False
-
-
-class _Timeline:
-    """Where a session's audio sits in the stream, so its result times can be made absolute.
-
-    ``runs`` holds ``(session_sample, stream_sample)`` where each contiguous run of sent
-    audio begins: one run unless the ring dropped frames (a live source outran us) and the
-    audio sent skips ahead. The sender appends before each send; the receiver reads.
-    """
-
-    def __init__(self, start: int) -> None:
-        self.runs: list[tuple[int, int]] = [(0, start)]
-        self.sent = 0
-        self._next = start
-
-    def sending(self, start: int, frames: int) -> None:
-        if start != self._next:
-            self.runs.append((self.sent, start))
-        self.sent += frames
-        self._next = start + frames
-
-    def to_stream(self, seconds: float, rate: int, *, end: bool) -> float:
-        """Session ``seconds`` as stream seconds; an ``end`` on a jump belongs to the run before."""
-        s = round(seconds * rate)
-        runs = self.runs
-        find = bisect.bisect_left if end else bisect.bisect_right
-        session, stream = runs[max(0, find(runs, s, key=lambda r: r[0]) - 1)]
-        return (stream + s - session) / rate
 
 
 class NeuralSpaceSink:
@@ -135,16 +107,14 @@ class NeuralSpaceSink:
         self.backoff = backoff
         self.on_result = on_result
         self.rate = self.params.rate
-        self.replay_limit = round(replay_seconds * self.rate)
         self.transcript = Transcript()
         self._results: queue.Queue[Any] = queue.Queue()
         self._lock = threading.Lock()
         self._wake = threading.Event()
-        self._replay: collections.deque[Frame] = collections.deque()
-        self._replay_samples = 0
+        self._replay = ReplayBuffer(round(replay_seconds * self.rate))
         self._final_pos = 0  # absolute sample position the last full result ends at
         self._next_pos = 0  # absolute position after the last frame sent
-        self._timeline = _Timeline(0)  # where the current session's audio sits in the stream
+        self._timeline = Timeline(0)  # where the current session's audio sits in the stream
         self._last_speech_end: int | None = None
         self._last_msg = time.monotonic()
         self._conn: Connection | None = None
@@ -160,7 +130,7 @@ class NeuralSpaceSink:
         self.send_log: collections.deque[tuple[int, int, int]] = collections.deque(maxlen=200_000)
         self.counters = {
             "frames_sent": 0, "samples_sent": 0, "reconnects": 0, "malformed": 0,
-            "replay_dropped_samples": 0, "replayed_samples": 0, "drain_timeouts": 0,
+            "replayed_samples": 0, "drain_timeouts": 0,
         }  # fmt: skip
 
     def __repr__(self) -> str:
@@ -215,6 +185,7 @@ class NeuralSpaceSink:
 
     def stats(self) -> dict[str, Any]:
         out: dict[str, Any] = dict(self.counters)
+        out["replay_dropped_samples"] = self._replay.dropped_samples
         if self._ring is not None:
             out["dropped_frames"] = self._ring.dropped
             out["ring_high_water"] = self._ring.high_water
@@ -228,7 +199,7 @@ class NeuralSpaceSink:
 
     def _start_session(self, conn: Connection, start: int = 0) -> None:
         self._conn = conn
-        self._timeline = _Timeline(start)
+        self._timeline = Timeline(start)
         self._lost = None
         started = self._session_started = time.monotonic()
         # A peer that stops reading must fail our send in bounded time (the receiver keeps
@@ -240,7 +211,7 @@ class NeuralSpaceSink:
         )  # fmt: skip
         self._receiver.start()
 
-    def _receiver_main(self, conn: Connection, timeline: _Timeline, started: float) -> None:
+    def _receiver_main(self, conn: Connection, timeline: Timeline, started: float) -> None:
         got_result = False
         while True:
             msg = conn.recv()
@@ -279,24 +250,11 @@ class NeuralSpaceSink:
                 if end > self._final_pos:
                     self._final_pos = end
                     self._retry = None  # progress: the service works again
-                self._trim_replay()
+                self._replay.finalised(self._final_pos)
         self._wake.set()
         if self.on_result is not None:
             self.on_result(result)
         self._results.put(result)
-
-    def _trim_replay(self) -> None:
-        while self._replay and self._replay[0].end <= self._final_pos:
-            self._replay_samples -= self._replay.popleft().frames
-
-    def _remember(self, frame: Frame) -> None:
-        with self._lock:
-            self._replay.append(frame)
-            self._replay_samples += frame.frames
-            while self._replay_samples > self.replay_limit and len(self._replay) > 1:
-                old = self._replay.popleft()
-                self._replay_samples -= old.frames
-                self.counters["replay_dropped_samples"] += old.frames
 
     def _reconnect(self, cause: ServiceError) -> None:
         """A new session, then the unfinalised audio again; raises when it is hopeless.
@@ -346,15 +304,12 @@ class NeuralSpaceSink:
                 cause = err
                 continue
             with self._lock:
-                frames = list(self._replay)
-                start = max(self._final_pos, frames[0].start) if frames else self._next_pos
+                start, pieces = self._replay.unfinalised(self._final_pos, self._next_pos)
                 self.transcript.partial = None  # the new session says it again
             self._start_session(conn, start)
             try:
-                for frame in frames:
-                    skip = max(0, start - frame.start)
-                    pcm = frame.pcm[2 * skip :]
-                    self._timeline.sending(frame.start + skip, len(pcm) // 2)
+                for pos, pcm in pieces:
+                    self._timeline.sending(pos, len(pcm) // 2)
                     conn.send(pcm)
                     self.counters["replayed_samples"] += len(pcm) // 2
             except ServiceError as err:
@@ -362,7 +317,7 @@ class NeuralSpaceSink:
                 continue
             log.info(
                 "reconnected; re-sent %.2f s of unfinalised audio",
-                sum(len(f) for f in frames) / self.rate,
+                sum(len(pcm) for _, pcm in pieces) / 2 / self.rate,
             )
             return
 
@@ -390,7 +345,8 @@ class NeuralSpaceSink:
 
     def _send(self, frame: Frame, *, remember: bool = True) -> None:
         if remember:
-            self._remember(frame)
+            with self._lock:
+                self._replay.add(frame)
         self._next_pos = frame.end
         while True:
             if self._lost is not None:
