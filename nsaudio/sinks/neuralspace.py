@@ -360,6 +360,11 @@ class NeuralSpaceSink:
                 conn.send(frame.pcm)
                 break
             except ServiceError as err:
+                # The receiver usually knows why (a close code, a message over the cap):
+                # give it a moment to say so before falling back on the send error.
+                if self._lost is None and conn is not None and self._receiver is not None:
+                    conn.abort()
+                    self._receiver.join(timeout=1.0)
                 if self._lost is None:
                     self._lost = err
         self.counters["frames_sent"] += 1

@@ -31,7 +31,17 @@ def test_server_receives_the_input_resampled(recording_server, entry, fmt, rate)
     server, received = recording_server
     before = set(received)
     path = FIXTURES / entry["file"]
-    proc = run_cli("stream", str(path), "--base-url", server.base_url, "--pace", "0", "--format", fmt, "--disable-partial")
+    proc = run_cli(
+        "stream",
+        str(path),
+        "--base-url",
+        server.base_url,
+        "--pace",
+        "0",
+        "--format",
+        fmt,
+        "--disable-partial",
+    )
     assert proc.returncode == 0, proc.stderr.decode()
     (session,) = set(received) - before  # one session, no reconnect
     got = np.frombuffer(bytes(received[session]), "<i2").astype(np.float32) / 32768

@@ -254,7 +254,17 @@ def test_every_full_result_is_printed_in_order_with_its_text_exact(tmp_path):
     sf.write(str(path), np.concatenate([speech, gap, speech, gap, speech]), rate)
     with LocalServer(engine_factory=ScriptEngine) as srv:
         for env in ({}, {"LANG": "C", "LC_ALL": "C", "PYTHONIOENCODING": "ascii"}):
-            proc = run_cli("stream", str(path), "--base-url", srv.base_url, "--pace", "0", "--output", "jsonl", env=env)
+            proc = run_cli(
+                "stream",
+                str(path),
+                "--base-url",
+                srv.base_url,
+                "--pace",
+                "0",
+                "--output",
+                "jsonl",
+                env=env,
+            )
             assert proc.returncode == 0, proc.stderr.decode()
             results = [json.loads(line) for line in proc.stdout.decode("utf-8").splitlines()]
             assert [r["text"] for r in results if r["full"]] == list(ScriptEngine.SENTENCES)
