@@ -135,12 +135,14 @@ class Pipeline:
         self.rate = rate if rate is not None else _output_rate(stages, source.rate)
         self.stats = RunStats()
         self._stop = threading.Event()
+        self._stopped_by_user = False
 
     def stop(self) -> None:
         """End the stream early but cleanly: stages flushed, sink closed (results drained).
 
         Safe from another thread or a signal handler.
         """
+        self._stopped_by_user = True
         self._stop.set()
         stop_source = getattr(self.source, "stop", None)
         if stop_source is not None:
@@ -208,6 +210,8 @@ class Pipeline:
                     self._stop.set()
             stats.input_frames += len(block)
             for frame in self.chain.push(block):
+                if self._stopped_by_user:
+                    break  # a file's block holds seconds: do not send them all first
                 self.sink.write(frame)
                 stats.output_frames += len(frame)
             if self._stop.is_set():

@@ -138,7 +138,7 @@ def _default_pace(args: argparse.Namespace, source: Any) -> float:
 
 
 @contextlib.contextmanager
-def _interrupts(pipeline: Pipeline) -> Iterator[list[bool]]:
+def _interrupts(pipeline: Pipeline, sink: Any) -> Iterator[list[bool]]:
     """First Ctrl-C: stop cleanly (flush, drain the last results). Second: abort."""
     interrupted: list[bool] = []
 
@@ -148,6 +148,7 @@ def _interrupts(pipeline: Pipeline) -> Iterator[list[bool]]:
         interrupted.append(True)
         sys.stderr.write("\nnsaudio: stopping (Ctrl-C again to abort)\n")
         pipeline.stop()
+        sink.hurry()
 
     previous = signal.signal(signal.SIGINT, handler)
     term = signal.signal(signal.SIGTERM, handler)
@@ -200,10 +201,14 @@ def run(args: argparse.Namespace) -> int:
         with _open_out(args.out) as out:
             live_view = args.output == "text" and out.isatty()
             writer = make_writer(args.output, out, live=live_view)
+            pace = _default_pace(args, source)
             sink = endpoint.sink(
                 params,
-                pace=_default_pace(args, source),
+                pace=pace,
                 live=source.live,
+                # Paced, the queue only has to cover a stall; a short one means Ctrl-C on a
+                # file stops within a couple of seconds instead of sending ten more.
+                ring_seconds=2.0 if pace > 0 else 10.0,
                 on_result=writer.write,
                 drain_timeout=args.drain_timeout,
             )
@@ -216,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
             pipeline = Pipeline(
                 source, stages, target, rate=FORMATS[fmt], limit_seconds=args.duration
             )
-            with _interrupts(pipeline) as interrupted:
+            with _interrupts(pipeline, sink) as interrupted:
                 try:
                     pipeline.run()
                 finally:

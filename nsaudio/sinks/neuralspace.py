@@ -178,6 +178,11 @@ class NeuralSpaceSink:
             self._sender.join(timeout=5)
         self._results.put(_END)
 
+    def hurry(self) -> None:
+        """Stop pacing: what is queued, and the trailing silence, go out as fast as they can
+        (the user stopped the stream and waits only for the last results)."""
+        self.pace = 0.0
+
     def results(self) -> Iterator[TranscriptResult]:
         """Every result as it arrives (partials too), times absolute; ends with the stream."""
         while (item := self._results.get()) is not _END:

@@ -270,3 +270,30 @@ def test_every_full_result_is_printed_in_order_with_its_text_exact(tmp_path):
             assert [r["text"] for r in results if r["full"]] == list(ScriptEngine.SENTENCES)
             text = run_cli("stream", str(path), "--base-url", srv.base_url, "--pace", "0", env=env)
             assert text.stdout.decode("utf-8").splitlines() == list(ScriptEngine.SENTENCES)
+
+
+def test_ctrl_c_at_the_terminal_stops_soon_and_keeps_what_was_heard():
+    """SIGINT to the whole process group, as a terminal sends it: the embedded server (a
+    child) must survive it, so the last results still arrive."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from ..conftest import ROOT
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nsaudio", "stream", str(FIXTURES / TWO["file"]), "--output", "jsonl"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, start_new_session=True,
+        env={k: v for k, v in os.environ.items() if k not in ("NS_API_KEY", "NS_BASE_URL")},
+    )  # fmt: skip
+    time.sleep(3.5)  # into the pause after the first sentence, at real time
+    os.killpg(proc.pid, signal.SIGINT)
+    t = time.monotonic()
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err.decode()
+    assert time.monotonic() - t < 5  # not the rest of the file at real time
+    assert "Traceback" not in err.decode()
+    results = [json.loads(line) for line in out.decode().splitlines()]
+    assert [r["text"] for r in results if r["full"]][:1] == TWO["texts"][:1]
