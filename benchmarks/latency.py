@@ -120,7 +120,7 @@ def run_stream(
     block_ms: float,
     seed: int = 0,
     mic: str | None = None,
-    quality: str = "HQ",
+    quality: str = "LQ",
 ) -> dict[str, Any]:
     """One live stream to ``server``; ``mic``: capture from that device instead of synthetic."""
     source: Any
@@ -167,7 +167,7 @@ def main() -> None:
     ap.add_argument(
         "--mic", metavar="mic:SPEC", help="capture from a real device instead (e.g. mic:)"
     )
-    ap.add_argument("--quality", default="HQ", help="soxr quality of the resampler (default HQ)")
+    ap.add_argument("--quality", default="LQ", help="soxr quality (default LQ, as nsaudio uses for live sources)")
     ap.add_argument("--play", metavar="FILE", help="with --mic: paplay FILE in a loop meanwhile")
     ap.add_argument("--json", metavar="FILE")
     args = ap.parse_args()
