@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from ..errors import InputError
 from ..formats import FORMATS
@@ -26,6 +27,24 @@ def positive_float(text: str) -> float:
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
     return value
+
+
+def whole_number(low: int, high: int, unit: str = "") -> Callable[[str], int]:
+    """An option type: a whole number from ``low`` to ``high`` (``unit`` for messages)."""
+    span = f"{low} to {high} {unit}".rstrip()
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number, {span}, not {text!r}"
+            ) from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {span}, not {text}")
+        return value
+
+    return parse
 
 
 def unit_interval(text: str) -> float:

@@ -7,20 +7,11 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
+from .options import whole_number
 from .service import read_api_key
 
 if TYPE_CHECKING:
     from ..server.app import LocalServer
-
-
-def port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be 0 to 65535, not {text}")
-    return value
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -34,7 +25,10 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument(
-        "--port", type=port, default=8765, help="port (default 8765; 0 picks a free one)"
+        "--port",
+        type=whole_number(0, 65535),
+        default=8765,
+        help="port (default 8765; 0 picks a free one)",
     )
     p.add_argument("--api-key-file", metavar="FILE", help="accept only the key in FILE")
     # For nsaudio stream: print the URL on stdout when listening, stop when stdin closes.

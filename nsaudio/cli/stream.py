@@ -17,7 +17,13 @@ from ..runner import Pipeline, standard_stages
 from ..sinks import Sink
 from ..sources import open_source
 from ..sources.stdin import StdinSource
-from .options import add_source_options, positive_float, resampler_quality, unit_interval
+from .options import (
+    add_source_options,
+    positive_float,
+    resampler_quality,
+    unit_interval,
+    whole_number,
+)
 from .output import OUTPUTS, make_writer
 from .service import add_service_options, service_endpoint
 
@@ -48,18 +54,6 @@ def pace(text: str) -> float:
     return value
 
 
-def max_chunk_size(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"must be a whole number of seconds, not {text!r}"
-        ) from None
-    if not 1 <= value <= 60:
-        raise argparse.ArgumentTypeError(f"must be 1 to 60 seconds, not {text}")
-    return value
-
-
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "stream",
@@ -78,7 +72,7 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     add_source_options(p)
     p.add_argument(
         "--max-chunk-size",
-        type=max_chunk_size,
+        type=whole_number(1, 60, "seconds"),
         default=5,
         metavar="S",
         help="seconds of speech after which the service finalises (default 5)",
