@@ -9,7 +9,8 @@ import pytest
 
 from nsaudio.server.app import LocalServer
 
-from ..conftest import FIXTURES, SPEECH, best_lag, fixture_ids, reference, run_cli, snr_db
+from ..conftest import FIXTURES, SPEECH, best_lag, fixture_ids, reference, snr_db
+from .support import stream
 
 pytestmark = pytest.mark.server
 
@@ -31,18 +32,7 @@ def test_server_receives_the_input_resampled(recording_server, entry, fmt, rate)
     server, received = recording_server
     before = set(received)
     path = FIXTURES / entry["file"]
-    proc = run_cli(
-        "stream",
-        str(path),
-        "--base-url",
-        server.base_url,
-        "--pace",
-        "0",
-        "--format",
-        fmt,
-        "--disable-partial",
-    )
-    assert proc.returncode == 0, proc.stderr.decode()
+    stream(server, path, "--format", fmt, "--disable-partial")
     (session,) = set(received) - before  # one session, no reconnect
     got = np.frombuffer(bytes(received[session]), "<i2").astype(np.float32) / 32768
     ref = reference(path, rate)

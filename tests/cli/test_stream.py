@@ -20,6 +20,7 @@ from ..conftest import (
     run_cli,
     wer,
 )
+from .support import stream
 
 pytestmark = pytest.mark.server
 
@@ -30,23 +31,6 @@ TWO = next(f for f in MANIFEST if f["kind"] == "two_utterances")
 def server():
     with LocalServer() as srv:
         yield srv
-
-
-def stream(server, path, *args, input=None):
-    proc = run_cli(
-        "stream",
-        str(path),
-        "--base-url",
-        server.base_url,
-        "--pace",
-        "0",
-        "--output",
-        "jsonl",
-        *args,
-        input=input,
-    )
-    assert proc.returncode == 0, proc.stderr.decode()
-    return [json.loads(line) for line in proc.stdout.decode().splitlines()]
 
 
 def final_text(results):
@@ -254,19 +238,7 @@ def test_every_full_result_is_printed_in_order_with_its_text_exact(tmp_path):
     sf.write(str(path), np.concatenate([speech, gap, speech, gap, speech]), rate)
     with LocalServer(engine_factory=ScriptEngine) as srv:
         for env in ({}, {"LANG": "C", "LC_ALL": "C", "PYTHONIOENCODING": "ascii"}):
-            proc = run_cli(
-                "stream",
-                str(path),
-                "--base-url",
-                srv.base_url,
-                "--pace",
-                "0",
-                "--output",
-                "jsonl",
-                env=env,
-            )
-            assert proc.returncode == 0, proc.stderr.decode()
-            results = [json.loads(line) for line in proc.stdout.decode("utf-8").splitlines()]
+            results = stream(srv, path, env=env)
             assert [r["text"] for r in results if r["full"]] == list(ScriptEngine.SENTENCES)
             text = run_cli("stream", str(path), "--base-url", srv.base_url, "--pace", "0", env=env)
             assert text.stdout.decode("utf-8").splitlines() == list(ScriptEngine.SENTENCES)
