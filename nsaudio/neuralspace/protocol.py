@@ -11,11 +11,12 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import math
 import re
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -150,11 +151,6 @@ class TranscriptResult:
     send_time: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def shifted(self, seconds: float) -> TranscriptResult:
-        if not seconds:
-            return self
-        return replace(self, start_time=self.start_time + seconds, end_time=self.end_time + seconds)
-
     def to_dict(self) -> dict[str, Any]:
         """The service's keys (times as they are here), then the unknown keys it sent."""
         out: dict[str, Any] = {
@@ -171,19 +167,45 @@ class TranscriptResult:
         return out
 
 
-def _number(msg: dict[str, Any], key: str, default: float | None = None) -> float:
+#: Result times beyond this (about 11 days) are hostile, not a long stream.
+MAX_TIME_S = 1e6
+
+
+def _number(
+    msg: dict[str, Any], key: str, default: float | None = None, limit: float = math.inf
+) -> float:
     value = msg.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ProtocolError(f"result key {key!r} must be a number, not {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ProtocolError(f"result key {key!r} must be a number, not {_short(value)}")
+    if not (math.isfinite(value) and abs(value) <= limit):
+        raise ProtocolError(f"result key {key!r} is out of range: {_short(value)}")
     return float(value)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _utf8(text: str, what: str) -> str:
+    """``text`` if it can be written as UTF-8 (JSON allows lone surrogates; stdout does not)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ProtocolError(f"{what} holds a lone surrogate (not valid Unicode text)") from None
+    return text
 
 
 def parse_result(message: str | bytes) -> TranscriptResult:
     """Parse one result message; ``ProtocolError`` (to report and skip) if it is malformed."""
+    if isinstance(message, (bytes, bytearray)):
+        raise ProtocolError(f"result is a binary message of {len(message)} bytes, not JSON text")
     try:
         msg = json.loads(message)
     except (ValueError, UnicodeDecodeError) as err:
-        raise ProtocolError(f"result is not JSON ({err})") from None
+        raise ProtocolError(f"result is not JSON ({_short(str(err))})") from None
+    except RecursionError:
+        raise ProtocolError("result is JSON nested too deeply") from None
     if not isinstance(msg, dict):
         raise ProtocolError(f"result is a JSON {type(msg).__name__}, not an object")
     full = msg.get("full")
@@ -195,49 +217,63 @@ def parse_result(message: str | bytes) -> TranscriptResult:
     text = msg.get("text")
     if not isinstance(text, str):
         raise ProtocolError(f"result key 'text' must be a string, not {type(text).__name__}")
-    start, end = _number(msg, "start_time"), _number(msg, "end_time")
+    _utf8(text, "result key 'text'")
+    start = _number(msg, "start_time", limit=MAX_TIME_S)
+    end = _number(msg, "end_time", limit=MAX_TIME_S)
+    if start < 0:
+        raise ProtocolError(f"result starts before the stream ({start})")
     if end < start:
         raise ProtocolError(f"result ends ({end}) before it starts ({start})")
     chunk_id = msg.get("chunk_id", 0)
     if isinstance(chunk_id, bool) or not isinstance(chunk_id, int):
         raise ProtocolError(f"result key 'chunk_id' must be an integer, not {chunk_id!r}")
-    stream_id = msg.get("stream_id", "")
+    stream_id = _utf8(str(msg.get("stream_id", "")), "result key 'stream_id'")
     extra = {k: v for k, v in msg.items() if k not in RESULT_KEYS}
+    try:
+        json.dumps(extra, ensure_ascii=False).encode("utf-8")  # what --output jsonl will write
+    except (UnicodeEncodeError, RecursionError, ValueError):
+        raise ProtocolError("result carries extra keys that cannot be written as JSON") from None
     return TranscriptResult(
         full=full,
         text=text,
         start_time=start,
         end_time=end,
         chunk_id=chunk_id,
-        stream_id=str(stream_id),
+        stream_id=stream_id,
         send_time=_number(msg, "send_time", 0.0),
         extra=extra,
     )
 
 
 class Transcript:
-    """The running transcript: the full results so far and the current partial.
+    """The running transcript: the latest full results and the current partial.
 
     Ordering follows arrival and times, not ``chunk_id`` alone: services number partials and
     full results differently. A partial that ends no later than the last full result is a
     straggler from the segment that result closed, and is ignored.
+
+    Bounded for live runs of any length: ``finals`` keeps the last ``keep`` full results
+    (None: all of them); ``final_end`` and ``count`` cover the whole stream. Whoever needs
+    every result takes them as they arrive (``on_result`` or ``results()``).
     """
 
-    def __init__(self) -> None:
-        self.finals: list[TranscriptResult] = []
+    def __init__(self, keep: int | None = 1000) -> None:
+        if keep is not None and keep < 1:
+            raise ValueError(f"keep must be at least 1 or None, not {keep!r}")
+        self.finals: collections.deque[TranscriptResult] = collections.deque(maxlen=keep)
         self.partial: TranscriptResult | None = None
-
-    @property
-    def final_end(self) -> float:
-        return self.finals[-1].end_time if self.finals else 0.0
+        self.final_end = 0.0
+        self.count = 0
 
     def add(self, result: TranscriptResult) -> bool:
         """Apply one result; False if it was a stale partial and changed nothing."""
         if result.full:
             self.finals.append(result)
+            self.final_end = max(self.final_end, result.end_time)
+            self.count += 1
             self.partial = None
             return True
-        if self.finals and result.end_time <= self.final_end:
+        if self.count and result.end_time <= self.final_end:
             return False
         self.partial = result
         return True

@@ -17,6 +17,13 @@ BAD = [
     ('{"full": false, "text": "w1", "start_time": "0.0", "end_time": 0.1}', "'start_time' must be a number"),
     ('{"full": true, "text": "w1", "start_time": 0, "end_time": 1, "chunk_id": 1.5}', "'chunk_id' must be an integer"),
     ('{"full": true, "text": "w1", "start_time": 2, "end_time": 1}', "ends (1.0) before it starts"),
+    # Hostile: each once killed the receiver thread, or would crash whoever prints it.
+    ('{"full": true, "text": "w1", "start_time": 1e305, "end_time": 1e305}', "'start_time' is out of range"),
+    ('{"full": true, "text": "w1", "start_time": 0, "end_time": Infinity}', "'end_time' is out of range"),
+    ('{"full": true, "text": "w1", "start_time": NaN, "end_time": 1}', "'start_time' is out of range"),
+    ('{"full": true, "text": "w1", "start_time": 0, "end_time": 90000}', "after the"),
+    ('{"full": true, "text": "\\ud800", "start_time": 0, "end_time": 1}', "lone surrogate"),
+    ("[" * 50_000 + "]" * 50_000, "nested too deeply"),
 ]  # fmt: skip
 
 
@@ -51,7 +58,8 @@ def test_a_message_over_the_cap_ends_the_session_and_the_stream_goes_on(
     lines = [line for line in run.stderr_lines if "1009" in line]
     assert len(lines) == 1, run.stderr
     assert lines[0].startswith("nsaudio: WARNING: nsaudio closed the session (1009)")
-    assert "1048577 bytes (cap 1048576)" in lines[0] and "reconnecting" in lines[0]
+    assert "over the cap" in lines[0] and "1048577 bytes" in lines[0], lines[0]
+    assert "limit of 1048576 bytes" in lines[0] and "reconnecting" in lines[0]
     assert [s.close_code for s in server.sessions] == [1009, 1000]
     assert run.words == speech20.audio.words
     assert not any(len(r["text"]) > 10_000 for r in run.results)  # the big one was not printed
