@@ -134,7 +134,9 @@ def run_stream(
         source = ArraySource(audio, rate, block_frames=block, realtime=True)
     logged = _Logged(source)
     params = StreamParams(format=fmt)
-    sink = NeuralSpaceSink(server.base_url, "bench", params, live=True, drain_timeout=10)
+    sink = NeuralSpaceSink(
+        server.base_url, "bench", params, live=True, drain_timeout=10, log_sends=True
+    )
     stages = standard_stages(source, fmt, frame_ms=frame_ms, quality=quality)
     Pipeline(logged, stages, sink).run()
     stats = sink.stats()

@@ -37,7 +37,8 @@ def _verbosity_options() -> argparse.ArgumentParser:
         "--verbose",
         action="count",
         default=argparse.SUPPRESS,
-        help="more detail on stderr (-vv: debug, and tracebacks)",
+        help="more detail on stderr (-vv: debug, the WebSocket trace and tracebacks; "
+        "-vvv: every audio frame too)",
     )
     p.add_argument(
         "-q",
@@ -74,11 +75,19 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     root.setLevel(level)
     root.propagate = False
     if verbose >= 2:
-        # websocket-client's own trace (frames, handshake); the connector adds a filter to
-        # its logger that redacts tokens before anything is written.
-        import websocket
+        # The WebSocket library's own trace: handshake, control frames and results at -vv,
+        # every audio frame too at -vvv. The connector adds a filter to its logger that
+        # redacts tokens before anything is written.
+        wslog = logging.getLogger("websockets.client")
+        wslog.handlers[:] = [handler]
+        wslog.setLevel(logging.DEBUG)
+        wslog.propagate = False
+        if verbose == 2:
+            wslog.addFilter(_no_audio_frames)
 
-        websocket.enableTrace(True, handler=handler, level="DEBUG")
+
+def _no_audio_frames(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith(("> BINARY", "< BINARY", "> CONT", "< CONT"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from ..formats import FORMATS
 from ..neuralspace.protocol import StreamParams
 from ..runner import Pipeline, standard_stages
 from ..sinks import Sink
+from ..sinks.neuralspace import ConsumerError
 from ..sources import open_source
 from ..sources.stdin import StdinSource
 from .options import (
@@ -30,6 +32,7 @@ from .service import add_service_options, service_endpoint
 log = logging.getLogger("nsaudio.stream")
 
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer killed by it
 MIN_STREAM_FRAME_MS, MAX_STREAM_FRAME_MS = 20, 1000
 
 
@@ -116,6 +119,28 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
         default=30.0,
         metavar="S",
         help="how long to wait for the last result at the end (default 30)",
+    )
+    p.add_argument(
+        "--ping-interval",
+        type=positive_float,
+        default=4.0,
+        metavar="S",
+        help="ping the service this often to know it is alive (default 4)",
+    )
+    p.add_argument(
+        "--ping-timeout",
+        type=positive_float,
+        default=5.0,
+        metavar="S",
+        help="no pong this long after a ping: the connection is dead, reconnect (default 5)",
+    )
+    p.add_argument(
+        "--connect-timeout",
+        type=positive_float,
+        default=10.0,
+        metavar="S",
+        help="how long opening a session may take; the first one is retried for as long "
+        "(default 10)",
     )
     add_service_options(p)
     p.set_defaults(run=run)
@@ -205,6 +230,10 @@ def run(args: argparse.Namespace) -> int:
                 ring_seconds=2.0 if pace > 0 else 10.0,
                 on_result=writer.write,
                 drain_timeout=args.drain_timeout,
+                ping_interval=args.ping_interval,
+                ping_timeout=args.ping_timeout,
+                connect_timeout=args.connect_timeout,
+                startup_timeout=args.connect_timeout,
             )
             target: Sink = sink
             if args.record:
@@ -218,10 +247,22 @@ def run(args: argparse.Namespace) -> int:
             with _interrupts(pipeline, sink) as interrupted:
                 try:
                     pipeline.run()
-                finally:
                     writer.close()
+                except ConsumerError as err:
+                    if isinstance(err.__cause__, BrokenPipeError):
+                        return _broken_pipe()
+                    raise
     _report(sink.stats(), getattr(source, "stats", dict)(), FORMATS[fmt])
     return EXIT_INTERRUPTED if interrupted else 0
+
+
+def _broken_pipe() -> int:
+    """Whoever read our output went away (``| head``): say so once, exit as SIGPIPE would."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # nothing more reaches the closed pipe at exit
+    os.close(devnull)
+    sys.stderr.write("nsaudio: the output was closed; stopped the stream\n")
+    return EXIT_BROKEN_PIPE
 
 
 def _report(stats: dict[str, Any], source_stats: dict[str, Any], rate: int) -> None:

@@ -1,67 +1,91 @@
 """Frames to NeuralSpace VoiceAI over a WebSocket, transcripts back; no audio lost on a drop.
 
-Threads: the pipeline's thread ``write()`` s frames into a bounded ring; the sender thread
-paces them out, pings, reconnects and drains at the end; a receiver thread per session parses
-results into a queue that ``results()`` iterates (or ``on_result`` is called).
+The I/O shell around :class:`~.session.SessionMachine`, which makes every decision (replay,
+retry, liveness, drain, the end). Who owns what:
 
-Reconnect with replay: every frame sent is kept until a full result covers it. When a
-session breaks, a new one is opened (capped, jittered exponential backoff), the unfinalised
-audio is sent again from exactly where the last full result ended, and the new session's
-times are offset by that position, so times stay absolute and nothing is lost or repeated.
-(Where a live source's ring dropped frames, the session's clock skips less than the stream
-did; each session keeps a timeline of those jumps to map its times back.)
+- The pipeline's thread ``write()`` s frames into a bounded ring and notifies the engine loop.
+- The engine loop (:mod:`.loop`, one thread for every sink of the process) owns the sockets:
+  it takes frames from the ring (paced for files), sends them, reads results, pings, opens
+  sessions and carries out the machine's actions. Nothing else touches a socket.
+- Results reach ``on_result`` (its own thread) or ``results()`` through :mod:`.delivery`,
+  a bounded path: a slow or failing consumer never delays a pong or a send.
 
-Dead connections: pings every ``ping_interval``; no pong for ``ping_interval +
-ping_timeout`` ends the session, and a send that cannot progress that long fails (a peer
-that stopped reading must not block the sender for good).
-
-End of stream: trailing silence lets the service's VAD close the last segment; then the sink
-waits for the full result covering the last speech it sent (bounded by ``drain_timeout``),
-and closes with code 1000.
+``close()`` returns when the stream is complete, or raises what went wrong (saying which
+seconds went untranscribed); ``abort()`` stops everything at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
-import dataclasses
+import contextlib
+import copy
 import logging
-import queue
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..blocks import Frame
-from ..errors import AuthenticationError, InputError, RingClosed, ServiceError
-from ..neuralspace.connection import Closed, Connection, Connector, classify_close
-from ..neuralspace.protocol import StreamParams, Transcript, TranscriptResult, parse_result
+from ..errors import InputError, NsAudioError, RingClosed, ServiceError
+from ..neuralspace.connection import Connector, describe_end
+from ..neuralspace.protocol import StreamParams, Transcript, TranscriptResult
 from ..ring import Ring
-from .replay import ReplayBuffer, Timeline
+from .delivery import Delivery
+from .loop import EngineLoop
+from .session import (
+    Abandon,
+    Action,
+    Close,
+    Deliver,
+    Finish,
+    Open,
+    Outcome,
+    Ping,
+    Send,
+    SessionMachine,
+)
 
-__all__ = ["NeuralSpaceSink"]
+__all__ = ["ConsumerError", "NeuralSpaceSink"]
 
 log = logging.getLogger("nsaudio.neuralspace")
 
-_END = object()
-#: A close this soon after connecting, before any result, is the service refusing the session.
-_EARLY_CLOSE_S = 3.0
-#: A session up this long (or one that brought a full result) ends a run of failures: the
-#: next failure starts with a fresh reconnect budget and backoff.
-_HEALTHY_S = 10.0
+#: How often the machine's clock ticks (pings, pong deadlines, the drain).
+TICK_S = 0.1
+#: Frames handed to a connection and not yet written before the sender waits.
+SEND_BACKLOG = 4
 
 
-class _Retry:
-    """One run of failures with no healthy session between them: budget, backoff, token."""
+class ConsumerError(NsAudioError):
+    """Whoever took the results failed (a raising callback, a closed output); ``__cause__``."""
 
-    def __init__(self, deadline: float) -> None:
-        self.deadline = deadline
-        self.attempt = 0
-        self.fresh_token_tried = False
+    exit_status = 1
+
+
+class _Conn:
+    """One open session on the loop: its socket, an ordered outbox and its tasks."""
+
+    def __init__(self, ws: Any, number: int) -> None:
+        self.ws = ws
+        self.number = number
+        self.outbox: collections.deque[Send] = collections.deque()
+        self.has_work = asyncio.Event()
+        self.drained = asyncio.Event()
+        self.drained.set()
+        self.tasks: list[asyncio.Task[Any]] = []
+
+    def abort(self) -> None:
+        self.outbox.clear()
+        self.drained.set()  # whoever waits for room on this session goes on to the next
+        for task in self.tasks:
+            task.cancel()
+        transport = getattr(self.ws, "transport", None)
+        if transport is not None:
+            transport.abort()
 
 
 class NeuralSpaceSink:
-    """Streams int16 LE frames to the service; see the module docstring for the threads."""
+    """Streams int16 LE frames to the service; see the module docstring for who owns what."""
 
     def __init__(
         self,
@@ -76,9 +100,10 @@ class NeuralSpaceSink:
         drain_timeout: float = 30.0,
         idle_timeout: float = 5.0,
         settle: float = 0.5,
-        ping_interval: float = 10.0,
-        ping_timeout: float = 10.0,
+        ping_interval: float = 4.0,
+        ping_timeout: float = 5.0,
         reconnect_timeout: float = 60.0,
+        startup_timeout: float = 10.0,
         backoff: tuple[float, float] = (0.2, 5.0),
         replay_seconds: float = 300.0,
         on_result: Callable[[TranscriptResult], None] | None = None,
@@ -86,9 +111,13 @@ class NeuralSpaceSink:
         ca_file: str | None = None,
         token_duration: int = 3600,
         connect_timeout: float = 10.0,
+        keep_finals: int = 1000,
+        log_sends: bool = False,
     ) -> None:
-        if pace < 0:
+        if not pace >= 0:
             raise InputError(f"pace must be 0 (as fast as possible) or positive, not {pace}")
+        if not ring_seconds > 0:
+            raise InputError(f"ring_seconds must be positive, not {ring_seconds}")
         self.params = params or StreamParams()
         self.connector = connector or Connector(
             base_url, api_key, self.params, token_duration=token_duration,
@@ -98,374 +127,393 @@ class NeuralSpaceSink:
         self.live = live
         self.ring_seconds = ring_seconds
         self.trailing_silence = trailing_silence
-        self.drain_timeout = drain_timeout
-        self.idle_timeout = idle_timeout
-        self.settle = settle
-        self.ping_interval = ping_interval
-        self.ping_timeout = ping_timeout
-        self.reconnect_timeout = reconnect_timeout
-        self.backoff = backoff
         self.on_result = on_result
         self.rate = self.params.rate
-        self.transcript = Transcript()
-        self._results: queue.Queue[Any] = queue.Queue()
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._replay = ReplayBuffer(round(replay_seconds * self.rate))
-        self._final_pos = 0  # absolute sample position the last full result ends at
-        self._next_pos = 0  # absolute position after the last frame sent
-        self._timeline = Timeline(0)  # where the current session's audio sits in the stream
-        self._last_speech_end: int | None = None
-        self._last_msg = time.monotonic()
-        self._conn: Connection | None = None
-        self._receiver: threading.Thread | None = None
-        self._sender: threading.Thread | None = None
-        self._lost: ServiceError | None = None
-        self._retry: _Retry | None = None
-        self._session_started = 0.0
-        self._error: BaseException | None = None
-        self._closing = False
+        try:
+            self._machine = SessionMachine(
+                self.rate, replay_seconds=replay_seconds, trailing_silence=trailing_silence,
+                drain_timeout=drain_timeout, idle_timeout=idle_timeout, settle=settle,
+                ping_interval=ping_interval, ping_timeout=ping_timeout,
+                reconnect_timeout=reconnect_timeout, startup_timeout=startup_timeout,
+                backoff=backoff, keep_finals=keep_finals,
+            )  # fmt: skip
+        except ValueError as err:
+            raise InputError(str(err)) from None
+        #: (frame start, frame t_ns, monotonic ns when written to the socket), if asked.
+        self.send_log: collections.deque[tuple[int, int, int]] | None = (
+            collections.deque(maxlen=200_000) if log_sends else None
+        )
         self._ring: Ring[Frame] | None = None
-        # (frame start, frame t_ns, monotonic ns when sent) of recent frames, for latency figures
-        self.send_log: collections.deque[tuple[int, int, int]] = collections.deque(maxlen=200_000)
-        self.counters = {
-            "frames_sent": 0, "samples_sent": 0, "reconnects": 0, "malformed": 0,
-            "replayed_samples": 0, "drain_timeouts": 0,
-        }  # fmt: skip
+        self._engine: EngineLoop | None = None
+        self._delivery: Delivery | None = None
+        self._conns: dict[int, _Conn] = {}
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._closing: set[asyncio.Task[Any]] = set()
+        self._wake: asyncio.Event | None = None
+        self._opened = threading.Event()  # the first session is open, or the run is over
+        self._finished = threading.Event()
+        self._outcome: Outcome | None = None
+        self._aborting = False
 
     def __repr__(self) -> str:
         return f"NeuralSpaceSink({self.connector.base_url!r}, {self.params!r})"
 
+    @property
+    def transcript(self) -> Transcript:
+        """The latest full results and the current partial (bounded: ``keep_finals``)."""
+        return self._machine.transcript
+
+    @property
+    def counters(self) -> dict[str, int]:
+        return self._machine.counters
+
     # -- the pipeline's side -------------------------------------------------------------
 
     def open(self, rate: int) -> None:
+        """Open the first session (retrying within the start-up budget), or raise why not."""
         if rate != self.rate:
             raise InputError(
                 f"frames at {rate} Hz cannot go to a {self.params.format} stream ({self.rate} Hz)"
             )
+        if self._engine is not None:
+            raise RuntimeError("NeuralSpaceSink.open() twice")
         policy = "drop_oldest" if self.live else "block"
         self._ring = Ring.for_seconds(self.ring_seconds, rate, policy)
-        self._start_session(self.connector.connect())  # auth and connection errors surface here
-        self._sender = threading.Thread(
-            target=self._sender_main, name="nsaudio-sender", daemon=True
-        )
-        self._sender.start()
+        self._delivery = Delivery(self.on_result, self._consumer_failed)
+        self._engine = EngineLoop.get()
+        self._engine.submit(self._main())
+        self._wait(self._opened)
+        self._raise_failure()
 
     def write(self, frame: Frame) -> None:
-        if self._ring is None:
+        if self._ring is None or self._engine is None:
             raise RuntimeError("NeuralSpaceSink.write() before open()")
         try:
             self._ring.put(frame)
         except RingClosed:
+            # Closed under us: the engine is finishing with the reason; wait for it to say.
+            self._finished.wait(5)
             self._raise_failure()
             raise
+        self._engine.notify(id(self), self._on_wake)
 
     def close(self) -> None:
         """End of stream: everything queued is sent, the last results awaited, then 1000."""
-        if self._ring is not None:
-            self._ring.close()
-        if self._sender is not None:
-            self._sender.join()
+        if self._ring is None or self._engine is None:
+            return
+        self._ring.close()
+        self._engine.notify(id(self), self._on_wake)
+        self._wait(self._finished)
+        assert self._delivery is not None
+        self._delivery.join()
         self._raise_failure()
 
     def abort(self) -> None:
+        """Stop at once: no reconnect, and no ``on_result`` call once this returns."""
+        self._aborting = True
+        if self._delivery is not None:
+            self._delivery.stop()
         if self._ring is not None:
             self._ring.abort()
-        self._closing = True
-        if self._conn is not None:
-            self._conn.abort()
-        if self._sender is not None and self._sender is not threading.current_thread():
-            self._sender.join(timeout=5)
-        self._results.put(_END)
+        if self._engine is not None and not self._finished.is_set():
+            self._engine.call(self._apply_now, self._machine.abort)
+            if threading.current_thread() is not self._engine.thread:
+                self._finished.wait(5)
+        if self._delivery is not None:
+            self._delivery.end()
+        if self._engine is None:
+            self._finished.set()  # never opened: a results() waiting for it ends
 
     def hurry(self) -> None:
         """Stop pacing: what is queued, and the trailing silence, go out as fast as they can
         (the user stopped the stream and waits only for the last results)."""
         self.pace = 0.0
+        if self._engine is not None:
+            self._engine.notify(id(self), self._on_wake)
 
     def results(self) -> Iterator[TranscriptResult]:
         """Every result as it arrives (partials too), times absolute; ends with the stream."""
-        while (item := self._results.get()) is not _END:
-            yield item
+        while self._delivery is None:
+            if self._finished.wait(0.05):
+                return
+        yield from self._delivery
 
     def stats(self) -> dict[str, Any]:
-        out: dict[str, Any] = dict(self.counters)
-        out["replay_dropped_samples"] = self._replay.dropped_samples
+        out: dict[str, Any] = dict(self._machine.counters)
+        out["replay_dropped_samples"] = self._machine.replay.dropped_samples
+        out["results_dropped"] = self._delivery.dropped if self._delivery else 0
         if self._ring is not None:
             out["dropped_frames"] = self._ring.dropped
             out["ring_high_water"] = self._ring.high_water
         return out
 
+    def _wait(self, event: threading.Event) -> None:
+        # In slices, so that Ctrl-C reaches the main thread while it waits.
+        while not event.wait(0.2):
+            pass
+
     def _raise_failure(self) -> None:
-        if self._error is not None:
-            raise self._error
+        outcome = self._outcome
+        if outcome is not None and outcome.error is not None:
+            # A copy: the one raised collects the caller's frames in its traceback, and the
+            # engine loop (which outlives this stream) must not keep those alive.
+            error = copy.copy(outcome.error)
+            error.__cause__ = outcome.error.__cause__
+            raise error
 
-    # -- sessions ------------------------------------------------------------------------
-
-    def _start_session(self, conn: Connection, start: int = 0) -> None:
-        self._conn = conn
-        self._timeline = Timeline(start)
-        self._lost = None
-        started = self._session_started = time.monotonic()
-        # A peer that stops reading must fail our send in bounded time (the receiver keeps
-        # waiting; the sender's pings judge liveness).
-        conn.settimeout(self.ping_interval + self.ping_timeout if self.ping_interval > 0 else None)
-        self._receiver = threading.Thread(
-            target=self._receiver_main, args=(conn, self._timeline, started),
-            name="nsaudio-receiver", daemon=True,
-        )  # fmt: skip
-        self._receiver.start()
-
-    def _receiver_main(self, conn: Connection, timeline: Timeline, started: float) -> None:
-        got_result = False
-        while True:
-            msg = conn.recv()
-            if isinstance(msg, Closed):
-                if self._closing and msg.code in (1000, None):
-                    return
-                early = not got_result and time.monotonic() - started < _EARLY_CLOSE_S
-                err = classify_close(msg, early=early) or ServiceError(
-                    "the service ended the session before the end of the stream"
-                )
-                if conn is self._conn:
-                    self._lost = err
-                    self._wake.set()
-                return
-            self._last_msg = time.monotonic()
-            try:
-                result = parse_result(msg)
-            except ServiceError as err:
-                self.counters["malformed"] += 1
-                log.warning("skipped a malformed result: %s", err)
-                continue
-            result = dataclasses.replace(
-                result,
-                start_time=timeline.to_stream(result.start_time, self.rate, end=False),
-                end_time=timeline.to_stream(result.end_time, self.rate, end=True),
+    def _consumer_failed(self, err: BaseException) -> None:
+        """On the delivery thread: the consumer raised; end the stream without it."""
+        if isinstance(err, BrokenPipeError):
+            error = ConsumerError("the output was closed (broken pipe); stopped the stream")
+        else:
+            error = ConsumerError(
+                f"the result callback failed: {type(err).__name__}: {err}; stopped the stream"
             )
-            got_result = True
-            self._accept(result)
+        error.__cause__ = err
+        if self._ring is not None:
+            self._ring.abort()  # the pipeline stops at its next write
+        if self._engine is not None:
+            self._engine.call(self._apply_now, lambda now: self._machine.stop(error, now))
 
-    def _accept(self, result: TranscriptResult) -> None:
-        with self._lock:
-            if not self.transcript.add(result):
-                return
-            if result.full:
-                end = round(result.end_time * self.rate)
-                if end > self._final_pos:
-                    self._final_pos = end
-                    self._retry = None  # progress: the service works again
-                self._replay.finalised(self._final_pos)
-        self._wake.set()
-        if self.on_result is not None:
-            self.on_result(result)
-        self._results.put(result)
+    # -- the engine loop's side ------------------------------------------------------------
 
-    def _reconnect(self, cause: ServiceError) -> None:
-        """A new session, then the unfinalised audio again; raises when it is hopeless.
+    def _on_wake(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
 
-        The budget, the backoff and the one fresh-token retry span every session that fails
-        before one proves healthy (see ``_HEALTHY_S``): a service that accepts each session
-        and closes it at once must not be hammered forever.
-        """
-        now = time.monotonic()
-        retry = self._retry
-        if retry is None or now - self._session_started >= _HEALTHY_S:
-            retry = self._retry = _Retry(now + self.reconnect_timeout)
-        deadline = retry.deadline
-        while True:
-            if isinstance(cause, AuthenticationError) or not cause.retryable:
-                if cause.status == 1008 and not retry.fresh_token_tried:
-                    retry.fresh_token_tried = True
-                    self.connector.token(fresh=True)
-                    log.info("%s; trying once more with a fresh token", cause)
-                else:
-                    raise cause
-            else:
-                log.warning("%s; reconnecting", cause)
-            self.counters["reconnects"] += 1
-            old, self._conn = self._conn, None
-            if old is not None:
-                old.abort()
-            if self._receiver is not None:
-                self._receiver.join(timeout=5)
-            base, cap = self.backoff
-            delay = min(cap, base * 2**retry.attempt) * random.uniform(0.5, 1.0)
-            retry.attempt += 1
-            try:
-                if retry.attempt > 1:
-                    if time.monotonic() + delay > deadline:
-                        raise ServiceError(
-                            f"gave up reconnecting after {self.reconnect_timeout:g} s: {cause}",
-                            retryable=False,
-                        )
-                    time.sleep(delay)
-                conn = self.connector.connect()
-            except AuthenticationError:
-                raise
-            except ServiceError as err:
-                if not err.retryable:
-                    raise
-                cause = err
-                continue
-            with self._lock:
-                start, pieces = self._replay.unfinalised(self._final_pos, self._next_pos)
-                self.transcript.partial = None  # the new session says it again
-            self._start_session(conn, start)
-            try:
-                for pos, pcm in pieces:
-                    self._timeline.sending(pos, len(pcm) // 2)
-                    conn.send(pcm)
-                    self.counters["replayed_samples"] += len(pcm) // 2
-            except ServiceError as err:
-                cause = err
-                continue
-            log.info(
-                "reconnected; re-sent %.2f s of unfinalised audio",
-                sum(len(pcm) for _, pcm in pieces) / 2 / self.rate,
-            )
-            return
+    def _apply_now(self, event: Callable[[float], list[Action]]) -> None:
+        self._apply(event(time.monotonic()))
 
-    # -- the sender thread ---------------------------------------------------------------
-
-    def _sender_main(self) -> None:
+    async def _main(self) -> None:
+        self._wake = asyncio.Event()
         try:
-            self._stream()
-            self._send_trailing_silence()
-            self._drain()
-            self._closing = True
-            if self._conn is not None:
-                self._conn.close()
-            if self._receiver is not None:
-                self._receiver.join(timeout=5)
-        except BaseException as err:
-            self._error = err
-            self._closing = True
-            if self._ring is not None:
-                self._ring.abort()
-            if self._conn is not None:
-                self._conn.abort()
-        finally:
-            self._results.put(_END)
+            self._apply(self._machine.start(time.monotonic()))
+            self._tasks.append(self._guard(self._feed()))
+            while not self._machine.done:
+                await asyncio.sleep(TICK_S)
+                self._apply(self._machine.tick(time.monotonic()))
+        except BaseException as err:  # a bug in the engine: end the stream, say so once
+            self._crash(err)
 
-    def _send(self, frame: Frame, *, remember: bool = True) -> None:
-        if remember:
-            with self._lock:
-                self._replay.add(frame)
-        self._next_pos = frame.end
-        while True:
-            if self._lost is not None:
-                self._reconnect(self._lost)  # re-sends this frame with the rest of the replay
-                break
-            conn = self._conn
-            try:
-                if conn is None:
-                    raise ServiceError("no session")
-                self._timeline.sending(frame.start, frame.frames)
-                conn.send(frame.pcm)
-                break
-            except ServiceError as err:
-                # The receiver usually knows why (a close code, a message over the cap):
-                # give it a moment to say so before falling back on the send error.
-                if self._lost is None and conn is not None and self._receiver is not None:
+    def _guard(self, coro: Any) -> asyncio.Task[Any]:
+        """``coro`` as a task whose failure ends the stream (reported once), never silently."""
+        task = asyncio.ensure_future(coro)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self._crash(task.exception())  # type: ignore[arg-type]
+
+    def _crash(self, err: BaseException) -> None:
+        if self._machine.done:
+            return
+        log.debug("engine failure", exc_info=err)
+        error = ServiceError(
+            f"internal error in the session engine: {type(err).__name__}: {err}",
+            retryable=False,
+        )
+        self._apply(self._machine.stop(error, time.monotonic()))
+
+    def _apply(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                conn = self._conns.get(action.session)
+                if conn is not None:
+                    conn.outbox.append(action)
+                    conn.drained.clear()
+                    conn.has_work.set()
+            elif isinstance(action, Deliver):
+                assert self._delivery is not None
+                if not self._delivery.put(action.result):
+                    error = ConsumerError(
+                        f"results were not taken: {self._delivery.capacity} waiting; "
+                        "stopped the stream"
+                    )
+                    self._apply(self._machine.stop(error, time.monotonic()))
+            elif isinstance(action, Ping):
+                conn = self._conns.get(action.session)
+                if conn is not None:
+                    self._spawn(conn, self._ping(conn))
+            elif isinstance(action, Open):
+                self._tasks.append(self._guard(self._open(action)))
+            elif isinstance(action, Close):
+                conn = self._conns.pop(action.session, None)
+                if conn is not None:
+                    self._background(self._close(conn, action))
+            elif isinstance(action, Abandon):
+                conn = self._conns.pop(action.session, None)
+                if conn is not None:
                     conn.abort()
-                    self._receiver.join(timeout=1.0)
-                if self._lost is None:
-                    self._lost = err
-        self.counters["frames_sent"] += 1
-        self.counters["samples_sent"] += frame.frames
-        self.send_log.append((frame.start, frame.t_ns, time.monotonic_ns()))
+            elif isinstance(action, Finish):
+                self._finish(action.outcome)
 
-    def _keepalive(self) -> None:
-        conn = self._conn
-        if conn is None or self.ping_interval <= 0:
-            return
-        now = time.monotonic()
-        if now - conn.last_pong > self.ping_interval + self.ping_timeout:
-            if self._lost is None:
-                self._lost = ServiceError(
-                    f"no pong for {now - conn.last_pong:.0f} s: the connection is dead"
-                )
+    def _background(self, coro: Any) -> None:
+        """A task that outlives the stream's own (a polite close), held until it ends."""
+        task = asyncio.ensure_future(coro)
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    def _spawn(self, conn: _Conn, coro: Any) -> None:
+        conn.tasks.append(self._guard(coro))
+
+    def _finish(self, outcome: Outcome) -> None:
+        self._outcome = outcome
+        for conn in self._conns.values():
             conn.abort()
-            return
-        if now - getattr(conn, "last_ping", 0.0) >= self.ping_interval:
-            conn.last_ping = now  # type: ignore[attr-defined]
-            try:
-                conn.ping()
-            except ServiceError as err:
-                self._lost = self._lost or err
+        self._conns.clear()
+        for task in self._tasks:
+            task.cancel()
+        if self._ring is not None and not outcome.ok:
+            self._ring.abort()  # a writer waiting for room learns at once
+        assert self._delivery is not None
+        if outcome.aborted:
+            self._delivery.stop()
+        self._delivery.end()
+        self._opened.set()
+        self._finished.set()
 
-    def _stream(self) -> None:
-        assert self._ring is not None
+    async def _open(self, action: Open) -> None:
+        if action.delay > 0:
+            await asyncio.sleep(action.delay)
+        loop = asyncio.get_running_loop()
+        try:
+            try:
+                token = await loop.run_in_executor(None, self.connector.token, action.fresh_token)
+                ws, _ = await self.connector.open(token)
+            except ServiceError as err:
+                if err.status not in (401, 403) or action.fresh_token:
+                    raise
+                log.info("the service refused the token; trying a fresh one")
+                token = await loop.run_in_executor(None, self.connector.token, True)
+                ws, _ = await self.connector.open(token)
+        except NsAudioError as err:
+            if not isinstance(err, ServiceError):
+                err = ServiceError(str(err), retryable=False)
+            self._apply(self._machine.open_failed(action.session, err, time.monotonic()))
+            return
+        if action.session != self._machine.session or self._machine.done:
+            self._background(ws.close())
+            return
+        conn = self._conns[action.session] = _Conn(ws, action.session)
+        self._spawn(conn, self._read(conn))
+        self._spawn(conn, self._write(conn))
+        self._apply(self._machine.opened(action.session, time.monotonic()))
+        self._opened.set()
+
+    async def _read(self, conn: _Conn) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        error: BaseException | None = None
+        try:
+            async for message in conn.ws:
+                self._apply(self._machine.message(conn.number, message, time.monotonic()))
+        except ConnectionClosed as err:
+            error = err
+        end = describe_end(conn.ws, error)
+        self._apply(
+            self._machine.closed(
+                conn.number, end.code, self.connector.redact(end.reason), time.monotonic(),
+                local=end.local,
+            )
+        )  # fmt: skip
+
+    async def _write(self, conn: _Conn) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        send_log = self.send_log
+        try:
+            while True:
+                while conn.outbox:
+                    item = conn.outbox.popleft()
+                    await conn.ws.send(item.pcm)
+                    if send_log is not None and item.t_ns is not None:
+                        send_log.append((item.start, item.t_ns, time.monotonic_ns()))
+                conn.drained.set()
+                conn.has_work.clear()
+                await conn.has_work.wait()
+        except ConnectionClosed:
+            pass  # the reader reports how it ended
+
+    async def _ping(self, conn: _Conn) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        with contextlib.suppress(ConnectionClosed):
+            pong = await conn.ws.ping()
+            await pong
+            self._apply(self._machine.pong(conn.number, time.monotonic()))
+            self._on_wake()  # the window may have room again
+
+    async def _close(self, conn: _Conn, action: Close) -> None:
+        with contextlib.suppress(Exception):
+            await conn.ws.close(action.code, action.reason)
+        conn.abort()
+        # The reader may not run again once its task is cancelled: report the end here (a
+        # second report of the same session is ignored).
+        self._apply(
+            self._machine.closed(conn.number, action.code, "", time.monotonic(), local=True)
+        )
+
+    async def _feed(self) -> None:
+        """Frames from the ring to the machine, paced, then the trailing silence."""
+        ring, machine, wake = self._ring, self._machine, self._wake
+        assert ring is not None and wake is not None
         t0: int | None = None
+        tail: collections.deque[Frame] | None = None
         while True:
-            frame = self._ring.get(timeout=0.5)
-            self._keepalive()
-            if self._lost is not None:
-                self._reconnect(self._lost)
-            if frame is None:
-                if self._ring.at_end:
-                    return
-                continue
-            if frame.speech:
-                self._last_speech_end = frame.end
+            await self._until_ready()
+            if tail is None:
+                frame = ring.get(timeout=0)
+                if frame is None:
+                    if not ring.at_end:
+                        wake.clear()
+                        if not len(ring) and not ring.at_end:
+                            await wake.wait()
+                        continue
+                    tail = collections.deque(machine.trailing_silence_frames(time.monotonic_ns()))
+                    continue
+            elif tail:
+                frame = tail.popleft()
+            else:
+                await self._until_sent()
+                self._apply(machine.end_of_input(time.monotonic()))
+                return
             if self.pace > 0:
                 if t0 is None:
                     t0 = time.monotonic_ns() - round(frame.start * 1e9 / self.rate / self.pace)
                 due = t0 + round(frame.end * 1e9 / self.rate / self.pace)
-                delay = due - time.monotonic_ns()
-                if delay > 0:
-                    time.sleep(delay / 1e9)
-            self._send(frame)
+                await self._sleep_until(due)
+            self._apply(machine.frame(frame, time.monotonic()))
 
-    def _send_trailing_silence(self) -> None:
-        remaining = round(self.trailing_silence * self.rate)
-        step = max(1, self.rate // 10)
-        while remaining > 0:
-            n = min(step, remaining)
-            frame = Frame(
-                bytes(2 * n), self._next_pos, self.rate, time.monotonic_ns(), speech=False
-            )
-            if self.pace > 0:
-                time.sleep(n / self.rate / self.pace)
-            self._send(frame)
-            remaining -= n
-
-    def _drain(self) -> None:
-        """Wait for the full result covering the last speech sent, within the bounds."""
-        end_sent = time.monotonic()
-        deadline = end_sent + self.drain_timeout
-        slack = self.rate  # a service's segment may end up to a second before our gate's
-        if self._conn is not None and self.ping_interval > 0:
-            self._conn.last_ping = 0.0  # type: ignore[attr-defined]  # ping now: is it alive?
+    async def _until_ready(self) -> None:
+        """Until a session is open, streaming, its window and its outbox have room."""
+        machine = self._machine
         while True:
-            self._keepalive()
-            if self._lost is not None:
-                self._reconnect(self._lost)
-            now = time.monotonic()
-            with self._lock:
-                pending = self.transcript.partial is not None
-                covered = (
-                    self._last_speech_end is None
-                    or self._final_pos >= self._last_speech_end - slack
-                )
-            idle = now - max(self._last_msg, end_sent)
-            # A quiet service has nothing more to say only if it is alive: a pong since the
-            # end was sent (else the keepalive finds the connection dead and we reconnect).
-            conn = self._conn
-            alive = self.ping_interval <= 0 or (conn is not None and conn.last_pong > end_sent)
-            if not pending and covered and idle >= self.settle:
+            if machine.wants_frames:
+                conn = self._conns.get(machine.session)
+                if conn is None or len(conn.outbox) < SEND_BACKLOG:
+                    return
+                await conn.drained.wait()
+            else:
+                assert self._wake is not None
+                self._wake.clear()
+                if not machine.wants_frames:
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), TICK_S / 2)
+
+    async def _until_sent(self) -> None:
+        """Until the open session has written every frame handed to it (or none is open)."""
+        conn = self._conns.get(self._machine.session)
+        if conn is not None:
+            await conn.drained.wait()
+
+    async def _sleep_until(self, due_ns: int) -> None:
+        """Sleep until ``due_ns`` (monotonic), or until ``hurry()`` drops the pace."""
+        assert self._wake is not None
+        while self.pace > 0:
+            delay = (due_ns - time.monotonic_ns()) / 1e9
+            if delay <= 0:
                 return
-            if not pending and alive and idle >= self.idle_timeout:
-                if not covered:
-                    log.warning(
-                        "the service sent no final result for the last %.1f s of speech",
-                        (self._last_speech_end or 0) / self.rate - self._final_pos / self.rate,
-                    )
-                return
-            if now >= deadline:
-                self.counters["drain_timeouts"] += 1
-                log.warning("gave up waiting for the last result after %.0f s", self.drain_timeout)
-                return
-            self._wake.wait(0.1)
             self._wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), min(delay, 0.5))

@@ -6,6 +6,7 @@ failed for good, 3 when the key or token was rejected; always one ``nsaudio: err
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -100,8 +101,8 @@ def test_handshake_5xx_after_a_cut_is_retried(speech20, reference20, fault_serve
 
 
 def test_no_answer_to_the_first_upgrade_is_exit_1(speech20, fault_server):
-    # The first session is not retried (a wrong URL should fail fast); the CLI's connect
-    # timeout is 10 s and has no flag.
+    # The first session is retried within a start-up budget as long as the connect timeout
+    # (10 s by default): one attempt that hangs that long spends it.
     server = fault_server({0: Plan(hang=30)})
     run, seconds = _timed(server, speech20.path)
     line = assert_one_line_error(run.proc, status=1)
@@ -109,14 +110,41 @@ def test_no_answer_to_the_first_upgrade_is_exit_1(speech20, fault_server):
     assert 9 < seconds < 20
 
 
+def test_connect_timeout_bounds_the_first_session(speech20, fault_server):
+    server = fault_server(lambda attempt: Plan(hang=30))
+    run, seconds = _timed(server, speech20.path, "--connect-timeout", "2")
+    line = assert_one_line_error(run.proc, status=1)
+    assert "timed out after 2 s" in line
+    assert 1.5 < seconds < 8
+
+
+def test_a_first_session_that_meets_a_transient_failure_is_retried(
+    speech20, reference20, fault_server
+):
+    server = fault_server({0: Plan(refuse=503), 1: Plan(at_bytes=0, action="cut")})
+    run = stream(server, speech20.path)
+    assert run.proc.returncode == 0, run.stderr
+    assert server.attempts == 3 and len(server.sessions) == 2, run.stderr
+    assert "(HTTP 503); retrying" in run.stderr
+    assert run.words == speech20.audio.words
+    check_server_audio(server, speech20.audio, reference20.audio)
+
+
 def test_a_server_that_accepts_and_says_nothing_times_out():
     with SilentServer() as silent:
         connector = Connector(silent.base_url, "key", StreamParams(), connect_timeout=0.5)
         t0 = time.monotonic()
         with pytest.raises(ServiceError) as caught:
-            connector.connect()
+            connector.token()
         assert time.monotonic() - t0 < 2
-    assert caught.value.retryable and "cannot reach" in str(caught.value)
+        assert caught.value.retryable and "cannot reach" in str(caught.value)
+        # And the WebSocket upgrade, given a token: bounded by the same timeout.
+        t0 = time.monotonic()
+        with pytest.raises(ServiceError) as caught:
+            asyncio.run(connector.open("made-up-token"))
+        assert time.monotonic() - t0 < 2
+    assert caught.value.retryable and "timed out" in str(caught.value)
+    assert "made-up-token" not in str(caught.value)
 
 
 def test_no_answer_after_a_cut_gives_up_after_the_reconnect_budget(speech20, fault_server):

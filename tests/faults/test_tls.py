@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from nsaudio.errors import ServiceError
@@ -45,6 +47,6 @@ def test_the_websocket_half_verifies_too(tls_server):
     )
     connector._token, connector._token_expires = "made-up-token", float("inf")
     with pytest.raises(ServiceError) as caught:
-        connector.connect()
+        asyncio.run(connector.open(connector.token()))
     assert not caught.value.retryable
     assert "--ca-file" in str(caught.value) and "made-up-token" not in str(caught.value)

@@ -1,0 +1,77 @@
+"""The one event loop that owns every WebSocket of this process.
+
+Each :class:`~nsaudio.sinks.neuralspace.NeuralSpaceSink` runs as coroutines on this loop, so
+exactly one thread reads and writes any socket (OpenSSL forbids two), and a process carries
+hundreds of streams without a thread each. Other threads reach the loop only through
+:meth:`EngineLoop.submit`, :meth:`EngineLoop.call` and :meth:`EngineLoop.notify`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+__all__ = ["EngineLoop"]
+
+log = logging.getLogger("nsaudio.neuralspace")
+
+
+class EngineLoop:
+    """A daemon thread running an asyncio loop; started on first use, shared by all sinks."""
+
+    _instance: EngineLoop | None = None
+    _instance_lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.loop.set_exception_handler(self._unhandled)
+        self._ready: dict[int, Callable[[], None]] = {}
+        self._ready_lock = threading.Lock()
+        self._wake_pending = False
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="nsaudio-engine", daemon=True
+        )
+        self.thread.start()
+
+    @classmethod
+    def get(cls) -> EngineLoop:
+        with cls._instance_lock:
+            if cls._instance is None or not cls._instance.thread.is_alive():
+                cls._instance = cls()
+            return cls._instance
+
+    def submit(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` on the loop, soon."""
+        self.loop.call_soon_threadsafe(fn, *args)
+
+    def notify(self, key: int, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the loop soon; many notifies before it runs cost one wake-up.
+
+        A producer feeding hundreds of streams in one burst wakes the loop once, not once
+        per stream; ``key`` names the stream, so a stream notified twice runs ``fn`` once.
+        """
+        with self._ready_lock:
+            self._ready[key] = fn
+            if self._wake_pending:
+                return
+            self._wake_pending = True
+        self.loop.call_soon_threadsafe(self._run_ready)
+
+    def _run_ready(self) -> None:
+        with self._ready_lock:
+            ready, self._ready = self._ready, {}
+            self._wake_pending = False
+        for fn in ready.values():
+            fn()
+
+    def _unhandled(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        # Every sink guards its own coroutines; whatever lands here is a bug worth one line.
+        err = context.get("exception")
+        log.debug("event loop: %s", context.get("message"), exc_info=err)

@@ -1,0 +1,73 @@
+"""Whoever takes the results may fail: a closed stdout pipe (``| head``), a raising callback.
+
+Either is reported once, without a traceback, and ends the stream promptly and cleanly: one
+session, no reconnect, the connection closed politely.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from nsaudio.errors import NsAudioError
+from nsaudio.runner import Pipeline, standard_stages
+from nsaudio.sinks.neuralspace import NeuralSpaceSink
+from nsaudio.sources import open_source
+
+from ..conftest import ROOT
+from .support import RATE
+
+
+def test_stdout_closed_by_head_ends_the_stream_with_141(speech60, fault_server):
+    server = fault_server()
+    env = {k: v for k, v in os.environ.items() if k not in ("NS_BASE_URL",)}
+    env["NS_API_KEY"] = server.api_key
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nsaudio", "stream", str(speech60.path), "--base-url",
+         server.base_url, "--output", "jsonl"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()  # what `head -1` does: one line, then close
+    assert first.startswith(b"{")
+    proc.stdout.close()
+    closed = time.monotonic()
+    code = proc.wait(timeout=30)
+    seconds = time.monotonic() - closed
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert code == 141, err
+    assert "Traceback" not in err and "reconnect" not in err, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines == ["nsaudio: the output was closed; stopped the stream"], err
+    # The next result after the close finds the pipe closed (a few per second at pace 1).
+    assert seconds < 5, seconds
+    assert len(server.sessions) == 1
+    assert server.sessions[0].close_code == 1000
+
+
+def test_a_raising_callback_ends_the_stream_and_is_never_called_again(speech20, fault_server):
+    server = fault_server()
+    calls = []
+
+    def callback(result):
+        calls.append(result)
+        raise ValueError("the consumer's own bug")
+
+    source = open_source(speech20.path)
+    sink = NeuralSpaceSink(server.base_url, server.api_key, on_result=callback)
+    pipeline = Pipeline(source, standard_stages(source, "pcm_16k"), sink, rate=RATE)
+    t0 = time.monotonic()
+    with pytest.raises(NsAudioError) as caught:
+        pipeline.run()
+    assert time.monotonic() - t0 < 10  # 20 s of audio at pace 0: not the whole drain
+    assert "the result callback failed: ValueError: the consumer's own bug" in str(caught.value)
+    assert isinstance(caught.value.__cause__, ValueError)
+    assert len(calls) == 1
+    assert len(server.sessions) == 1 and sink.stats()["reconnects"] == 0
+    time.sleep(0.5)
+    assert len(calls) == 1
