@@ -87,7 +87,7 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
 
 
 def _no_audio_frames(record: logging.LogRecord) -> bool:
-    return not str(record.msg).startswith(("> BINARY", "< BINARY", "> CONT", "< CONT"))
+    return not record.getMessage().startswith(("> BINARY", "< BINARY", "> CONT", "< CONT"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -123,16 +123,18 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     p.add_argument(
         "--ping-interval",
         type=positive_float,
-        default=4.0,
+        default=2.5,
         metavar="S",
-        help="ping the service this often to know it is alive (default 4)",
+        help="ping the service this often to know it is alive (default 2.5)",
     )
     p.add_argument(
         "--ping-timeout",
         type=positive_float,
-        default=5.0,
+        default=7.0,
         metavar="S",
-        help="no pong this long after a ping: the connection is dead, reconnect (default 5)",
+        help="neither a pong nor a result this long after a ping: the connection is dead, "
+        "reconnect (default 7; with the interval, a half-open connection is noticed within "
+        "10 s)",
     )
     p.add_argument(
         "--connect-timeout",

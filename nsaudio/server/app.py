@@ -235,7 +235,9 @@ class LocalServer:
                     process_request=RestApi(self.tokens, self._api_key),
                     server_header="nsaudio-local",
                     max_size=MAX_MESSAGE_BYTES,
-                    max_queue=4,  # frames of up to 1 MiB each: bounds memory per session
+                    # Frames of up to 1 MiB each bound memory per session; enough of them
+                    # that reading (and so answering pings) goes on while a decode is busy.
+                    max_queue=32,
                     ping_interval=None,  # loopback: a dead peer shows as a TCP close
                     close_timeout=2,
                     logger=ws_log,

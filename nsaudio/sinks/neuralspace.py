@@ -100,8 +100,8 @@ class NeuralSpaceSink:
         drain_timeout: float = 30.0,
         idle_timeout: float = 5.0,
         settle: float = 0.5,
-        ping_interval: float = 4.0,
-        ping_timeout: float = 5.0,
+        ping_interval: float = 2.5,
+        ping_timeout: float = 7.0,
         reconnect_timeout: float = 60.0,
         startup_timeout: float = 10.0,
         backoff: tuple[float, float] = (0.2, 5.0),
@@ -182,7 +182,11 @@ class NeuralSpaceSink:
         self._delivery = Delivery(self.on_result, self._consumer_failed)
         self._engine = EngineLoop.get()
         self._engine.submit(self._main())
-        self._wait(self._opened)
+        try:
+            self._wait(self._opened)
+        except BaseException:  # Ctrl-C while connecting: nothing may go on in the background
+            self.abort()
+            raise
         self._raise_failure()
 
     def write(self, frame: Frame) -> None:
@@ -203,7 +207,11 @@ class NeuralSpaceSink:
             return
         self._ring.close()
         self._engine.notify(id(self), self._on_wake)
-        self._wait(self._finished)
+        try:
+            self._wait(self._finished)
+        except BaseException:
+            self.abort()
+            raise
         assert self._delivery is not None
         self._delivery.join()
         self._raise_failure()

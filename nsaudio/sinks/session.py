@@ -12,12 +12,15 @@ can be tested on a fake clock:
   backoff, within ``reconnect_timeout``; a full result that moves the stream forward, or a
   session up ``HEALTHY_S``, earns a fresh budget. The first session gets ``startup_timeout``.
   Authentication failures are final; a 1008 right after connecting gets one fresh token.
-- **Liveness and flow.** A ping every ``ping_interval``; no pong within ``ping_timeout`` and
-  the connection is dead (a half-open connection is noticed within the sum). A pong also
+- **Liveness and flow.** A ping every ``ping_interval``; neither its pong nor any message
+  within ``ping_timeout`` and the connection is dead (a half-open connection is noticed
+  within the sum; a service busy with a backlog still sends results, so it is not). A pong also
   proves the service has read everything sent before its ping, so at most ``window``
   seconds of audio go out unconfirmed (a ping goes out at half of it): a fast sender (a file
   at ``--pace 0``, a replay) never queues so much ahead of a ping that a live service's
-  pong comes too late, and a service that stops reading stops the sender within a window.
+  pong comes too late (a service reads its audio in order, at about real time or faster:
+  2 s ahead of a ping must not look like a dead connection after a 5 s pong timeout), and
+  a service that stops reading stops the sender within a window.
 - **Drain.** After the last frame (trailing silence included) the machine waits for the full
   result covering the last speech sent, for an idle service that answered a ping since, or
   for ``drain_timeout``. A reconnect during the drain re-sends the unfinalised audio and
@@ -162,13 +165,13 @@ class SessionMachine:
         drain_timeout: float = 30.0,
         idle_timeout: float = 5.0,
         settle: float = 0.5,
-        ping_interval: float = 4.0,
-        ping_timeout: float = 5.0,
+        ping_interval: float = 2.5,
+        ping_timeout: float = 7.0,
         reconnect_timeout: float = 60.0,
         startup_timeout: float = 10.0,
         backoff: tuple[float, float] = (0.2, 5.0),
         keep_finals: int = 1000,
-        window: float = 5.0,
+        window: float = 2.0,
         rng: Callable[[], float] = random.random,
     ) -> None:
         for name, value in (
@@ -376,7 +379,10 @@ class SessionMachine:
     def tick(self, now: float) -> list[Action]:
         if self.phase == DONE or not self.connected:
             return []
-        if self._ping_sent is not None and now - self._ping_sent > self.ping_timeout:
+        if (
+            self._ping_sent is not None
+            and now - max(self._ping_sent, self._last_msg) > self.ping_timeout
+        ):
             error = ServiceError(
                 f"no pong for {now - self._ping_sent:.0f} s: the connection is dead"
             )

@@ -17,7 +17,7 @@ from nsaudio.sources import open_source
 
 from .server import Plan
 from .slots import make_speech, words_of
-from .support import RATE, check_times
+from .support import RATE, check_times, stream
 
 PING_INTERVAL, PING_TIMEOUT = 0.5, 0.5
 #: Allowed beyond interval + timeout: the sender checks pongs every 0.1-0.5 s, and the first
@@ -57,3 +57,22 @@ def test_half_open_is_detected_and_the_stream_completes(tmp_path, fault_server, 
     check_times(results)
     heard = set(words_of(bytes(first.audio), RATE)) | set(words_of(bytes(second.audio), RATE))
     assert heard == set(audio.words)
+
+
+def test_half_open_a_second_before_the_end_with_the_cli_defaults(tmp_path, fault_server):
+    # Finding 2 of the session-engine issue: the first session goes half-open about 1 s
+    # before the end of the speech, paced at real time as the CLI does by default. nsaudio
+    # must notice (ping every 2.5 s, pong timeout 7 s), reconnect, re-send, wait for the re-sent
+    # audio's results, print every full result and exit 0.
+    audio = make_speech(9, rate=RATE, channels=1)  # voiced 0-2.5, 3-5.5, 6-8.5 s
+    path = audio.write(tmp_path / "speech.wav")
+    server = fault_server({0: Plan(at_bytes=2 * round(7.5 * RATE), action="stall")})
+    run = stream(server, path, "--pace", "1", timeout=90)
+    assert run.proc.returncode == 0, run.stderr
+    assert len(server.sessions) == 2, run.stderr
+    assert "no pong" in run.stderr and "reconnecting" in run.stderr
+    assert run.words == audio.words
+    fulls = [r for r in run.results if r["full"] and r["text"]]
+    last_voiced = max(k for k, v in enumerate(audio.voiced) if v)
+    assert abs(fulls[-1]["end_time"] - (last_voiced + 1) / 10) < 1e-6, fulls[-1]
+    check_times(run.results)
