@@ -7,17 +7,34 @@ import sys
 
 import nsaudio
 
-EXPECTED = {
+EXPECTED = [
     "FORMATS", "ArraySource", "AuthenticationError", "Block", "Chain", "DeviceError", "EnergyGate",
-    "FileSource", "Frame", "Framer", "InputError", "LocalServer", "MicSource", "NeuralSpaceSink", "ServerProcess", "StreamParams", "TranscriptResult", "NsAudioError", "NullSink",
-    "Pipeline", "ProtocolError", "RawSink", "Resampler", "Ring", "RingClosed", "ServiceError",
-    "StdinSource", "ToneSource", "UnsupportedAudioError", "WavSink", "__version__", "open_source",
-    "standard_stages",
-}  # fmt: skip
+    "FileSource", "Frame", "Framer", "InputError", "LocalServer", "MicSource", "NeuralSpaceSink",
+    "NsAudioError", "NullSink", "Pipeline", "ProtocolError", "RawSink", "Resampler", "Ring",
+    "RingClosed", "ServerProcess", "ServiceError", "Sink", "Source", "Stage", "StdinSource",
+    "StreamParams", "TeeSink", "ToneSource", "Transcript", "TranscriptResult",
+    "UnsupportedAudioError", "WavSink", "__version__", "open_source", "standard_stages",
+]  # fmt: skip
 
 
 def test_all_is_pinned():
-    assert set(nsaudio.__all__) >= EXPECTED
+    # Exactly: a name added or dropped must show up here, in review.
+    assert nsaudio.__all__ == EXPECTED
+    assert sorted(dir(nsaudio)) == sorted(EXPECTED)
+
+
+def test_the_extension_points_are_the_protocols_the_pipeline_uses():
+    from nsaudio.sinks import Sink
+    from nsaudio.sources import Source
+    from nsaudio.stages import Stage
+
+    assert (nsaudio.Source, nsaudio.Stage, nsaudio.Sink) == (Source, Stage, Sink)
+    tee = nsaudio.TeeSink(nsaudio.NullSink(), nsaudio.NullSink())
+    tee.open(16000)
+    tee.close()
+    transcript = nsaudio.Transcript()
+    transcript.add(nsaudio.TranscriptResult(full=True, text="hello", start_time=0, end_time=1))
+    assert transcript.text == "hello"
 
 
 def test_every_exported_name_resolves():

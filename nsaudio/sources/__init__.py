@@ -35,12 +35,20 @@ __all__ = [
 
 
 class Source(Protocol):
+    """What a pipeline reads audio from; implement these to make your own.
+
+    ``live`` sources (a device) are read as they capture and never paced; the others are
+    read on a thread of their own. An optional ``stop()`` ends ``blocks()`` early.
+    """
+
     rate: int
     channels: int
     name: str
     live: bool
 
-    def blocks(self) -> Iterator[Block]: ...
+    def blocks(self) -> Iterator[Block]:
+        """Blocks of shape ``(frames, channels)``, each with its stream position, then the end."""
+        ...
 
 
 def open_source(
