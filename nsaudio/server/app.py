@@ -138,10 +138,6 @@ class LocalServer:
     def active_sessions(self) -> int:
         return self._active
 
-    def issue_token(self, duration: float = 3600.0) -> str:
-        """A stream token, as ``GET /api/v2/token`` would give, for in-process callers."""
-        return self.tokens.issue(duration)
-
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> LocalServer:
