@@ -57,6 +57,31 @@ def test_error_tree_mixes_in_standard_bases():
     ) == (2, 1, 3)
 
 
+def test_the_servers_errors_are_in_the_tree():
+    from nsaudio.errors import NsAudioError, ServerError
+    from nsaudio.server.app import ServerStartError
+    from nsaudio.server.engines import EngineStateError, PoolExhausted
+    from nsaudio.server.params import (
+        NotAStreamPath,
+        RestParamError,
+        ServerParamError,
+        StreamParamError,
+    )
+
+    assert issubclass(ServerError, NsAudioError)
+    for cls, base in [
+        (ServerStartError, OSError),
+        (ServerParamError, ValueError),
+        (EngineStateError, RuntimeError),
+        (PoolExhausted, RuntimeError),
+    ]:
+        assert issubclass(cls, ServerError) and issubclass(cls, base), cls
+    for cls in (NotAStreamPath, RestParamError, StreamParamError):
+        assert issubclass(cls, ServerParamError), cls
+    error = StreamParamError("vad_threshold", "vad_threshold must be a positive number")
+    assert isinstance(error, NsAudioError) and error.reason.startswith("vad_threshold")
+
+
 def test_import_and_convert_do_not_load_device_or_network_modules():
     code = (
         "import sys, nsaudio, nsaudio.cli.main, nsaudio.cli.convert\n"

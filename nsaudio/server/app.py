@@ -37,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from ..errors import NsAudioError
+from ..errors import ServerError
 from .engines import ENGINE_RATE, EngineFactory, EnginePool, PocketSphinxEngine, PoolExhausted
 from .logs import RedactSecrets, log, ws_log
 from .params import (
@@ -59,7 +59,7 @@ CLOSE_POLICY_VIOLATION = 1008
 CLOSE_INTERNAL_ERROR = 1011
 
 
-class ServerStartError(NsAudioError, OSError):
+class ServerStartError(ServerError, OSError):
     """The server could not start listening (for example, the port is taken)."""
 
     exit_status = 1

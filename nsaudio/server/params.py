@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
+from ..errors import ServerError
+
 __all__ = [
     "DEFAULT_TOKEN_DURATION",
     "FORMATS",
@@ -61,7 +63,7 @@ _LANGUAGE_LIKE_RE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z]{2,4})?")
 _AUTHORIZATION_RE = re.compile(r"(?i)(authorization\s*:\s*)\S[^\r\n]*")
 
 
-class ServerParamError(ValueError):
+class ServerParamError(ServerError, ValueError):
     """Base of the request-validation errors; ``reason`` is safe to send to the client."""
 
     def __init__(self, reason: str) -> None:
