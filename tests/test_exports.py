@@ -57,6 +57,15 @@ def test_error_tree_mixes_in_standard_bases():
     ) == (2, 1, 3)
 
 
+def test_one_lazy_export_helper_serves_every_package():
+    import importlib
+
+    for name in ("nsaudio", "nsaudio.server", "nsaudio.sinks", "nsaudio.sources"):
+        package = importlib.import_module(name)
+        assert package.__getattr__.__module__ == "nsaudio._lazy", name
+        assert sorted(dir(package)) == sorted(package.__all__), name
+
+
 def test_the_servers_errors_are_in_the_tree():
     from nsaudio.errors import NsAudioError, ServerError
     from nsaudio.server.app import ServerStartError
