@@ -36,14 +36,14 @@ _lock = threading.Lock()
 _holders = 0
 _stream: Any = None  # ctypes view of C's ``stderr`` variable, once found
 _original: int | None = None  # C's own stderr stream, put back by the last holder
-_spool_file: Any = None  # a deleted temporary file, kept for the life of the process
+_spool_fd = -1  # a deleted temporary file, open for the life of the process
 _spool_stream: int | None = None  # an unbuffered, appending FILE * on it
 _unavailable = False
 
 
 def _setup() -> bool:
     """Find C's ``stderr`` and make the spool stream, once; False where that cannot be done."""
-    global _stream, _spool_file, _spool_stream, _unavailable
+    global _stream, _spool_fd, _spool_stream, _unavailable
     if _stream is not None:
         return True
     if _unavailable:
@@ -62,20 +62,22 @@ def _setup() -> bool:
         fdopen.restype, fdopen.argtypes = ctypes.c_void_p, [ctypes.c_int, ctypes.c_char_p]
         setvbuf.restype = ctypes.c_int
         setvbuf.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_size_t]
-        spool = tempfile.TemporaryFile()  # noqa: SIM115 (kept open for the process)
-        fd = os.dup(spool.fileno())
+        # A bare descriptor, not a file object: it stays open until the process ends.
+        spool, path = tempfile.mkstemp(prefix="nsaudio-stderr-")
+        os.unlink(path)
+        fd = os.dup(spool)
         # Appending: once the spool is emptied (truncated), the next note goes to its start.
         handle = fdopen(fd, b"a")
         if not handle:
             os.close(fd)
-            spool.close()
+            os.close(spool)
             raise OSError("fdopen failed")
         setvbuf(handle, None, _IONBF, 0)
     except (OSError, AttributeError, TypeError, ValueError) as err:
         log.debug("C's stderr cannot be redirected here (%s): C libraries' notes stay", err)
         _unavailable = True
         return False
-    _stream, _spool_file, _spool_stream = stream, spool, handle
+    _stream, _spool_fd, _spool_stream = stream, spool, handle
     return True
 
 
@@ -99,9 +101,8 @@ def _release() -> str:
         if _holders:
             return ""
         _stream.value = _original
-        fd = _spool_file.fileno()
-        data = os.pread(fd, os.fstat(fd).st_size, 0)
-        os.ftruncate(fd, 0)
+        data = os.pread(_spool_fd, os.fstat(_spool_fd).st_size, 0)
+        os.ftruncate(_spool_fd, 0)
     return data.decode("utf-8", "replace")
 
 

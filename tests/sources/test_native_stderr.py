@@ -53,7 +53,7 @@ def test_threads_decoding_mp3_leave_fd_2_alone_and_the_decoder_quiet(tmp_path):
         path.write_bytes(damaged)
         paths.append(str(path))
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, *paths],
+        [sys.executable, "-X", "dev", "-c", CHILD, *paths],  # dev: ResourceWarnings too
         capture_output=True,
         text=True,
         timeout=120,
