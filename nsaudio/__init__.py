@@ -32,21 +32,26 @@ _EXPORTS = {
     "Ring": ".ring",
     "Pipeline": ".runner",
     "standard_stages": ".runner",
+    "Source": ".sources",
     "open_source": ".sources",
     "ArraySource": ".sources.synthetic",
     "ToneSource": ".sources.synthetic",
     "FileSource": ".sources.file",
     "StdinSource": ".sources.stdin",
     "MicSource": ".sources.mic",
+    "Stage": ".stages.base",
     "Chain": ".stages.base",
     "Resampler": ".stages.resampler",
     "Framer": ".stages.framer",
     "EnergyGate": ".stages.energy_gate",
+    "Sink": ".sinks",
+    "TeeSink": ".sinks.tee",
     "NullSink": ".sinks.files",
     "RawSink": ".sinks.files",
     "WavSink": ".sinks.files",
     "NeuralSpaceSink": ".sinks.neuralspace",
     "StreamParams": ".neuralspace.protocol",
+    "Transcript": ".neuralspace.protocol",
     "TranscriptResult": ".neuralspace.protocol",
     "ServerProcess": ".server.child",
     "LocalServer": ".server.app",
@@ -77,9 +82,14 @@ __all__ = [
     "RingClosed",
     "ServerProcess",
     "ServiceError",
+    "Sink",
+    "Source",
+    "Stage",
     "StdinSource",
     "StreamParams",
+    "TeeSink",
     "ToneSource",
+    "Transcript",
     "TranscriptResult",
     "UnsupportedAudioError",
     "WavSink",
@@ -105,16 +115,18 @@ if TYPE_CHECKING:  # pragma: no cover
         UnsupportedAudioError,
     )
     from .formats import FORMATS
-    from .neuralspace.protocol import StreamParams, TranscriptResult
+    from .neuralspace.protocol import StreamParams, Transcript, TranscriptResult
     from .ring import Ring
     from .runner import Pipeline, standard_stages
     from .server.app import LocalServer
     from .server.child import ServerProcess
+    from .sinks import Sink
     from .sinks.files import NullSink, RawSink, WavSink
     from .sinks.neuralspace import NeuralSpaceSink
-    from .sources import open_source
+    from .sinks.tee import TeeSink
+    from .sources import Source, open_source
     from .sources.file import FileSource
     from .sources.mic import MicSource
     from .sources.stdin import StdinSource
     from .sources.synthetic import ArraySource, ToneSource
-    from .stages import Chain, EnergyGate, Framer, Resampler
+    from .stages import Chain, EnergyGate, Framer, Resampler, Stage

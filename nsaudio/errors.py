@@ -9,10 +9,20 @@
     ├── ServiceError (RuntimeError)                1   the service or the network failed
     │   ├── AuthenticationError                    3   key or token rejected; never retried
     │   └── ProtocolError                          1   the service broke the protocol
-    └── RingClosed                                 -   a put into a ring after close()
+    ├── RingClosed                                 -   a put into a ring after close()
+    └── ServerError                                1   raised by the local server (nsaudio.server)
+        ├── ServerStartError (OSError)             1   cannot listen (the port is taken)
+        ├── ServerParamError (ValueError)          -   a client's request is invalid
+        │   ├── NotAStreamPath                         answered with HTTP 404
+        │   ├── RestParamError                         answered with HTTP 400
+        │   └── StreamParamError                       answered with close 1008 and a reason
+        ├── EngineStateError (RuntimeError)        -   a recogniser used out of order (a bug)
+        └── PoolExhausted (RuntimeError)           -   no recogniser free: close 1013
 
 ``ServiceError.retryable`` says whether trying again may help (a 5xx or a dropped
-connection) or not (a 4xx). Every class carries the CLI's ``exit_status``.
+connection) or not (a 4xx). Every class carries the CLI's ``exit_status``. The server's
+classes are defined beside the code that raises them (``server/app.py``, ``server/params.py``,
+``server/engines.py``), on :class:`ServerError`.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ __all__ = [
     "NsAudioError",
     "ProtocolError",
     "RingClosed",
+    "ServerError",
     "ServiceError",
     "UnsupportedAudioError",
 ]
@@ -78,3 +89,7 @@ class ProtocolError(ServiceError):
 
 class RingClosed(NsAudioError):
     """A put into a ring that was closed."""
+
+
+class ServerError(NsAudioError):
+    """Base of the errors the local server raises (its subclasses live in ``nsaudio.server``)."""

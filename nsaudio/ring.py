@@ -55,7 +55,6 @@ class Ring(Generic[T]):
         self.dropped = 0
         self.dropped_samples = 0
         self.high_water = 0
-        self.put_count = 0
 
     @classmethod
     def for_seconds(cls, seconds: float, rate: int, policy: str = "block") -> Ring[T]:
@@ -63,10 +62,6 @@ class Ring(Generic[T]):
 
     def __len__(self) -> int:
         return self._size
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
     def put(self, item: T, timeout: float | None = None) -> bool:
         """Queue ``item``; returns False only if ``block`` timed out waiting for room."""
@@ -91,7 +86,6 @@ class Ring(Generic[T]):
                     self.dropped_samples += len(old)
             self._items.append(item)
             self._size += n
-            self.put_count += 1
             if self._size > self.high_water:
                 self.high_water = self._size
             self._cond.notify_all()
@@ -136,11 +130,3 @@ class Ring(Generic[T]):
     def __iter__(self) -> Iterator[T]:
         while (item := self.get()) is not None:
             yield item
-
-    def stats(self) -> dict[str, int]:
-        return {
-            "capacity": self.capacity,
-            "dropped": self.dropped,
-            "dropped_samples": self.dropped_samples,
-            "high_water": self.high_water,
-        }

@@ -7,17 +7,34 @@ import sys
 
 import nsaudio
 
-EXPECTED = {
+EXPECTED = [
     "FORMATS", "ArraySource", "AuthenticationError", "Block", "Chain", "DeviceError", "EnergyGate",
-    "FileSource", "Frame", "Framer", "InputError", "LocalServer", "MicSource", "NeuralSpaceSink", "ServerProcess", "StreamParams", "TranscriptResult", "NsAudioError", "NullSink",
-    "Pipeline", "ProtocolError", "RawSink", "Resampler", "Ring", "RingClosed", "ServiceError",
-    "StdinSource", "ToneSource", "UnsupportedAudioError", "WavSink", "__version__", "open_source",
-    "standard_stages",
-}  # fmt: skip
+    "FileSource", "Frame", "Framer", "InputError", "LocalServer", "MicSource", "NeuralSpaceSink",
+    "NsAudioError", "NullSink", "Pipeline", "ProtocolError", "RawSink", "Resampler", "Ring",
+    "RingClosed", "ServerProcess", "ServiceError", "Sink", "Source", "Stage", "StdinSource",
+    "StreamParams", "TeeSink", "ToneSource", "Transcript", "TranscriptResult",
+    "UnsupportedAudioError", "WavSink", "__version__", "open_source", "standard_stages",
+]  # fmt: skip
 
 
 def test_all_is_pinned():
-    assert set(nsaudio.__all__) >= EXPECTED
+    # Exactly: a name added or dropped must show up here, in review.
+    assert nsaudio.__all__ == EXPECTED
+    assert sorted(dir(nsaudio)) == sorted(EXPECTED)
+
+
+def test_the_extension_points_are_the_protocols_the_pipeline_uses():
+    from nsaudio.sinks import Sink
+    from nsaudio.sources import Source
+    from nsaudio.stages import Stage
+
+    assert (nsaudio.Source, nsaudio.Stage, nsaudio.Sink) == (Source, Stage, Sink)
+    tee = nsaudio.TeeSink(nsaudio.NullSink(), nsaudio.NullSink())
+    tee.open(16000)
+    tee.close()
+    transcript = nsaudio.Transcript()
+    transcript.add(nsaudio.TranscriptResult(full=True, text="hello", start_time=0, end_time=1))
+    assert transcript.text == "hello"
 
 
 def test_every_exported_name_resolves():
@@ -38,6 +55,40 @@ def test_error_tree_mixes_in_standard_bases():
         nsaudio.ServiceError.exit_status,
         nsaudio.AuthenticationError.exit_status,
     ) == (2, 1, 3)
+
+
+def test_one_lazy_export_helper_serves_every_package():
+    import importlib
+
+    for name in ("nsaudio", "nsaudio.server", "nsaudio.sinks", "nsaudio.sources"):
+        package = importlib.import_module(name)
+        assert package.__getattr__.__module__ == "nsaudio._lazy", name
+        assert sorted(dir(package)) == sorted(package.__all__), name
+
+
+def test_the_servers_errors_are_in_the_tree():
+    from nsaudio.errors import NsAudioError, ServerError
+    from nsaudio.server.app import ServerStartError
+    from nsaudio.server.engines import EngineStateError, PoolExhausted
+    from nsaudio.server.params import (
+        NotAStreamPath,
+        RestParamError,
+        ServerParamError,
+        StreamParamError,
+    )
+
+    assert issubclass(ServerError, NsAudioError)
+    for cls, base in [
+        (ServerStartError, OSError),
+        (ServerParamError, ValueError),
+        (EngineStateError, RuntimeError),
+        (PoolExhausted, RuntimeError),
+    ]:
+        assert issubclass(cls, ServerError) and issubclass(cls, base), cls
+    for cls in (NotAStreamPath, RestParamError, StreamParamError):
+        assert issubclass(cls, ServerParamError), cls
+    error = StreamParamError("vad_threshold", "vad_threshold must be a positive number")
+    assert isinstance(error, NsAudioError) and error.reason.startswith("vad_threshold")
 
 
 def test_import_and_convert_do_not_load_device_or_network_modules():

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..formats import FORMATS
-from ..neuralspace.protocol import StreamParams
+from ..neuralspace.protocol import RESERVED_QUERY_KEYS, StreamParams, check_query_key
 from ..runner import Pipeline, standard_stages
 from ..sinks import Sink
 from ..sinks.neuralspace import ConsumerError
@@ -23,7 +23,6 @@ from .options import (
     add_source_options,
     positive_float,
     resampler_quality,
-    unit_interval,
     whole_number,
 )
 from .output import OUTPUTS, make_writer
@@ -57,6 +56,37 @@ def pace(text: str) -> float:
     return value
 
 
+#: The option that sets each query key nsaudio sets itself (max_chunk_size: --max-chunk-size).
+_OPTION_OF = {key: "--" + key.replace("_", "-") for key in RESERVED_QUERY_KEYS}
+
+
+class _QueryParam(argparse.Action):
+    """``--param KEY=VALUE``, repeatable, into a dict; a key nsaudio sets or gives twice is
+    a usage error."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        key, sep, value = str(values).partition("=")
+        if not sep or not key:
+            parser.error(f"argument --param: expected KEY=VALUE, not {values!r}")
+        if key in _OPTION_OF:
+            parser.error(f"argument --param: nsaudio sets {key} itself: use {_OPTION_OF[key]}")
+        try:
+            check_query_key(key)
+        except InputError as err:
+            parser.error(f"argument --param: {err}")
+        params = dict(getattr(namespace, self.dest) or {})
+        if key in params:
+            parser.error(f"argument --param: {key} given twice")
+        params[key] = value
+        setattr(namespace, self.dest, params)
+
+
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "stream",
@@ -82,12 +112,20 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     )
     p.add_argument(
         "--vad-threshold",
-        type=unit_interval,
+        type=positive_float,
         default=0.5,
         metavar="X",
-        help="the service's speech threshold, above 0 and at most 1 (default 0.5)",
+        help="the service's speech threshold, any positive number (default 0.5)",
     )
     p.add_argument("--disable-partial", action="store_true", help="ask for full results only")
+    p.add_argument(
+        "--param",
+        action=_QueryParam,
+        default={},
+        metavar="KEY=VALUE",
+        help="another query parameter for the service, sent unchanged (e.g. min_chunk_size=2); "
+        "repeatable",
+    )
     p.add_argument(
         "--frame-ms",
         type=frame_ms,
@@ -209,6 +247,7 @@ def run(args: argparse.Namespace) -> int:
             max_chunk_size=args.max_chunk_size,
             vad_threshold=args.vad_threshold,
             disable_partial=args.disable_partial,
+            extra=args.param,
         )
         quality = resampler_quality(args, source.live)
         log.info(

@@ -26,10 +26,12 @@ from ..formats import FORMATS
 __all__ = [
     "DEFAULT_BASE_URL",
     "LANGUAGES",
+    "RESERVED_QUERY_KEYS",
     "RESULT_KEYS",
     "StreamParams",
     "Transcript",
     "TranscriptResult",
+    "check_query_key",
     "parse_result",
     "redact",
     "stream_url",
@@ -48,15 +50,28 @@ RESULT_KEYS = ("full", "stream_id", "chunk_id", "start_time", "end_time", "send_
 _STREAM_TOKEN_RE = re.compile(r"(/voice/stream/live/transcribe/[^/?#\s]+/)([^/?#\s]+)")
 
 
+#: Query keys nsaudio sets itself; ``StreamParams.extra`` may not carry them.
+RESERVED_QUERY_KEYS = ("max_chunk_size", "vad_threshold", "disable_partial", "format")
+
+_QUERY_KEY_RE = re.compile(r"[A-Za-z0-9_]+")
+
+
 @dataclass(frozen=True)
 class StreamParams:
-    """What the WebSocket URL carries besides the token; validated on construction."""
+    """What the WebSocket URL carries besides the token; validated on construction.
+
+    ``vad_threshold`` is any positive finite number, as the service's guide says; the service
+    judges what it means. ``extra`` holds further query parameters the service knows (such as
+    ``min_chunk_size``), sent unchanged after nsaudio's own; keys are letters, digits and
+    underscores, and none of :data:`RESERVED_QUERY_KEYS`.
+    """
 
     language: str = "en"
     format: str = "pcm_16k"
     max_chunk_size: int = 5
     vad_threshold: float = 0.5
     disable_partial: bool = False
+    extra: dict[str, str] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.language, str) or not re.fullmatch(
@@ -80,9 +95,20 @@ class StreamParams:
             isinstance(v, bool)
             or not isinstance(v, (int, float))
             or not math.isfinite(v)
-            or not 0 < v <= 1
+            or not v > 0
         ):
-            raise InputError(f"vad threshold must be above 0 and at most 1, not {v!r}")
+            raise InputError(f"vad threshold must be a positive number, not {v!r}")
+        try:
+            extra = dict(self.extra)  # a copy: the caller's may change
+        except (TypeError, ValueError):
+            raise InputError(
+                f"extra query parameters must be a mapping, not {self.extra!r}"
+            ) from None
+        for key, value in extra.items():
+            check_query_key(key)
+            if not isinstance(value, str):
+                raise InputError(f"query parameter {key} must be a string, not {value!r}")
+        object.__setattr__(self, "extra", extra)
 
     @property
     def rate(self) -> int:
@@ -94,7 +120,19 @@ class StreamParams:
             "vad_threshold": repr(float(self.vad_threshold)),
             "disable_partial": "true" if self.disable_partial else "false",
             "format": self.format,
+            **self.extra,
         }
+
+
+def check_query_key(key: object) -> str:
+    """``key`` if it may go into ``StreamParams.extra``; ``InputError`` saying why not."""
+    if not isinstance(key, str) or not _QUERY_KEY_RE.fullmatch(key):
+        raise InputError(
+            f"query parameter name {key!r} must be letters, digits and underscores only"
+        )
+    if key in RESERVED_QUERY_KEYS:
+        raise InputError(f"query parameter {key} is set by nsaudio itself")
+    return key
 
 
 def ws_base(base_url: str) -> str:

@@ -9,8 +9,9 @@ Endpoints (REST calls need ``Authorization: <API key>``):
 * ``GET /api/v2/languages?type=stream`` -> ``{"data": {"languages": ["en"]}}``
 * ``GET /api/v2/token?duration=S`` -> ``{"data": {"token": "..."}}``, valid S seconds (default 3600)
 * WebSocket ``/voice/stream/live/transcribe/{language}/{token}/{session_id}?max_chunk_size=
-  &vad_threshold=&disable_partial=&format=``: an unknown or expired token is refused with
-  HTTP 401; any other invalid parameter is accepted and then closed with 1008 and a reason;
+  &vad_threshold=&disable_partial=&format=``, other query keys (the service's ``min_chunk_size``)
+  accepted and not used: an unknown or expired token is refused with HTTP 401; any other
+  invalid parameter is accepted and then closed with 1008 and a reason;
   messages over 1 MiB are closed with 1009 (by websockets); sessions beyond ``max_sessions``
   are closed with 1013. Errors from REST calls are ``{"error": {"status": N, "message": "..."}}``.
 
@@ -36,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from ..errors import NsAudioError
+from ..errors import ServerError
 from .engines import ENGINE_RATE, EngineFactory, EnginePool, PocketSphinxEngine, PoolExhausted
 from .logs import RedactSecrets, log, ws_log
 from .params import (
@@ -58,7 +59,7 @@ CLOSE_POLICY_VIOLATION = 1008
 CLOSE_INTERNAL_ERROR = 1011
 
 
-class ServerStartError(NsAudioError, OSError):
+class ServerStartError(ServerError, OSError):
     """The server could not start listening (for example, the port is taken)."""
 
     exit_status = 1
@@ -136,10 +137,6 @@ class LocalServer:
     @property
     def active_sessions(self) -> int:
         return self._active
-
-    def issue_token(self, duration: float = 3600.0) -> str:
-        """A stream token, as ``GET /api/v2/token`` would give, for in-process callers."""
-        return self.tokens.issue(duration)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -318,13 +315,16 @@ class LocalServer:
             await ws.close(CLOSE_INTERNAL_ERROR, "recogniser unavailable")
             return
         log.info(
-            "session %s open: %s format=%s max_chunk_size=%d vad_threshold=%g disable_partial=%s",
+            "session %s open: %s format=%s max_chunk_size=%d vad_threshold=%g disable_partial=%s%s",
             params.session_id,
             shown,
             params.format,
             params.max_chunk_size,
             params.vad_threshold,
             params.disable_partial,
+            f" (not used here: {', '.join(map(repr, params.ignored[:8]))})"
+            if params.ignored
+            else "",
         )
         transcriber = Transcriber(params, engine)
         healthy = True

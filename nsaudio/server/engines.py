@@ -27,6 +27,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from ..errors import ServerError
+
 __all__ = [
     "ENGINE_RATE",
     "CountingEngine",
@@ -61,11 +63,11 @@ class Engine(Protocol):
 EngineFactory = Callable[[], Engine]
 
 
-class EngineStateError(RuntimeError):
+class EngineStateError(ServerError, RuntimeError):
     """An engine method was called out of order (e.g. ``process`` before ``start``)."""
 
 
-class PoolExhausted(RuntimeError):
+class PoolExhausted(ServerError, RuntimeError):
     """Every engine of the pool is in use; the caller should refuse the session (1013)."""
 
 

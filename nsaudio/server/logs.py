@@ -42,9 +42,3 @@ class RedactSecrets(logging.Filter):
 for _logger in (log, ws_log):
     if not any(isinstance(f, RedactSecrets) for f in _logger.filters):
         _logger.addFilter(RedactSecrets())
-
-
-# Filters act only on records logged to the logger they are attached to, hence both.
-for _logger in (log, ws_log):
-    if not any(isinstance(f, RedactSecrets) for f in _logger.filters):
-        _logger.addFilter(RedactSecrets())

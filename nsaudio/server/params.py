@@ -10,8 +10,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
+
+from ..errors import ServerError
 
 __all__ = [
     "DEFAULT_TOKEN_DURATION",
@@ -55,12 +57,13 @@ _UUID_RE = re.compile(
 _INT_RE = re.compile(r"[0-9]{1,6}")
 _TRUE = frozenset({"true", "1"})
 _FALSE = frozenset({"false", "0"})
+_KNOWN_QUERY_KEYS = frozenset({"max_chunk_size", "vad_threshold", "disable_partial", "format"})
 _STREAM_TAIL_RE = re.compile(r"(/voice/stream/live/transcribe/)([^?#\s\"']*)")
 _LANGUAGE_LIKE_RE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z]{2,4})?")
 _AUTHORIZATION_RE = re.compile(r"(?i)(authorization\s*:\s*)\S[^\r\n]*")
 
 
-class ServerParamError(ValueError):
+class ServerParamError(ServerError, ValueError):
     """Base of the request-validation errors; ``reason`` is safe to send to the client."""
 
     def __init__(self, reason: str) -> None:
@@ -113,6 +116,8 @@ class SessionParams:
     vad_threshold: float = DEFAULT_VAD_THRESHOLD
     disable_partial: bool = False
     format: str = "pcm_16k"
+    #: Query keys the request carried that this server does not use (``min_chunk_size``...).
+    ignored: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def sample_rate(self) -> int:
@@ -190,12 +195,13 @@ def _parse_max_chunk_size(text: str) -> int:
 
 
 def _parse_vad_threshold(text: str) -> float:
-    reason = f"vad_threshold must be a number greater than 0 and at most 1, got {_show(text)}"
+    # The service takes "any positive floating point value"; see vad.py for what above 1 means.
+    reason = f"vad_threshold must be a positive number, got {_show(text)}"
     try:
         value = float(text)
     except ValueError:
         raise StreamParamError("vad_threshold", reason) from None
-    if not (math.isfinite(value) and 0.0 < value <= 1.0):
+    if not (math.isfinite(value) and value > 0.0):
         raise StreamParamError("vad_threshold", reason)
     return value
 
@@ -214,7 +220,7 @@ def _parse_bool(key: str, text: str) -> bool:
 def parse_stream_params(
     language: str, session_id: str, query: Mapping[str, list[str]]
 ) -> SessionParams:
-    """Validate a stream request; unknown query keys are ignored.
+    """Validate a stream request; unknown query keys are ignored (and listed in ``ignored``).
 
     Raises :class:`StreamParamError` naming the first invalid parameter and its allowed values.
     """
@@ -246,6 +252,7 @@ def parse_stream_params(
         else _parse_vad_threshold(threshold),
         disable_partial=False if partial is None else _parse_bool("disable_partial", partial),
         format="pcm_16k" if fmt is None else fmt,
+        ignored=tuple(sorted(set(query) - _KNOWN_QUERY_KEYS)),
     )
 
 

@@ -5,6 +5,10 @@ with an adaptive noise floor (the minimum level over the last few seconds, never
 ``floor_min_db``), the difference is mapped to a 0..1 score (0 dB above the floor -> 0,
 ``snr_full_scale_db`` above -> 1) and the score is compared with ``threshold``. A higher
 threshold therefore needs louder speech; 0.5 with the defaults means 15 dB above the floor.
+The service takes any positive threshold, and so does this VAD: above 1 the comparison goes
+on past the score's top, ``threshold * snr_full_scale_db`` dB above the floor (1.5: 45 dB),
+so only ever louder speech counts; from about 2.4 up (over 70 dB above a -70 dBFS floor) no
+16-bit audio is loud enough, and nothing is ever transcribed.
 For the first ``initial_floor_ms`` the floor is assumed quiet, so that a stream that starts
 with speech does not take that speech for its floor (a stream that starts with steady noise
 instead opens one spurious segment of about that length). A sound steadier than speech (no
@@ -25,6 +29,7 @@ Everything is integer sample positions; no clocks, no randomness.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -66,8 +71,8 @@ class VadConfig:
     snr_full_scale_db: float = 30.0
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.threshold <= 1.0:
-            raise ValueError(f"threshold must be in (0, 1], got {self.threshold!r}")
+        if not (math.isfinite(self.threshold) and self.threshold > 0.0):
+            raise ValueError(f"threshold must be a positive number, got {self.threshold!r}")
         if self.rate <= 0 or self.frame_ms <= 0 or (self.rate * self.frame_ms) % 1000:
             raise ValueError(
                 f"frame_ms={self.frame_ms} must be a positive whole number of samples at {self.rate} Hz"
@@ -135,17 +140,24 @@ class EnergyVad:
 
     def score(self, level_db: float) -> float:
         """Update the floor with one frame's level and return its speech score in [0, 1]."""
+        return min(1.0, max(0.0, self._snr_db(level_db) / self.config.snr_full_scale_db))
+
+    def is_speech(self, level_db: float) -> bool:
+        """Update the floor with one frame's level; True if it is speech at ``threshold``.
+
+        The same as ``score(level_db) >= threshold`` up to a threshold of 1; beyond, it needs
+        ``threshold * snr_full_scale_db`` dB above the floor.
+        """
+        return self._snr_db(level_db) >= self.config.threshold * self.config.snr_full_scale_db
+
+    def _snr_db(self, level_db: float) -> float:
         while self._minima and self._minima[-1][1] >= level_db:
             self._minima.pop()
         self._minima.append((self._index, level_db))
         if self._minima[0][0] <= self._index - self._window:
             self._minima.popleft()
         self._index += 1
-        snr = level_db - self.floor_db
-        return min(1.0, max(0.0, snr / self.config.snr_full_scale_db))
-
-    def is_speech(self, level_db: float) -> bool:
-        return self.score(level_db) >= self.config.threshold
+        return level_db - self.floor_db
 
 
 @dataclass(frozen=True)

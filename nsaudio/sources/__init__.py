@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .._lazy import lazy_exports
 from ..blocks import Block
 from ..errors import InputError
 from .file import DEFAULT_BLOCK_FRAMES, FileSource
@@ -35,12 +36,20 @@ __all__ = [
 
 
 class Source(Protocol):
+    """What a pipeline reads audio from; implement these to make your own.
+
+    ``live`` sources (a device) are read as they capture and never paced; the others are
+    read on a thread of their own. An optional ``stop()`` ends ``blocks()`` early.
+    """
+
     rate: int
     channels: int
     name: str
     live: bool
 
-    def blocks(self) -> Iterator[Block]: ...
+    def blocks(self) -> Iterator[Block]:
+        """Blocks of shape ``(frames, channels)``, each with its stream position, then the end."""
+        ...
 
 
 def open_source(
@@ -93,9 +102,5 @@ def _wav_size_unknown(path: str) -> bool:
         return header.data_bytes is None and not finished and bool(f.read(1))
 
 
-def __getattr__(name: str) -> Any:
-    if name == "MicSource":
-        from .mic import MicSource
-
-        return MicSource
-    raise AttributeError(name)
+# MicSource needs PortAudio: imported on first use only.
+__getattr__, __dir__ = lazy_exports(__name__, {"MicSource": ".mic"}, __all__)

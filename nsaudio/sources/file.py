@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,14 +83,19 @@ class FileSource:
         self.channels: int = self._file.channels
         self.format = f"{self._file.format}/{self._file.subtype}"
         self._dtype = "int16" if self._file.subtype in _INT16_EXACT else "float32"
-        self._chatty = self._file.format == "MP3"  # decoded by libmpg123
+        # libmpg123 prints its notes as it decodes: quiet it once for the whole file, not
+        # block by block (see native_stderr.py), until close() or garbage collection.
+        self._quiet = contextlib.ExitStack()
+        self._release_quiet = weakref.finalize(self, self._quiet.close)
+        if self._file.format == "MP3":
+            self._quiet.enter_context(native_stderr_to_log())
         self._damage: str | None = None  # why the audio stops early, once it is known
         # The first block is decoded now, so that audio that cannot be decoded at all fails
         # here, before anything else (a connection to the service) is set up.
         try:
             self._first: np.ndarray | None = self._read(0)
         except BaseException:
-            self._file.close()
+            self.close()
             raise
 
     @property
@@ -126,9 +133,6 @@ class FileSource:
         does; audio of which nothing at all decodes is an error.
         """
         try:
-            if self._chatty:
-                with native_stderr_to_log():
-                    return self._file.read(self.block_frames, dtype=self._dtype, always_2d=True)
             return self._file.read(self.block_frames, dtype=self._dtype, always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as err:
             reason = _describe(err) or "decoding error"
@@ -161,6 +165,7 @@ class FileSource:
 
     def close(self) -> None:
         self._file.close()
+        self._release_quiet()
 
     def __enter__(self) -> FileSource:
         return self

@@ -17,6 +17,8 @@ __all__ = ["Chain", "Stage"]
 
 @runtime_checkable
 class Stage(Protocol):
+    """A processing step (see the module's docstring): implement these three to make your own."""
+
     def push(self, item: Any) -> list[Any]: ...
 
     def flush(self) -> list[Any]: ...

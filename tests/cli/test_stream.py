@@ -170,7 +170,7 @@ def test_languages_command(server):
         (["--frame-ms", "5"], "--frame-ms"),
         (["--pace", "-1"], "--pace"),
         (["--max-chunk-size", "0"], "--max-chunk-size"),
-        (["--vad-threshold", "2"], "--vad-threshold"),
+        (["--vad-threshold", "-2"], "--vad-threshold"),
         (["--record", "x.mp3"], "--record"),
     ],
 )

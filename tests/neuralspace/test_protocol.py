@@ -63,6 +63,21 @@ def test_stream_url_carries_every_parameter_and_a_fresh_uuid4():
     assert "disable_partial=false" in stream_url("http://h", "t", StreamParams())
 
 
+def test_extra_query_parameters_follow_nsaudios_own_unchanged():
+    mine = {"min_chunk_size": "2", "Note_1": "a b&c=d/é"}
+    params = StreamParams(vad_threshold=1.5, extra=mine)
+    mine["min_chunk_size"] = "9"  # the params keep their own copy
+    query = parse_qs(urlsplit(stream_url("http://h", "t", params)).query)
+    assert query == {
+        "max_chunk_size": ["5"],
+        "vad_threshold": ["1.5"],
+        "disable_partial": ["false"],
+        "format": ["pcm_16k"],
+        "min_chunk_size": ["2"],
+        "Note_1": ["a b&c=d/é"],
+    }
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -72,8 +87,15 @@ def test_stream_url_carries_every_parameter_and_a_fresh_uuid4():
         dict(max_chunk_size=2.5),
         dict(max_chunk_size=True),
         dict(vad_threshold=0),
-        dict(vad_threshold=1.5),
+        dict(vad_threshold=-0.5),
+        dict(vad_threshold=float("inf")),
         dict(vad_threshold=float("nan")),
+        dict(extra={"max_chunk_size": "3"}),
+        dict(extra={"format": "pcm_8k"}),
+        dict(extra={"min-chunk": "2"}),
+        dict(extra={"": "2"}),
+        dict(extra={"min_chunk_size": 2}),
+        dict(extra=["min_chunk_size"]),
     ],
 )
 def test_bad_stream_params(kwargs):

@@ -174,6 +174,26 @@ def test_score_and_floor() -> None:
     assert vad.floor_db == -40.0  # ...and no longer
 
 
+@pytest.mark.parametrize(
+    "threshold, quietest_speech_db",
+    [(0.5, -55.0), (1.0, -40.0), (1.5, -25.0), (2.0, -10.0)],
+)
+def test_a_threshold_above_1_asks_for_louder_speech(
+    threshold: float, quietest_speech_db: float
+) -> None:
+    # Against the quiet floor of the first second (-70 dBFS): threshold x 30 dB above it.
+    vad = EnergyVad(VadConfig(threshold=threshold))
+    assert vad.is_speech(quietest_speech_db)
+    assert not vad.is_speech(quietest_speech_db - 0.5)
+    assert vad.floor_db == -70.0
+
+
+def test_no_audio_is_loud_enough_for_a_threshold_of_3() -> None:
+    signal = np.concatenate([silence_pcm(0.5), tone_pcm(2.0, level=1.0), silence_pcm(1.0)])
+    assert segments(run(signal, config=VadConfig(threshold=3.0))) == []
+    assert len(segments(run(signal, config=VadConfig(threshold=1.5)))) == 1
+
+
 def test_steady_tone_becomes_the_floor_but_syllables_do_not() -> None:
     steady = np.concatenate([silence_pcm(0.5), tone_pcm(8.0), silence_pcm(1.0)])
     [(start, end, _)] = segments(run(steady))
@@ -202,7 +222,9 @@ def test_push_rejects_other_dtypes() -> None:
     "kwargs",
     [
         {"threshold": 0.0},
-        {"threshold": 1.5},
+        {"threshold": -1.5},
+        {"threshold": float("inf")},
+        {"threshold": float("nan")},
         {"frame_ms": 0},
         {"rate": 44100, "frame_ms": 25},
         {"preroll_ms": 310},

@@ -70,7 +70,7 @@ def test_malformed_stream_path_is_404(counting: StreamClient) -> None:
         ({"session_id": "not-a-uuid"}, "session_id"),
         ({"format": "pcm_44k"}, "format"),
         ({"vad_threshold": "0"}, "vad_threshold"),
-        ({"vad_threshold": "1.5"}, "vad_threshold"),
+        ({"vad_threshold": "-1.5"}, "vad_threshold"),
         ({"max_chunk_size": "0"}, "max_chunk_size"),
         ({"max_chunk_size": "abc"}, "max_chunk_size"),
         ({"disable_partial": "maybe"}, "disable_partial"),
