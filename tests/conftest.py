@@ -127,3 +127,14 @@ def decode_one_shot(path: Path, rate: int = 16000) -> str:
     decoder.end_utt()
     hyp = decoder.hyp()
     return hyp.hypstr if hyp is not None else ""
+
+
+@pytest.fixture(scope="session")
+def three_in_noise(tmp_path_factory: pytest.TempPathFactory):
+    """26 s: three flite sentences 7 s apart in -53 dBFS brown noise (tests/recordings.py)."""
+    from .recordings import three_utterances_in_noise
+
+    try:
+        return three_utterances_in_noise(tmp_path_factory.mktemp("three_in_noise"))
+    except FileNotFoundError as err:
+        pytest.skip(str(err))

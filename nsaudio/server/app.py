@@ -234,7 +234,7 @@ class LocalServer:
                     max_size=MAX_MESSAGE_BYTES,
                     # Frames of up to 1 MiB each bound memory per session; enough of them
                     # that reading (and so answering pings) goes on while a decode is busy.
-                    max_queue=32,
+                    max_queue=16,
                     ping_interval=None,  # loopback: a dead peer shows as a TCP close
                     close_timeout=2,
                     logger=ws_log,

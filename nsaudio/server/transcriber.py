@@ -1,8 +1,9 @@
 """One stream session's transcription logic, with no I/O: bytes in, result messages out.
 
-:class:`Transcriber` converts the client's PCM to 16 kHz, segments it with the energy VAD and
-drives an engine, deciding when partial and full results are due and numbering them. The
-server runs ``feed`` in a worker thread because the engine's decoding is CPU work.
+:class:`Transcriber` converts the client's PCM to 16 kHz, segments it (``vad``: the energy
+gate's speech detector) and drives an engine, deciding when partial and full results are due
+and numbering them. The server runs ``feed`` in a worker thread because the engine's
+decoding is CPU work.
 
 Result rules:
 

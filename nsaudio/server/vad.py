@@ -1,18 +1,13 @@
-"""Energy voice-activity detection and speech segmentation, as pure state machines.
+"""Speech segmentation for the local server, as a pure state machine.
 
-:class:`EnergyVad` labels fixed frames speech or not: the frame's level in dBFS is compared
-with an adaptive noise floor (the minimum level over the last few seconds, never below
-``floor_min_db``), the difference is mapped to a 0..1 score (0 dB above the floor -> 0,
-``snr_full_scale_db`` above -> 1) and the score is compared with ``threshold``. A higher
-threshold therefore needs louder speech; 0.5 with the defaults means 15 dB above the floor.
-The service takes any positive threshold, and so does this VAD: above 1 the comparison goes
-on past the score's top, ``threshold * snr_full_scale_db`` dB above the floor (1.5: 45 dB),
-so only ever louder speech counts; from about 2.4 up (over 70 dB above a -70 dBFS floor) no
-16-bit audio is loud enough, and nothing is ever transcribed.
-For the first ``initial_floor_ms`` the floor is assumed quiet, so that a stream that starts
-with speech does not take that speech for its floor (a stream that starts with steady noise
-instead opens one spurious segment of about that length). A sound steadier than speech (no
-dip of ``threshold * snr_full_scale_db`` within ``floor_window_ms``) becomes the floor.
+Each 20 ms frame is labelled speech or not by :class:`~nsaudio.stages.energy.EnergyDetector`,
+the same adaptive-floor detector the client's energy gate uses (one implementation: see its
+module for the floor and the score). The session's ``vad_threshold`` is the detector's
+``threshold`` unchanged: a frame is speech when its level stands ``6 + 20 * vad_threshold``
+dB above the noise floor (16 dB at the default 0.5, 26 dB at 1.0), so a higher threshold
+needs louder speech, as on the service. The service takes any positive threshold, and so does
+this VAD: 1.5 needs 36 dB; from about 3.7 up (over 80 dB above a floor of digital silence)
+no 16-bit audio is loud enough, and nothing is transcribed.
 
 :class:`Segmenter` turns those labels into segments: a segment opens after ``onset_ms`` of
 consecutive speech frames, starting ``preroll_ms`` earlier so word onsets are kept; the first
@@ -36,27 +31,27 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from ..stages.energy import EnergyDetector, levels_dbfs
+
 __all__ = [
-    "EnergyVad",
     "SegmentAudio",
     "SegmentEnd",
     "SegmentEvent",
     "SegmentStart",
     "Segmenter",
     "VadConfig",
-    "frame_levels_db",
 ]
 
 Int16Array = npt.NDArray[np.int16]
 
-# Level reported for digital silence, whose true level is -inf dBFS.
-SILENCE_DB = -120.0
-_FULL_SCALE_SQUARED = 32768.0 * 32768.0
-
 
 @dataclass(frozen=True)
 class VadConfig:
-    """Tuning of :class:`EnergyVad` and :class:`Segmenter`; durations in milliseconds."""
+    """Tuning of :class:`Segmenter`; durations in milliseconds.
+
+    ``threshold`` is the detector's (the session's ``vad_threshold``); the detector's floor
+    and score keep their shared defaults.
+    """
 
     threshold: float = 0.5
     rate: int = 16000
@@ -65,10 +60,6 @@ class VadConfig:
     onset_ms: int = 40
     hangover_ms: int = 200
     pause_ms: int = 600
-    floor_window_ms: int = 5000
-    initial_floor_ms: int = 1000
-    floor_min_db: float = -70.0
-    snr_full_scale_db: float = 30.0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.threshold) and self.threshold > 0.0):
@@ -77,25 +68,14 @@ class VadConfig:
             raise ValueError(
                 f"frame_ms={self.frame_ms} must be a positive whole number of samples at {self.rate} Hz"
             )
-        for name in (
-            "preroll_ms",
-            "onset_ms",
-            "hangover_ms",
-            "pause_ms",
-            "floor_window_ms",
-            "initial_floor_ms",
-        ):
+        for name in ("preroll_ms", "onset_ms", "hangover_ms", "pause_ms"):
             value = getattr(self, name)
             if value < 0 or value % self.frame_ms:
                 raise ValueError(f"{name} must be a non-negative multiple of frame_ms, got {value}")
-        if self.onset_ms < self.frame_ms or self.floor_window_ms < self.frame_ms:
-            raise ValueError("onset_ms and floor_window_ms must be at least one frame")
-        if self.initial_floor_ms > self.floor_window_ms:
-            raise ValueError("initial_floor_ms must not exceed floor_window_ms")
+        if self.onset_ms < self.frame_ms:
+            raise ValueError("onset_ms must be at least one frame")
         if not self.hangover_ms < self.pause_ms:
             raise ValueError("hangover_ms must be shorter than pause_ms")
-        if self.snr_full_scale_db <= 0:
-            raise ValueError("snr_full_scale_db must be positive")
 
     @property
     def frame_samples(self) -> int:
@@ -103,61 +83,6 @@ class VadConfig:
 
     def frames(self, ms: int) -> int:
         return ms // self.frame_ms
-
-
-def frame_levels_db(frames: Int16Array) -> npt.NDArray[np.float64]:
-    """Level in dBFS of each row of a (n, frame) int16 array; digital silence -> ``SILENCE_DB``."""
-    f = frames.astype(np.float64)
-    power = np.einsum("ij,ij->i", f, f) / (frames.shape[1] * _FULL_SCALE_SQUARED)
-    with np.errstate(divide="ignore"):
-        levels = 10.0 * np.log10(power)
-    return np.maximum(levels, SILENCE_DB)
-
-
-class EnergyVad:
-    """Frame classifier with an adaptive noise floor (sliding-window minimum)."""
-
-    def __init__(self, config: VadConfig) -> None:
-        self.config = config
-        self._window = config.frames(config.floor_window_ms)
-        self.reset()
-
-    def reset(self) -> None:
-        self._index = 0
-        # Monotonic deque of (frame index, level): its head is the window minimum. It starts
-        # with a quiet history that lasts initial_floor_ms, so that a stream starting with
-        # speech does not take the speech for its noise floor.
-        self._minima: deque[tuple[int, float]] = deque()
-        initial = self.config.frames(self.config.initial_floor_ms)
-        if initial:
-            self._minima.append((initial - self._window, self.config.floor_min_db))
-
-    @property
-    def floor_db(self) -> float:
-        if not self._minima:
-            return self.config.floor_min_db
-        return max(self._minima[0][1], self.config.floor_min_db)
-
-    def score(self, level_db: float) -> float:
-        """Update the floor with one frame's level and return its speech score in [0, 1]."""
-        return min(1.0, max(0.0, self._snr_db(level_db) / self.config.snr_full_scale_db))
-
-    def is_speech(self, level_db: float) -> bool:
-        """Update the floor with one frame's level; True if it is speech at ``threshold``.
-
-        The same as ``score(level_db) >= threshold`` up to a threshold of 1; beyond, it needs
-        ``threshold * snr_full_scale_db`` dB above the floor.
-        """
-        return self._snr_db(level_db) >= self.config.threshold * self.config.snr_full_scale_db
-
-    def _snr_db(self, level_db: float) -> float:
-        while self._minima and self._minima[-1][1] >= level_db:
-            self._minima.pop()
-        self._minima.append((self._index, level_db))
-        if self._minima[0][0] <= self._index - self._window:
-            self._minima.popleft()
-        self._index += 1
-        return level_db - self.floor_db
 
 
 @dataclass(frozen=True)
@@ -234,11 +159,12 @@ class Segmenter:
         self._hangover = c.frames(c.hangover_ms)
         self._pause = c.frames(c.pause_ms)
         self._preroll_frames = c.frames(c.preroll_ms) + self._onset
-        self.vad = EnergyVad(c)
+        self.detector = EnergyDetector(c.threshold)
+        self._frame_s = c.frame_ms / 1000
         self.reset()
 
     def reset(self) -> None:
-        self.vad.reset()
+        self.detector.reset()
         self.position = 0  # samples consumed, including the incomplete frame held back
         self._remainder: Int16Array = np.zeros(0, dtype=np.int16)
         self._in_speech = False
@@ -266,8 +192,9 @@ class Segmenter:
         out = _Events()
         if n:
             frames = samples[: n * self._frame].reshape(n, self._frame)
-            for i, level in enumerate(frame_levels_db(frames).tolist()):
-                self._step(out, start + i * self._frame, frames[i], self.vad.is_speech(level))
+            for i, level in enumerate(levels_dbfs(frames).tolist()):
+                speech = self.detector.is_speech(level, self._frame_s)
+                self._step(out, start + i * self._frame, frames[i], speech)
         return out.done()
 
     def flush(self) -> list[SegmentEvent]:

@@ -28,7 +28,15 @@ class Framer:
     """Mono float32 blocks in, int16 LE frames of exactly ``frame_ms`` out.
 
     The last, shorter frame is emitted by ``flush()``: the stream's final milliseconds are
-    never dropped. Frame positions count samples from the start of the stream.
+    never dropped.
+
+    A frame's ``start`` is its absolute position in the stream: the position of the block its
+    first sample came from, plus the offset within it. At a *gap* (a block whose ``start`` is
+    not where the previous block ended: a live ring dropped audio) the frame being filled is
+    emitted as it is, short rather than padded, since padding would invent audio that was never
+    captured; the next frame starts at the new block's position. So every frame holds
+    contiguous audio, frames never overlap, and a jump in ``start`` marks each gap for the
+    sink to map back.
     """
 
     def __init__(self, rate: int, frame_ms: float = 100) -> None:
@@ -45,21 +53,26 @@ class Framer:
         self.frame_samples = samples
         self._frame_bytes = 2 * samples
         self._pending = bytearray()
-        self._pos = 0
+        self._pos = 0  # position of the first pending sample (of the next frame)
+        self._next: int | None = None  # where the next block should start
         self._t_ns = 0
 
     def push(self, block: Block) -> list[Frame]:
         if block.data.ndim != 1:
             raise InputError("the framer takes mono blocks: put a resampler before it")
+        frames = []
+        if block.start != self._next:
+            frames = self.flush()  # a gap (or the first block): the partial frame goes as it is
+            self._pos = block.start
+        self._next = block.start + block.frames
         self._t_ns = block.t_ns
         pcm = to_int16(block.data).tobytes()
         if not self._pending and len(pcm) < self._frame_bytes:
             self._pending += pcm
-            return []
+            return frames
         buf = memoryview(bytes(self._pending) + pcm if self._pending else pcm)
         fb = self._frame_bytes
         whole = len(buf) // fb * fb
-        frames = []
         for i in range(0, whole, fb):
             frames.append(Frame(bytes(buf[i : i + fb]), self._pos, self.rate, block.t_ns))
             self._pos += self.frame_samples
@@ -77,4 +90,5 @@ class Framer:
     def reset(self) -> None:
         self._pending.clear()
         self._pos = 0
+        self._next = None
         self._t_ns = 0

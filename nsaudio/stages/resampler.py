@@ -8,7 +8,7 @@ import soxr
 from ..blocks import Block
 from ..errors import InputError
 
-__all__ = ["QUALITIES", "Resampler", "downmix_weights"]
+__all__ = ["QUALITIES", "Resampler", "downmix_weights", "out_position"]
 
 #: soxr quality names, as python-soxr spells them.
 QUALITIES = ("QQ", "LQ", "MQ", "HQ", "VHQ")
@@ -41,6 +41,14 @@ def _full_scale(mono: np.ndarray) -> np.ndarray:
     return np.clip(out, -1.0, 1.0, out=out)
 
 
+def out_position(start: int, in_rate: int, out_rate: int) -> int:
+    """Input position ``start`` at ``out_rate``: ``start * out_rate // in_rate``, rounded down.
+
+    Integer arithmetic, so exact however long the stream: no float accumulates.
+    """
+    return start * out_rate // in_rate
+
+
 class Resampler:
     """Float32 blocks of any channel count in, mono float32 blocks at ``out_rate`` out.
 
@@ -48,6 +56,15 @@ class Resampler:
     is cut. Samples that are NaN become 0, and samples beyond full scale (infinities, 1e30)
     are clipped to it before filtering, so one bad sample cannot smear over a filter's
     length of output.
+
+    Positions are carried through: a block's ``start`` is its absolute position in the
+    source's stream, and output blocks carry the same position at ``out_rate``
+    (:func:`out_position`: rounded down). A *gap* is a block whose ``start`` is not where the
+    previous block ended (a live ring dropped audio): the stream so far is flushed
+    (``last=True``) and a new one starts at the block's mapped position, so the output is
+    one-shot soxr of each contiguous run, placed where that run sits in the stream. A run's
+    flushed tail is cut where the next run starts, should rounding make them overlap (at
+    most one output sample, of the filter's ring-out), so output positions never go back.
     """
 
     def __init__(
@@ -81,7 +98,8 @@ class Resampler:
             if in_rate != out_rate
             else None
         )
-        self._pos = 0
+        self._pos = 0  # output position of the next output sample
+        self._next_in: int | None = None  # where the next input block should start
         self._t_ns = 0
 
     def _mono(self, data: np.ndarray) -> np.ndarray:
@@ -122,20 +140,38 @@ class Resampler:
 
     def push(self, block: Block) -> list[Block]:
         mono = self.prepare(block).data
+        out: list[Block] = []
+        if block.start != self._next_in:
+            start = out_position(block.start, self.in_rate, self.out_rate)
+            if self._next_in is not None:  # a gap: finish the run before it
+                out = self._tail(start)
+            self._pos = start
+        self._next_in = block.start + len(mono)
         self._t_ns = block.t_ns
         if self._stream is None:
-            return self._emit(mono)
-        return self._emit(self._stream.resample_chunk(mono, last=False))
+            return out + self._emit(mono)
+        return out + self._emit(self._stream.resample_chunk(mono, last=False))
 
-    def flush(self) -> list[Block]:
+    def _tail(self, limit: int | None = None) -> list[Block]:
+        """The stream's held-back output (``last=True``), at most up to ``limit``; restarts it."""
         if self._stream is None:
             return []
-        return self._emit(self._stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
+        y = self._stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+        self._stream.clear()
+        if limit is not None:
+            y = y[: max(0, limit - self._pos)]
+        return self._emit(y)
+
+    def flush(self) -> list[Block]:
+        out = self._tail()
+        self._next_in = None
+        return out
 
     def reset(self) -> None:
         if self._stream is not None:
             self._stream.clear()
         self._pos = 0
+        self._next_in = None
         self._t_ns = 0
 
     @property

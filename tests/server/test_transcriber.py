@@ -206,8 +206,10 @@ def test_nothing_recognised_sends_nothing() -> None:
 
 
 def test_vad_threshold_reaches_the_vad() -> None:
+    # About -62 dBFS over digital silence: 18 dB above the floor, speech at 0.5 (16 dB) and
+    # not at 0.9 (24 dB).
     quiet = np.concatenate(
-        [silence_pcm(0.5), tone_pcm(1.0, level=0.003), silence_pcm(1.0)]
+        [silence_pcm(0.5), tone_pcm(1.0, level=0.0011), silence_pcm(1.0)]
     ).tobytes()
     loose, _ = make(vad_threshold=0.5)
     strict, _ = make(vad_threshold=0.9)

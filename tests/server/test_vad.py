@@ -4,15 +4,14 @@ import numpy as np
 import pytest
 
 from nsaudio.server.vad import (
-    EnergyVad,
     SegmentAudio,
     SegmentEnd,
     Segmenter,
     SegmentEvent,
     SegmentStart,
     VadConfig,
-    frame_levels_db,
 )
+from nsaudio.stages.energy import EnergyDetector, levels_dbfs
 
 from .server_support import silence_pcm, tone_pcm, voice_pcm
 
@@ -62,8 +61,8 @@ def test_levels() -> None:
     frames = np.stack(
         [np.zeros(320, np.int16), np.full(320, 32767, np.int16), tone_pcm(0.02, level=0.5)]
     )
-    levels = frame_levels_db(frames)
-    assert levels[0] == -120.0  # digital silence is clamped, not -inf
+    levels = levels_dbfs(frames)
+    assert levels[0] == -100.0  # digital silence is clamped, not -inf
     assert levels[1] == pytest.approx(0.0, abs=0.01)
     assert levels[2] == pytest.approx(20 * np.log10(0.5) - 3.01, abs=0.1)
 
@@ -126,9 +125,9 @@ def test_held_back_silence_becomes_preroll() -> None:
 
 
 def test_threshold_needs_louder_speech() -> None:
-    quiet = np.concatenate(
-        [silence_pcm(0.5), tone_pcm(1.0, level=0.003), silence_pcm(1.0)]
-    )  # about -54 dBFS
+    # About -62 dBFS over digital silence (the floor at its -80 dB minimum): 18 dB above the
+    # floor, a score of 0.6 (6 dB margin, 20 dB span).
+    quiet = np.concatenate([silence_pcm(0.5), tone_pcm(1.0, level=0.0011), silence_pcm(1.0)])
     assert len(segments(run(quiet, config=VadConfig(threshold=0.5)))) == 1
     assert segments(run(quiet, config=VadConfig(threshold=0.7))) == []
     loud = np.concatenate([silence_pcm(0.5), tone_pcm(1.0, level=0.3), silence_pcm(1.0)])
@@ -138,9 +137,10 @@ def test_threshold_needs_louder_speech() -> None:
 def test_steady_noise_is_not_speech_but_speech_over_it_is() -> None:
     rng = np.random.default_rng(1)
     noise = np.round(rng.standard_normal(16000 * 6) * 300).astype(np.int16)  # about -40 dBFS
-    # Until initial_floor_ms (1 s) has passed the floor is assumed quiet: one spurious segment.
+    # The floor starts at -60 dB and rises to the noise at 6 dB/s: one spurious segment of
+    # under a second at the very start, then nothing.
     [(start, end, _)] = segments(run(noise))
-    assert start == 0 and end == RATE + 3200
+    assert start == 0 and end < RATE
     mixed = noise.copy()
     mixed[3 * RATE : 4 * RATE] += tone_pcm(1.0, level=0.3)
     [_, (start, end, _)] = segments(run(mixed))
@@ -154,50 +154,47 @@ def test_speech_at_the_very_start_is_found() -> None:
     assert (start, end) == (0, 8000 + 3200)
 
 
-def test_score_and_floor() -> None:
-    vad = EnergyVad(VadConfig())
-    assert vad.floor_db == -70.0
-    assert vad.score(-120.0) == 0.0
-    assert vad.score(-55.0) == pytest.approx(0.5)
-    assert vad.score(0.0) == 1.0
-    vad.reset()
-    for _ in range(50):
-        vad.score(-40.0)
-    assert vad.floor_db == -70.0  # the first second (50 frames) is judged against a quiet floor...
-    vad.score(-40.0)
-    assert vad.floor_db == -40.0  # ...then the window minimum
-    vad.score(-60.0)
-    for _ in range(249):
-        vad.score(-40.0)
-    assert vad.floor_db == -60.0  # a quiet frame holds the floor down for 5 s...
-    vad.score(-40.0)
-    assert vad.floor_db == -40.0  # ...and no longer
+@pytest.mark.parametrize("threshold", [0.2, 0.5, 1.0])
+def test_vad_threshold_is_the_shared_detectors_threshold(threshold: float) -> None:
+    seg = Segmenter(VadConfig(threshold=threshold))
+    assert isinstance(seg.detector, EnergyDetector) and seg.detector.threshold == threshold
+    # Speech needs 6 + 20 * threshold dB above the floor: just under it is not speech.
+    over = 6 + 20 * threshold
+    floor = -80.0  # where digital silence puts it
+    detector = EnergyDetector(threshold)
+    detector.score(-100.0, 0.02)
+    assert detector.floor_db == floor
+    assert not detector.is_speech(floor + over - 0.5, 0.0)
+    assert detector.is_speech(floor + over, 0.0)
 
 
 @pytest.mark.parametrize(
     "threshold, quietest_speech_db",
-    [(0.5, -55.0), (1.0, -40.0), (1.5, -25.0), (2.0, -10.0)],
+    [(0.5, -44.0), (1.0, -34.0), (1.5, -24.0), (2.0, -14.0)],
 )
 def test_a_threshold_above_1_asks_for_louder_speech(
     threshold: float, quietest_speech_db: float
 ) -> None:
-    # Against the quiet floor of the first second (-70 dBFS): threshold x 30 dB above it.
-    vad = EnergyVad(VadConfig(threshold=threshold))
-    assert vad.is_speech(quietest_speech_db)
-    assert not vad.is_speech(quietest_speech_db - 0.5)
-    assert vad.floor_db == -70.0
+    # Against the initial floor (-60 dBFS): 6 + threshold x 20 dB above it.
+    for level, speech in ((quietest_speech_db, True), (quietest_speech_db - 0.5, False)):
+        detector = EnergyDetector(threshold)
+        assert detector.is_speech(level, 0.0) is speech
+        assert detector.floor_db == -60.0
 
 
-def test_no_audio_is_loud_enough_for_a_threshold_of_3() -> None:
+def test_no_audio_is_loud_enough_for_a_threshold_of_4() -> None:
+    # After digital silence the floor is -80 dBFS: 4 asks for 86 dB above it.
     signal = np.concatenate([silence_pcm(0.5), tone_pcm(2.0, level=1.0), silence_pcm(1.0)])
-    assert segments(run(signal, config=VadConfig(threshold=3.0))) == []
+    assert segments(run(signal, config=VadConfig(threshold=4.0))) == []
     assert len(segments(run(signal, config=VadConfig(threshold=1.5)))) == 1
 
 
 def test_steady_tone_becomes_the_floor_but_syllables_do_not() -> None:
-    steady = np.concatenate([silence_pcm(0.5), tone_pcm(8.0), silence_pcm(1.0)])
+    # A -13.5 dBFS tone after digital silence: the floor (-80 dB) rises 6 dB/s, so after
+    # (66.5 - 16) / 6 = 8.4 s the tone no longer stands 16 dB above it.
+    steady = np.concatenate([silence_pcm(0.5), tone_pcm(12.0), silence_pcm(1.0)])
     [(start, end, _)] = segments(run(steady))
-    assert end < 6.0 * RATE  # taken for noise once the window holds nothing quieter
+    assert 8.5 * RATE < end < 9.5 * RATE  # taken for noise once the floor has caught up
     syllables = np.concatenate([silence_pcm(0.5), voice_pcm(8.0), silence_pcm(1.0)])
     [(start, end, _)] = segments(run(syllables))
     assert start == 0.2 * RATE
@@ -230,7 +227,7 @@ def test_push_rejects_other_dtypes() -> None:
         {"preroll_ms": 310},
         {"hangover_ms": 600},
         {"onset_ms": 0},
-        {"snr_full_scale_db": 0},
+        {"pause_ms": 610},
     ],
 )
 def test_config_validation(kwargs: dict[str, float]) -> None:

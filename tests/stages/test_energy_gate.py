@@ -71,3 +71,40 @@ def test_audio_is_unchanged_and_reset_forgets():
 def test_bad_threshold(threshold):
     with pytest.raises(InputError):
         EnergyGate(threshold)
+
+
+def test_the_gate_and_the_server_share_one_detector():
+    from nsaudio.server.vad import Segmenter, VadConfig
+    from nsaudio.stages import EnergyDetector
+
+    assert type(EnergyGate(0.7).detector) is EnergyDetector
+    assert type(Segmenter(VadConfig(threshold=0.7)).detector) is EnergyDetector
+
+
+def test_detector_floor_follows_down_at_once_and_creeps_up():
+    from nsaudio.stages import EnergyDetector
+
+    d = EnergyDetector(0.5)
+    assert d.floor_db == -60.0
+    assert d.score(-100.0, 0.02) == 0.0 and d.floor_db == -80.0  # never below floor_min_db
+    d.score(-70.0, 0.0)
+    assert d.floor_db == -80.0  # a level above the floor: it may only creep
+    for _ in range(50):  # one second of -40 dBFS: the floor rises 6 dB
+        d.score(-40.0, 0.02)
+    assert d.floor_db == pytest.approx(-74.0)
+    d.score(-90.0, 0.02)
+    assert d.floor_db == -80.0  # and falls at once
+    # The score: 6 dB above the floor is 0, 26 dB above is 1, linear between.
+    assert d.score(-64.0, 0.0) == pytest.approx(0.5)
+    assert d.score(-74.0, 0.0) == 0.0 and d.score(-50.0, 0.0) == 1.0
+
+
+@pytest.mark.parametrize("frame_ms", [20, 100])
+def test_brown_room_noise_is_not_speech(frame_ms):
+    """Brown noise (integrated white noise, -53 dBFS) swings by 10 dB over 20 ms frames."""
+    rng = np.random.default_rng(5)
+    brown = np.cumsum(rng.standard_normal(16000 * 20))
+    brown -= np.convolve(brown, np.ones(1601) / 1601, mode="same")  # no drift: room rumble
+    brown *= 10 ** (-53 / 20) / np.sqrt(np.mean(brown**2))
+    got = labels(EnergyGate(0.5, hangover_ms=0), brown, size=16 * frame_ms)
+    assert sum(got[len(got) // 10 :]) <= len(got) // 100  # at most 1 % after the floor settles

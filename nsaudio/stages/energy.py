@@ -1,0 +1,111 @@
+"""The one energy speech detector: a frame's level against an adaptive noise floor.
+
+Both the client's :class:`~nsaudio.stages.EnergyGate` and the local server's segmenter
+(``nsaudio.server.vad``) decide speech with :class:`EnergyDetector`; they differ only in
+what they do with the decision (the gate holds it for a hangover, the server opens and
+closes segments).
+
+The floor follows a frame's level down at once and creeps up at ``floor_rise_db_per_s``:
+steady noise becomes the floor within seconds, and the dips between syllables keep it
+below speech. A sliding-window minimum, which the server used before, is fooled by noise
+whose level swings: brown noise (room rumble) at -53 dBFS has 20 ms frames 10 dB below its
+average now and then, the window minimum sits on those, and ordinary frames of the noise
+then stood 15 dB above "the floor": the server took a whole recording's quiet for speech.
+
+The distance above the floor maps to a score in 0..1: ``margin_db`` above the floor is 0,
+``margin_db + span_db`` above is 1. A frame is speech when its score reaches ``threshold``,
+so with the defaults a threshold of 0.5 means 16 dB above the floor, 0.2 means 10 dB and
+1.0 means 26 dB. The service's ``vad_threshold`` (0 < x <= 1, default 0.5) is this
+threshold, as is the gate's ``--gate-threshold``: a higher value needs louder speech.
+
+Pure: no clocks, no I/O; frames may have any duration (``seconds`` paces the floor).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import InputError
+
+__all__ = ["SILENCE_DB", "EnergyDetector", "level_dbfs", "levels_dbfs"]
+
+#: Level reported for digital silence, whose true level is -inf dBFS.
+SILENCE_DB = -100.0
+_FULL_SCALE_SQUARED = 32768.0 * 32768.0
+
+
+def level_dbfs(pcm: bytes) -> float:
+    """RMS level of int16 LE PCM in dBFS (full-scale sine is about -3); silence floors at -100."""
+    x = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
+    if not len(x):
+        return SILENCE_DB
+    ms = float(np.dot(x, x)) / len(x) / _FULL_SCALE_SQUARED
+    return max(SILENCE_DB, 10.0 * math.log10(ms)) if ms > 0 else SILENCE_DB
+
+
+def levels_dbfs(frames: npt.NDArray[np.int16]) -> npt.NDArray[np.float64]:
+    """:func:`level_dbfs` of each row of a ``(n, frame)`` int16 array, in one pass."""
+    f = frames.astype(np.float64)
+    power = np.einsum("ij,ij->i", f, f) / (frames.shape[1] * _FULL_SCALE_SQUARED)
+    with np.errstate(divide="ignore"):
+        levels = 10.0 * np.log10(power)
+    return np.maximum(levels, SILENCE_DB)
+
+
+class EnergyDetector:
+    """``score(level_db, seconds)`` updates the floor with one frame and returns its score.
+
+    ``floor_db`` is the current floor; ``reset()`` starts over at ``initial_floor_db``.
+    """
+
+    def __init__(
+        self,
+        threshold: float = 0.5,
+        *,
+        floor_min_db: float = -80.0,
+        initial_floor_db: float = -60.0,
+        margin_db: float = 6.0,
+        span_db: float = 20.0,
+        floor_rise_db_per_s: float = 6.0,
+    ) -> None:
+        if not (math.isfinite(threshold) and threshold > 0):
+            raise InputError(f"speech threshold must be a positive number, not {threshold}")
+        if span_db <= 0:
+            raise InputError(f"score span must be positive, not {span_db} dB")
+        if floor_rise_db_per_s < 0:
+            raise InputError(f"floor rise must not be negative, not {floor_rise_db_per_s} dB/s")
+        self.threshold = threshold
+        self.floor_min_db = floor_min_db
+        self.initial_floor_db = initial_floor_db
+        self.margin_db = margin_db
+        self.span_db = span_db
+        self.floor_rise_db_per_s = floor_rise_db_per_s
+        self.reset()
+
+    def reset(self) -> None:
+        self.floor_db = self.initial_floor_db
+
+    def score(self, level_db: float, seconds: float) -> float:
+        """Update the floor with one frame of ``seconds``; its speech score in [0, 1]."""
+        return min(1.0, max(0.0, self._excess(level_db, seconds)))
+
+    def is_speech(self, level_db: float, seconds: float) -> bool:
+        """Update the floor; True if the frame is speech at ``threshold``.
+
+        The same as ``score() >= threshold`` up to a threshold of 1; above (the service takes
+        any positive threshold) it needs ``margin_db + threshold * span_db`` dB above the
+        floor, past the score's top: 1.5 needs 36 dB with the defaults.
+        """
+        return self._excess(level_db, seconds) >= self.threshold
+
+    def _excess(self, level_db: float, seconds: float) -> float:
+        floor = self.floor_db
+        if level_db < floor:
+            floor = max(level_db, self.floor_min_db)
+        else:
+            floor = min(level_db, floor + self.floor_rise_db_per_s * seconds)
+        self.floor_db = floor
+        return (level_db - floor - self.margin_db) / self.span_db
