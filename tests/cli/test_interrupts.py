@@ -6,10 +6,13 @@ interrupt can end the run. Bounds are generous (the target is under a second).
 
 from __future__ import annotations
 
+import array
+import fcntl
 import os
 import signal
 import subprocess
 import sys
+import termios
 import time
 
 import pytest
@@ -22,10 +25,11 @@ pytestmark = pytest.mark.server
 
 WAV = (FIXTURES / "speech_16000_mono_int16.wav").read_bytes()
 #: What the writer sends before it falls silent: a WAV header and half a second of speech,
-#: or nothing at all (headerless PCM, so nothing is needed to start).
-PREFIXES = {"wav": ([], WAV[: 44 + 16000]), "raw-nothing": (["--raw", "16000:1:s16le"], b"")}
-#: Long enough for the run to reach its wait on the pipe, on a busy machine.
-SETTLE = 3.0
+#: or half a second of headerless PCM.
+PREFIXES = {
+    "wav": ([], WAV[: 44 + 16000]),
+    "raw": (["--raw", "16000:1:s16le"], WAV[44 : 44 + 16000]),
+}
 EXIT_WITHIN = 5.0
 
 
@@ -36,7 +40,11 @@ def server():
 
 
 def start_on_idle_pipe(*args: str, prefix: bytes) -> tuple[subprocess.Popen, int]:
-    """``nsaudio ARGS`` with stdin a pipe holding ``prefix``, its writer kept open."""
+    """``nsaudio ARGS`` with stdin a pipe holding ``prefix``, its writer kept open.
+
+    Returns once nsaudio has read all of ``prefix``: the audio is read by the pipeline,
+    so it is running, its Ctrl-C handling in place, and waiting on the idle pipe.
+    """
     read_end, write_end = os.pipe()
     env = {k: v for k, v in os.environ.items() if k not in ("NS_API_KEY", "NS_BASE_URL")}
     try:
@@ -44,16 +52,29 @@ def start_on_idle_pipe(*args: str, prefix: bytes) -> tuple[subprocess.Popen, int
             [sys.executable, "-m", "nsaudio", *args],
             stdin=read_end, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=env,
         )  # fmt: skip
+        os.write(write_end, prefix)
+        deadline = time.monotonic() + 60
+        while unread(read_end) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    except BaseException:
+        os.close(write_end)
+        raise
     finally:
         os.close(read_end)
-    os.write(write_end, prefix)
+    time.sleep(0.5)
     return proc, write_end
+
+
+def unread(fd: int) -> int:
+    """Bytes waiting in a pipe."""
+    n = array.array("i", [0])
+    fcntl.ioctl(fd, termios.FIONREAD, n)
+    return n[0]
 
 
 def interrupt(proc: subprocess.Popen, write_end: int, times: int = 1) -> tuple[str, float]:
     """SIGINT (``times`` of them, 0.3 s apart); returns stderr and the seconds to exit."""
     try:
-        time.sleep(SETTLE)
         assert proc.poll() is None, proc.communicate()[1].decode()
         t = time.monotonic()
         for i in range(times):
