@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import signal
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 from ..errors import InputError
@@ -17,6 +15,7 @@ from ..runner import Pipeline, standard_stages
 from ..sinks import Sink
 from ..sources import open_source
 from ..sources.stdin import StdinSource
+from .interrupts import EXIT_INTERRUPTED, first_interrupt_stops
 from .options import (
     add_source_options,
     positive_float,
@@ -29,7 +28,6 @@ from .service import add_service_options, service_endpoint
 
 log = logging.getLogger("nsaudio.stream")
 
-EXIT_INTERRUPTED = 130
 MIN_STREAM_FRAME_MS, MAX_STREAM_FRAME_MS = 20, 1000
 
 
@@ -131,28 +129,6 @@ def _default_pace(args: argparse.Namespace, source: Any) -> float:
     return 1.0
 
 
-@contextlib.contextmanager
-def _interrupts(pipeline: Pipeline, sink: Any) -> Iterator[list[bool]]:
-    """First Ctrl-C: stop cleanly (flush, drain the last results). Second: abort."""
-    interrupted: list[bool] = []
-
-    def handler(signum: int, frame: Any) -> None:
-        if interrupted:
-            raise KeyboardInterrupt
-        interrupted.append(True)
-        sys.stderr.write("\nnsaudio: stopping (Ctrl-C again to abort)\n")
-        pipeline.stop()
-        sink.hurry()
-
-    previous = signal.signal(signal.SIGINT, handler)
-    term = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield interrupted
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        signal.signal(signal.SIGTERM, term)
-
-
 def _open_out(path: str | None) -> Any:
     if path is None or path == "-":
         # Transcripts are UTF-8 whatever the locale says: an ASCII locale must not turn
@@ -215,7 +191,11 @@ def run(args: argparse.Namespace) -> int:
             pipeline = Pipeline(
                 source, stages, target, rate=FORMATS[fmt], limit_seconds=args.duration
             )
-            with _interrupts(pipeline, sink) as interrupted:
+            def stop() -> None:
+                pipeline.stop()
+                sink.hurry()  # what is queued goes out unpaced: only the last results are awaited
+
+            with first_interrupt_stops(stop) as interrupted:
                 try:
                     pipeline.run()
                 finally:
