@@ -131,3 +131,19 @@ def test_ctrl_c_stops_convert_reading_an_idle_pipe(kind, tmp_path):
     assert seconds < EXIT_WITHIN, (seconds, err)
     assert_clean(err)
     assert list(tmp_path.iterdir()) == []  # an interrupted conversion leaves nothing
+
+
+def test_an_interrupted_convert_never_removes_an_output_that_is_not_a_regular_file(tmp_path):
+    """A FIFO (or /dev/stdout, /dev/null) is written as it is, and an abort leaves it be."""
+    fifo = tmp_path / "out.raw"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # so that nsaudio's open() returns
+    try:
+        args, prefix = PREFIXES["raw"]
+        proc, w = start_on_idle_pipe("convert", "-", str(fifo), *args, prefix=prefix)
+        err, _ = interrupt(proc, w)
+    finally:
+        os.close(reader)
+    assert proc.returncode == 130, err
+    assert_clean(err)
+    assert [p.name for p in tmp_path.iterdir()] == ["out.raw"] and fifo.is_fifo()
