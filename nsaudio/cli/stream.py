@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import sys
 from typing import Any
@@ -23,7 +22,7 @@ from .options import (
     unit_interval,
     whole_number,
 )
-from .output import OUTPUTS, make_writer
+from .output import OUTPUTS, TranscriptFile, make_writer
 from .service import add_service_options, service_endpoint
 
 log = logging.getLogger("nsaudio.stream")
@@ -129,27 +128,20 @@ def _default_pace(args: argparse.Namespace, source: Any) -> float:
     return 1.0
 
 
-def _open_out(path: str | None) -> Any:
-    if path is None or path == "-":
-        # Transcripts are UTF-8 whatever the locale says: an ASCII locale must not turn
-        # Arabic or Hindi into an encoding error halfway through a stream.
-        if hasattr(sys.stdout, "reconfigure") and (sys.stdout.encoding or "").lower() not in (
-            "utf-8",
-            "utf8",
-        ):
-            sys.stdout.reconfigure(encoding="utf-8")
-        return contextlib.nullcontext(sys.stdout)
-    try:
-        return open(path, "w", encoding="utf-8")
-    except OSError as err:
-        raise InputError(f"{path}: cannot write ({err.strerror})") from None
-
-
 def run(args: argparse.Namespace) -> int:
-    fmt = args.format
     if args.record and not args.record.lower().endswith(".wav"):
         raise InputError(f"{args.record}: --record writes WAV: give a name ending in .wav")
     source = open_source(args.source, raw=args.raw)
+    try:
+        return _run(args, source)
+    finally:
+        close = getattr(source, "close", None)  # also when the run never read from it
+        if close is not None:
+            close()
+
+
+def _run(args: argparse.Namespace, source: Any) -> int:
+    fmt = args.format
     with service_endpoint(args) as endpoint:
         language = endpoint.check_language(args.language)
         params = StreamParams(
@@ -168,9 +160,12 @@ def run(args: argparse.Namespace) -> int:
         stages = standard_stages(
             source, fmt, frame_ms=args.frame_ms, channel=args.channel, quality=quality
         )
-        with _open_out(args.out) as out:
-            live_view = args.output == "text" and out.isatty()
-            writer = make_writer(args.output, out, live=live_view)
+        transcript = TranscriptFile(args.out)
+        writer = make_writer(
+            args.output, transcript.out, live=args.output == "text" and transcript.out.isatty()
+        )
+        finished = False
+        try:
             pace = _default_pace(args, source)
             sink = endpoint.sink(
                 params,
@@ -187,19 +182,22 @@ def run(args: argparse.Namespace) -> int:
                 from ..sinks.files import WavSink
                 from ..sinks.tee import TeeSink
 
-                target = TeeSink(sink, WavSink(args.record))
+                # A run that fails halfway keeps the audio it sent, as -o keeps its results.
+                target = TeeSink(sink, WavSink(args.record, keep_partial=True))
             pipeline = Pipeline(
                 source, stages, target, rate=FORMATS[fmt], limit_seconds=args.duration
             )
+
             def stop() -> None:
                 pipeline.stop()
                 sink.hurry()  # what is queued goes out unpaced: only the last results are awaited
 
             with first_interrupt_stops(stop) as interrupted:
-                try:
-                    pipeline.run()
-                finally:
-                    writer.close()
+                pipeline.run()
+            finished = True
+        finally:
+            writer.close()
+            transcript.finish(keep=finished or writer.written > 0)
     _report(sink.stats(), getattr(source, "stats", dict)(), FORMATS[fmt])
     return EXIT_INTERRUPTED if interrupted else 0
 
