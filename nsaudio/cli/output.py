@@ -121,14 +121,18 @@ class SubtitleWriter:
     def __init__(self, out: TextIO, vtt: bool) -> None:
         self.out = out
         self.vtt = vtt
-        self.count = self.written = 0
+        self.count = 0
         if vtt:
             out.write("WEBVTT\n\n")
+
+    @property
+    def written(self) -> int:
+        return self.count
 
     def write(self, r: TranscriptResult) -> None:
         if not r.full or not r.text.strip():
             return
-        self.count = self.written = self.count + 1
+        self.count += 1
         sep = "." if self.vtt else ","
         if not self.vtt:
             self.out.write(f"{self.count}\n")
