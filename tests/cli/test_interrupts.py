@@ -24,11 +24,12 @@ from ..conftest import FIXTURES, ROOT
 pytestmark = pytest.mark.server
 
 WAV = (FIXTURES / "speech_16000_mono_int16.wav").read_bytes()
-#: What the writer sends before it falls silent: a WAV header and half a second of speech,
-#: or half a second of headerless PCM.
+#: What the writer sends before it falls silent: a WAV header and half a second of silence,
+#: or half a second of headerless silence. Silence, so that the clean stop has no speech
+#: whose last result it must wait for: what is timed is the end of the wait on the pipe.
 PREFIXES = {
-    "wav": ([], WAV[: 44 + 16000]),
-    "raw": (["--raw", "16000:1:s16le"], WAV[44 : 44 + 16000]),
+    "wav": ([], WAV[:44] + bytes(16000)),
+    "raw": (["--raw", "16000:1:s16le"], bytes(16000)),
 }
 EXIT_WITHIN = 5.0
 
