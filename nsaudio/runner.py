@@ -99,7 +99,15 @@ def prefetched(
             raise failure[0]
     finally:
         ring.abort()
+        if reader.is_alive():  # the consumer stopped early: the reader may wait on input
+            _stop_source(source)
         reader.join()
+
+
+def _stop_source(source: Source) -> None:
+    stop = getattr(source, "stop", None)  # sources written before stop() was asked for
+    if stop is not None:
+        stop()
 
 
 def _output_rate(stages: Sequence[Stage], rate: int) -> int:
@@ -143,9 +151,7 @@ class Pipeline:
         """
         self._stopped_by_user = True
         self._stop.set()
-        stop_source = getattr(self.source, "stop", None)
-        if stop_source is not None:
-            stop_source()
+        _stop_source(self.source)
 
     def results(self) -> Iterator[Any]:
         """Run on a background thread and yield the sink's results as they arrive."""
@@ -168,15 +174,19 @@ class Pipeline:
         finally:
             if worker.is_alive() and not failure:
                 self.stop()
-            worker.join()
+            try:
+                worker.join()
+            except BaseException:  # interrupted again while it drains: give up on the drain
+                self.sink.abort()
+                raise
         if failure:
             raise failure[0]
 
     def run(self) -> RunStats:
         t0 = time.perf_counter()
         stats = self.stats
-        self.sink.open(self.rate)
         try:
+            self.sink.open(self.rate)
             first = self.chain.stages[0] if self.chain.stages else None
             blocks = (
                 self.source.blocks()
@@ -192,10 +202,10 @@ class Pipeline:
             for frame in self.chain.flush():
                 self.sink.write(frame)
                 stats.output_frames += len(frame)
+            self.sink.close()  # the drain: a second Ctrl-C while it waits aborts
         except BaseException:
-            self.sink.abort()
+            self.sink.abort()  # also after a failed open(): whatever it created goes
             raise
-        self.sink.close()
         stats.seconds = time.perf_counter() - t0
         return stats
 
@@ -214,7 +224,5 @@ class Pipeline:
                 self.sink.write(frame)
                 stats.output_frames += len(frame)
             if self._stop.is_set():
-                stop_source = getattr(self.source, "stop", None)
-                if stop_source is not None:
-                    stop_source()
+                _stop_source(self.source)
                 return

@@ -11,17 +11,15 @@ import argparse
 import contextlib
 import json
 import logging
-import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from ..meter import LevelMeter, LevelStats
 from ..runner import prefetched
 from ..sources import Source, open_source
 from ..stages import Chain, EnergyGate, Framer, Resampler
+from .interrupts import EXIT_INTERRUPTED, first_interrupt_stops
 from .options import positive_float, raw_spec, unit_interval
 
 log = logging.getLogger("nsaudio.check")
@@ -32,7 +30,6 @@ FRAME_MS = 20
 MIC_SECONDS = 5.0
 METER_INTERVAL = 0.1
 EXIT_NOT_AUDIBLE = 1
-EXIT_INTERRUPTED = 130
 
 EPILOG = """\
 verdicts (the first rule that applies):
@@ -85,28 +82,6 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     p.set_defaults(run=run)
 
 
-@contextlib.contextmanager
-def _ctrl_c_stops(source: Any) -> Iterator[list[int]]:
-    """The first Ctrl-C stops the source (its queued audio still counts); a second one
-    interrupts at once."""
-    hits: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield hits
-        return
-    previous = signal.getsignal(signal.SIGINT)
-
-    def handler(signum: int, frame: Any) -> None:
-        hits.append(signum)
-        signal.signal(signal.SIGINT, previous)
-        source.stop()
-
-    signal.signal(signal.SIGINT, handler)
-    try:
-        yield hits
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def _show_meter(args: argparse.Namespace, source: Source) -> bool:
     if args.no_meter or getattr(args, "quiet", False) or not source.live:
         return False
@@ -137,8 +112,9 @@ def run(args: argparse.Namespace) -> int:
     limit = None if live or args.duration is None else round(args.duration * source.rate)
 
     blocks = source.blocks() if source.live else prefetched(source)
-    stop_ctx: contextlib.AbstractContextManager[list[int]] = (
-        _ctrl_c_stops(source) if live else contextlib.nullcontext([])
+    # Ctrl-C ends a microphone's check early, with its verdict; a file's ends at once (130).
+    stop_ctx: contextlib.AbstractContextManager[object] = (
+        first_interrupt_stops(source.stop) if live else contextlib.nullcontext(False)
     )
     next_draw = 0.0
     drawn = 0

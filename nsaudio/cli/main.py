@@ -15,10 +15,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from ..errors import NsAudioError
 from . import commands
+from .interrupts import EXIT_INTERRUPTED
 
 __all__ = ["main"]
-
-EXIT_INTERRUPTED = 130
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,17 +1,22 @@
 """How ``nsaudio stream`` prints results: live text, JSON Lines, SRT or WebVTT.
 
 Every writer takes results as they arrive (times already absolute) and writes each full
-result as soon as it comes, so an interrupted run keeps everything it had.
+result as soon as it comes, so an interrupted run keeps everything it had. ``-o FILE`` is
+a :class:`TranscriptFile`: FILE appears at the end of the run, and only a run that failed
+before a single result was written leaves none.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from typing import TextIO
 
+from ..errors import InputError
 from ..neuralspace.protocol import TranscriptResult
+from ..sinks.files import PendingFile
 
-__all__ = ["OUTPUTS", "make_writer"]
+__all__ = ["OUTPUTS", "TranscriptFile", "make_writer"]
 
 OUTPUTS = ("text", "jsonl", "srt", "vtt")
 
@@ -24,12 +29,52 @@ def _clock(seconds: float, sep: str) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
 
 
+class TranscriptFile:
+    """Where the transcript goes: stdout for None or ``-``, else FILE through a
+    :class:`~nsaudio.sinks.files.PendingFile` (written beside it, renamed at the end)."""
+
+    def __init__(self, path: str | None) -> None:
+        self._pending: PendingFile | None = None
+        if path is None or path == "-":
+            self.out: TextIO = _utf8_stdout()
+            return
+        self._pending = PendingFile(path)
+        try:
+            self.out = open(self._pending.name, "w", encoding="utf-8")  # noqa: SIM115
+        except OSError as err:
+            self._pending.discard()
+            raise InputError(f"{path}: cannot write ({err.strerror})") from None
+
+    def finish(self, *, keep: bool) -> None:
+        """Put FILE in place (``keep``), or remove what was written."""
+        if self._pending is None:
+            self.out.flush()
+            return
+        self.out.close()
+        if keep:
+            self._pending.commit()
+        else:
+            self._pending.discard()
+
+
+def _utf8_stdout() -> TextIO:
+    # Transcripts are UTF-8 whatever the locale says: an ASCII locale must not turn Arabic or
+    # Hindi into an encoding error halfway through a stream.
+    if hasattr(sys.stdout, "reconfigure") and (sys.stdout.encoding or "").lower() not in (
+        "utf-8",
+        "utf8",
+    ):
+        sys.stdout.reconfigure(encoding="utf-8")
+    return sys.stdout
+
+
 class TextWriter:
     """One line per full result; on a terminal the current partial is rewritten in place."""
 
     def __init__(self, out: TextIO, live: bool) -> None:
         self.out = out
         self.live = live
+        self.written = 0  # results written
         self._shown = False
 
     def _clear(self) -> None:
@@ -42,6 +87,7 @@ class TextWriter:
             self._clear()
             if r.text.strip():
                 self.out.write(r.text.strip() + "\n")
+                self.written += 1
         elif self.live:
             self._clear()
             self.out.write(r.text.strip())
@@ -58,9 +104,11 @@ class JsonlWriter:
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
+        self.written = 0
 
     def write(self, r: TranscriptResult) -> None:
         self.out.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
+        self.written += 1
         self.out.flush()
 
     def close(self) -> None:
@@ -76,6 +124,10 @@ class SubtitleWriter:
         self.count = 0
         if vtt:
             out.write("WEBVTT\n\n")
+
+    @property
+    def written(self) -> int:
+        return self.count
 
     def write(self, r: TranscriptResult) -> None:
         if not r.full or not r.text.strip():

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
-import signal
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 from ..errors import InputError
@@ -19,18 +16,18 @@ from ..sinks import Sink
 from ..sinks.neuralspace import ConsumerError
 from ..sources import open_source
 from ..sources.stdin import StdinSource
+from .interrupts import EXIT_INTERRUPTED, first_interrupt_stops
 from .options import (
     add_source_options,
     positive_float,
     resampler_quality,
     whole_number,
 )
-from .output import OUTPUTS, make_writer
+from .output import OUTPUTS, TranscriptFile, make_writer
 from .service import add_service_options, service_endpoint
 
 log = logging.getLogger("nsaudio.stream")
 
-EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer killed by it
 MIN_STREAM_FRAME_MS, MAX_STREAM_FRAME_MS = 20, 1000
 
@@ -196,49 +193,20 @@ def _default_pace(args: argparse.Namespace, source: Any) -> float:
     return 1.0
 
 
-@contextlib.contextmanager
-def _interrupts(pipeline: Pipeline, sink: Any) -> Iterator[list[bool]]:
-    """First Ctrl-C: stop cleanly (flush, drain the last results). Second: abort."""
-    interrupted: list[bool] = []
-
-    def handler(signum: int, frame: Any) -> None:
-        if interrupted:
-            raise KeyboardInterrupt
-        interrupted.append(True)
-        sys.stderr.write("\nnsaudio: stopping (Ctrl-C again to abort)\n")
-        pipeline.stop()
-        sink.hurry()
-
-    previous = signal.signal(signal.SIGINT, handler)
-    term = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield interrupted
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        signal.signal(signal.SIGTERM, term)
-
-
-def _open_out(path: str | None) -> Any:
-    if path is None or path == "-":
-        # Transcripts are UTF-8 whatever the locale says: an ASCII locale must not turn
-        # Arabic or Hindi into an encoding error halfway through a stream.
-        if hasattr(sys.stdout, "reconfigure") and (sys.stdout.encoding or "").lower() not in (
-            "utf-8",
-            "utf8",
-        ):
-            sys.stdout.reconfigure(encoding="utf-8")
-        return contextlib.nullcontext(sys.stdout)
-    try:
-        return open(path, "w", encoding="utf-8")
-    except OSError as err:
-        raise InputError(f"{path}: cannot write ({err.strerror})") from None
-
-
 def run(args: argparse.Namespace) -> int:
-    fmt = args.format
     if args.record and not args.record.lower().endswith(".wav"):
         raise InputError(f"{args.record}: --record writes WAV: give a name ending in .wav")
     source = open_source(args.source, raw=args.raw)
+    try:
+        return _run(args, source)
+    finally:
+        close = getattr(source, "close", None)  # also when the run never read from it
+        if close is not None:
+            close()
+
+
+def _run(args: argparse.Namespace, source: Any) -> int:
+    fmt = args.format
     with service_endpoint(args) as endpoint:
         language = endpoint.check_language(args.language)
         params = StreamParams(
@@ -258,9 +226,12 @@ def run(args: argparse.Namespace) -> int:
         stages = standard_stages(
             source, fmt, frame_ms=args.frame_ms, channel=args.channel, quality=quality
         )
-        with _open_out(args.out) as out:
-            live_view = args.output == "text" and out.isatty()
-            writer = make_writer(args.output, out, live=live_view)
+        transcript = TranscriptFile(args.out)
+        writer = make_writer(
+            args.output, transcript.out, live=args.output == "text" and transcript.out.isatty()
+        )
+        finished = False
+        try:
             pace = _default_pace(args, source)
             sink = endpoint.sink(
                 params,
@@ -281,18 +252,27 @@ def run(args: argparse.Namespace) -> int:
                 from ..sinks.files import WavSink
                 from ..sinks.tee import TeeSink
 
-                target = TeeSink(sink, WavSink(args.record))
+                # A run that fails halfway keeps the audio it sent, as -o keeps its results.
+                target = TeeSink(sink, WavSink(args.record, keep_partial=True))
             pipeline = Pipeline(
                 source, stages, target, rate=FORMATS[fmt], limit_seconds=args.duration
             )
-            with _interrupts(pipeline, sink) as interrupted:
+
+            def stop() -> None:
+                pipeline.stop()
+                sink.hurry()  # what is queued goes out unpaced: only the last results are awaited
+
+            with first_interrupt_stops(stop) as interrupted:
                 try:
                     pipeline.run()
-                    writer.close()
                 except ConsumerError as err:
                     if isinstance(err.__cause__, BrokenPipeError):
                         return _broken_pipe()
                     raise
+            finished = True
+        finally:
+            writer.close()
+            transcript.finish(keep=finished or writer.written > 0)
     _report(sink.stats(), getattr(source, "stats", dict)(), FORMATS[fmt])
     return EXIT_INTERRUPTED if interrupted else 0
 

@@ -1,7 +1,9 @@
 """Where audio comes from: files, stdin, microphones, and synthetic sources.
 
-Every source has ``rate``, ``channels``, ``name``, ``live`` and ``blocks()`` yielding
-float32 :class:`~nsaudio.blocks.Block` s of shape ``(frames, channels)``.
+Every source has ``rate``, ``channels``, ``name``, ``live``, ``blocks()`` yielding
+float32 :class:`~nsaudio.blocks.Block` s of shape ``(frames, channels)``, and ``stop()``,
+which makes ``blocks()`` end promptly even while it waits for input (an idle pipe, a
+device): safe from any thread or a signal handler.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ class Source(Protocol):
     def blocks(self) -> Iterator[Block]:
         """Blocks of shape ``(frames, channels)``, each with its stream position, then the end."""
         ...
+
+    def stop(self) -> None: ...
 
 
 def open_source(

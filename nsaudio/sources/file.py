@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 import time
 import weakref
 from collections.abc import Iterator
@@ -90,6 +91,7 @@ class FileSource:
         if self._file.format == "MP3":
             self._quiet.enter_context(native_stderr_to_log())
         self._damage: str | None = None  # why the audio stops early, once it is known
+        self._stopped = threading.Event()
         # The first block is decoded now, so that audio that cannot be decoded at all fails
         # here, before anything else (a connection to the service) is set up.
         try:
@@ -111,6 +113,8 @@ class FileSource:
         pos = 0
         try:
             while True:
+                if self._stopped.is_set():
+                    break
                 if self._first is not None:
                     data, self._first = self._first, None
                 elif self._damage is not None:
@@ -121,10 +125,14 @@ class FileSource:
                     break
                 yield Block(data, pos, self.rate, time.monotonic_ns())
                 pos += len(data)
-            if self._damage is not None:  # said when the audio gets there, not at open
+            if self._damage is not None and not self._stopped.is_set():  # said when reached
                 log.warning("%s", self._damage)
         finally:
             self.close()
+
+    def stop(self) -> None:
+        """End ``blocks()`` before its next block; safe from a signal handler or any thread."""
+        self._stopped.set()
 
     def _read(self, pos: int) -> np.ndarray:
         """The next block; at a decoding error, what decodes of it, and then the end.

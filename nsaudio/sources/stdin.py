@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
-import shutil
+import select
 import stat
 import sys
 import tempfile
+import threading
 import time
 import weakref
 from collections.abc import Iterator
@@ -38,18 +40,38 @@ _SPOOLED_MAGIC = (
 )
 
 
-class _Reader:
-    """Exact reads over a binary stream, with a pushed-back prefix."""
+#: How often a read waiting on an idle pipe looks whether it was stopped (milliseconds).
+POLL_MS = 100
 
-    def __init__(self, stream: BinaryIO) -> None:
+
+class _Reader:
+    """Exact reads over a binary stream, with a pushed-back prefix, that ``stop()`` ends.
+
+    A pipe, socket or terminal is polled and read through its file descriptor, so a read
+    waiting on an idle writer returns within :data:`POLL_MS` of ``stop()``: no thread is
+    ever left blocked in ``read()``. Other streams (files, in-memory buffers) never block
+    for long and are read as they are.
+    """
+
+    def __init__(self, stream: BinaryIO, fd: int | None) -> None:
         self.stream = stream
         self.prefix = b""
+        self.stopped = threading.Event()
+        self._fd = fd
+        self._poll: select.poll | None = None
+        if fd is not None:
+            self._poll = select.poll()
+            self._poll.register(fd, select.POLLIN)
+
+    def stop(self) -> None:
+        """Make reads return ``b""`` (end of stream); safe from any thread or a signal handler."""
+        self.stopped.set()
 
     def read(self, n: int) -> bytes:
         out = self.prefix[:n]
         self.prefix = self.prefix[n:]
         while len(out) < n:
-            more = self.stream.read(n - len(out))
+            more = self._some(n - len(out))
             if not more:
                 break
             out += more
@@ -60,8 +82,18 @@ class _Reader:
         if self.prefix:
             out, self.prefix = self.prefix[:n], self.prefix[n:]
             return out
-        read1 = getattr(self.stream, "read1", None)
-        return read1(n) if read1 is not None else self.stream.read(n)
+        return self._some(n)
+
+    def _some(self, n: int) -> bytes:
+        if self._poll is None or self._fd is None:
+            if self.stopped.is_set():
+                return b""
+            read1 = getattr(self.stream, "read1", None)
+            return read1(n) if read1 is not None else self.stream.read(n)
+        while not self.stopped.is_set():
+            if self._poll.poll(POLL_MS):  # data, the writer's end (POLLHUP), or an error
+                return os.read(self._fd, n)
+        return b""
 
 
 class StdinSource:
@@ -90,7 +122,7 @@ class StdinSource:
             stream = sys.stdin.buffer
             _check_not_tty(stream)
         self._stream = stream
-        self._reader = _Reader(self._stream)
+        self._reader = _Reader(self._stream, _pollable_fd(stream))
         self._spooled: FileSource | None = None
         self._spool_path: str | None = None
         self._remaining: int | None = None
@@ -119,9 +151,8 @@ class StdinSource:
         fd, path = tempfile.mkstemp(prefix="nsaudio-", suffix=".audio")
         self._spool_path = path
         with os.fdopen(fd, "wb") as out:
-            out.write(self._reader.prefix)
-            self._reader.prefix = b""
-            shutil.copyfileobj(self._stream, out, 1 << 20)
+            while chunk := self._reader.read_some(1 << 20):
+                out.write(chunk)
         # Removed by close(), or failing that when this object goes or the interpreter exits
         # (a run that stops before reading, on a network error say, leaves nothing behind).
         self._unlink_spool = weakref.finalize(self, _remove, path)
@@ -140,6 +171,15 @@ class StdinSource:
             return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
         except (OSError, ValueError, AttributeError):
             return False
+
+    def stop(self) -> None:
+        """End ``blocks()`` early: a read waiting on an idle pipe returns promptly.
+
+        Only sets flags, so it is safe from a signal handler or any thread.
+        """
+        self._reader.stop()
+        if self._spooled is not None:
+            self._spooled.stop()
 
     def __iter__(self) -> Iterator[Block]:
         return self.blocks()
@@ -174,7 +214,7 @@ class StdinSource:
                 block = decode(memoryview(data)[:whole], fmt, self.channels)
                 yield Block(block, pos, self.rate, time.monotonic_ns())
                 pos += len(block)
-        if carry:
+        if carry and not self._reader.stopped.is_set():
             log.warning(
                 "%s: ignored %d trailing bytes, less than one sample frame", self.name, len(carry)
             )
@@ -187,6 +227,22 @@ class StdinSource:
         if self._spool_path is not None:
             self._unlink_spool()
             self._spool_path = None
+
+
+def _pollable_fd(stream: BinaryIO) -> int | None:
+    """The descriptor to poll and read for a pipe, socket or terminal; None otherwise.
+
+    Only for stdin itself (which nothing has read through its buffer yet) or an unbuffered
+    stream: reading the descriptor of a buffered one would skip what its buffer holds.
+    """
+    if stream is not getattr(sys.stdin, "buffer", None) and not isinstance(stream, io.RawIOBase):
+        return None
+    try:
+        fd = stream.fileno()
+        mode = os.fstat(fd).st_mode
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return None
+    return fd if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode) else None
 
 
 def _remove(path: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -46,6 +47,7 @@ class ArraySource:
         self.live = realtime
         self.name = "array"
         self.format = "array/float32"
+        self._stopped = threading.Event()
 
     @property
     def frames(self) -> int:
@@ -62,11 +64,17 @@ class ArraySource:
                 due = t0 + (start + len(chunk)) * 1_000_000_000 // self.rate
                 delay = due - time.monotonic_ns()
                 if delay > 0:
-                    time.sleep(delay / 1e9)
+                    self._stopped.wait(delay / 1e9)
                 t_ns = due
             else:
                 t_ns = time.monotonic_ns()
+            if self._stopped.is_set():
+                return
             yield Block(chunk, start, self.rate, t_ns)
+
+    def stop(self) -> None:
+        """End ``blocks()`` before its next block (a paced wait ends at once)."""
+        self._stopped.set()
 
 
 class ToneSource(ArraySource):

@@ -187,3 +187,28 @@ def test_streamed_decoding_is_independent_of_arrival(pcm, step, ch):
     got = np.concatenate(blocks) if blocks else np.zeros((0, ch), np.float32)
     expected = np.frombuffer(pcm[:whole], "<i2").reshape(-1, ch) / 32768
     np.testing.assert_array_equal(got, expected)
+
+
+def test_stop_ends_a_read_waiting_on_an_idle_pipe():
+    """No thread is left blocked in read(): stop() ends blocks() while the writer is silent."""
+    import os
+    import threading
+
+    wav = (FIXTURES / "speech_16000_mono_int16.wav").read_bytes()
+    r, w = os.pipe()
+    try:
+        os.write(w, wav[: 44 + 3200])
+        with open(r, "rb", buffering=0, closefd=False) as stream:
+            src = StdinSource(stream, block_frames=800)
+            got: list = []
+            reader = threading.Thread(target=lambda: got.extend(src.blocks()))
+            reader.start()
+            reader.join(0.5)
+            assert reader.is_alive()  # waiting on the idle pipe
+            src.stop()
+            reader.join(5)
+            assert not reader.is_alive()
+            assert sum(b.frames for b in got) == 1600  # what had arrived
+    finally:
+        os.close(r)
+        os.close(w)
