@@ -224,6 +224,7 @@ def main() -> int:
     p.add_argument("--interval", type=float, default=0.001, help="seconds between results")
     p.add_argument("--final-every", type=float, help="a full result every S s of audio")
     p.add_argument("--frame-bytes", default="3200", help="bytes per send")
+    p.add_argument("--gap", default="5e-5", help="the client's sleep after each send")
     p.add_argument("-v", "--verbose", action="store_true", help="every unclean session")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as d:
@@ -236,7 +237,7 @@ def main() -> int:
                 got = two_threads(
                     server, ca.ca_pem, "--sessions", str(args.sessions),
                     "--seconds", str(args.seconds), "--timeout", args.timeout,
-                    "--frame-bytes", args.frame_bytes,
+                    "--frame-bytes", args.frame_bytes, "--gap", args.gap,
                     "--budget", str(max(60.0, 3 * args.sessions * args.seconds)),
                 )  # fmt: skip
                 print(

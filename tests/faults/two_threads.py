@@ -4,13 +4,18 @@ Run as a script (the race can corrupt the heap and kill the process, so the test
 a subprocess and counts a crash as a catch)::
 
     python tests/faults/two_threads.py BASE_URL CA_PEM API_KEY [--sessions N] [--seconds S]
-        [--budget S] [--until-error] [--frame-bytes N] [--timeout S]
+        [--budget S] [--until-error] [--frame-bytes N] [--gap S] [--timeout S]
 
 For each session: a token over REST, then ``websocket.create_connection(wss_url,
 sslopt={"ca_certs": CA_PEM}, enable_multithread=True)``, ``ws.settimeout(20)``, one thread
-reading frames in a loop while this thread sends 3,200-byte binary frames as fast as it can for
-``--seconds``; then a close 1000. This is what ``NeuralSpaceSink`` did before the session
-engine (and what the service's guide advises).
+reading frames in a loop while this thread sends 3,200-byte binary frames for ``--seconds``,
+with a ``--gap`` sleep (default 50 us) after each; then a close 1000. This is what
+``NeuralSpaceSink`` did before the session engine (and what the service's guide advises).
+
+The gap matters: flat out, the sender holds the GIL most of the time and the reader rarely
+runs, so the race is rare (0 of 30 one-second sessions broke at load 8-10 on the 2 cores
+here); sleeping 50 us after each send broke 23 of 30 and 25 of 30 at that load (100 us: 15,
+200 us: 10, 1 ms: 2 of 30; sleep(0): 6 of 30).
 
 One JSON line per session on stdout: ``{"session": i, "ok": bool, "error": str | null}``;
 ``ok`` is false when a send or a receive failed before the close, when the reader did not
@@ -44,7 +49,13 @@ def token(base: str, ctx: ssl.SSLContext, key: str) -> str:
 
 
 def one_session(
-    base: str, ca: str, key: str, seconds: float, timeout: float | None, frame: bytes
+    base: str,
+    ca: str,
+    key: str,
+    seconds: float,
+    timeout: float | None,
+    frame: bytes,
+    gap: float,
 ) -> str | None:
     """One session; None if it ran and closed cleanly, else what went wrong."""
     ctx = ssl.create_default_context(cafile=ca)
@@ -72,6 +83,8 @@ def one_session(
     try:
         while time.monotonic() < deadline and not errors:
             ws.send_binary(frame)
+            if gap > 0:
+                time.sleep(gap)
         if not errors:
             ws.send_close(1000)
     except Exception as err:
@@ -100,6 +113,7 @@ def main() -> int:
     p.add_argument(
         "--frame-bytes", type=int, default=3200, help="bytes per send (3200: 100 ms of 16 kHz)"
     )
+    p.add_argument("--gap", type=float, default=5e-5, help="sleep S after each send (0: none)")
     p.add_argument(
         "--timeout", type=float, default=20.0, help="the socket timeout (0: none, blocking)"
     )
@@ -117,6 +131,7 @@ def main() -> int:
                 args.seconds,
                 args.timeout or None,
                 frame,
+                args.gap,
             )
         except Exception as err:
             error = f"session: {type(err).__name__}: {err}"
