@@ -109,7 +109,11 @@ def private_ca(tmp_path_factory: pytest.TempPathFactory) -> CertAuthority:
     openssl = shutil.which("openssl")
     if openssl is None:
         pytest.skip("the openssl command is needed to make a test CA")
-    d = tmp_path_factory.mktemp("ca")
+    return make_ca(tmp_path_factory.mktemp("ca"), openssl)
+
+
+def make_ca(d: Path, openssl: str = "openssl") -> CertAuthority:
+    """:func:`private_ca` in directory ``d`` (also for scripts: ``python -m tests.faults.tls_flood``)."""
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
 
     def run(*args: str) -> None:
