@@ -26,9 +26,10 @@ from .support import stream
 from .tls_flood import FloodServer, server_report, two_threads
 
 SPEECH = "speech_16000_mono_int16.wav"  # 2.2 s, 16 kHz mono int16: what is sent, byte for byte
-#: Audio per nsaudio run, and runs. Measured on today's two-thread sink (2 shared cores, load
-#: 5-11): a 300 s stream at --pace 0 takes 3-8 s, and 43 of 92 such runs broke (22 of 23
-#: invocations of this test failed); a 150 s stream broke in 1 of 5 runs.
+#: Audio per nsaudio run, and runs. Measured on the earlier two-thread sink (websocket-client,
+#: a sender and a receiver thread on one socket; 2 shared cores, load 5-11): a 300 s stream
+#: at --pace 0 takes 3-8 s, and 43 of 92 such runs broke (22 of 23 invocations of this test
+#: failed); a 150 s stream broke in 1 of 5 runs. The one-loop sink: 24 of 24 clean.
 #: (NSAUDIO_TLS_RACE_RUNS=N runs it N times, e.g. to measure a new sink.)
 STREAM_SECONDS = 300
 RUNS = int(os.environ.get("NSAUDIO_TLS_RACE_RUNS", "4"))
@@ -127,6 +128,6 @@ def test_nsaudio_streams_over_tls_under_a_flood_without_an_unplanned_reconnect(
 
 def test_nsaudio_over_plain_ws_under_the_same_flood_is_clean(long_speech):
     # The control for the test above: what it asks is met without TLS, even by the
-    # two-thread sink (13 of 13 runs clean, where 43 of 92 broke over TLS).
+    # earlier two-thread sink (13 of 13 runs clean, where 43 of 92 broke over TLS).
     failure = nsaudio_run(long_speech, None)
     assert failure is None, failure
