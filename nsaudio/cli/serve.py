@@ -7,11 +7,16 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
+from ..server.engines import ENGINES  # numpy only: pocketsphinx loads with its engine
 from .options import whole_number
 from .service import read_api_key
 
 if TYPE_CHECKING:
     from ..server.app import LocalServer
+
+# Sessions at once: pocketsphinx decodes about 2.5 real-time streams per core; the cheap
+# engine is for load tests with hundreds of streams.
+DEFAULT_MAX_SESSIONS = {"pocketsphinx": 16, "cheap": 1024}
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -20,8 +25,8 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
         parents=[common],
         help="run the offline NeuralSpace-compatible server",
         description="Serve the NeuralSpace VoiceAI REST and WebSocket API on one port, with "
-        "offline English recognition (pocketsphinx). Any API key is accepted unless "
-        "--api-key-file is given.",
+        "offline English recognition (pocketsphinx, or --engine cheap for load tests). Any API "
+        "key is accepted unless --api-key-file is given.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument(
@@ -31,6 +36,21 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
         help="port (default 8765; 0 picks a free one)",
     )
     p.add_argument("--api-key-file", metavar="FILE", help="accept only the key in FILE")
+    p.add_argument(
+        "--engine",
+        choices=list(ENGINES),
+        default="pocketsphinx",
+        help="recogniser: pocketsphinx (default), or cheap: no recognition, each utterance the "
+        "VAD finds comes back as '[speech 1.2 s]', for load tests with hundreds of streams",
+    )
+    p.add_argument(
+        "--max-sessions",
+        type=whole_number(1, 100_000),
+        default=None,
+        metavar="N",
+        help="sessions open at once; more are refused with close code 1013 (default 16, "
+        "or 1024 with --engine cheap)",
+    )
     # For nsaudio stream: print the URL on stdout when listening, stop when stdin closes.
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(run=run)
@@ -40,7 +60,13 @@ def run(args: argparse.Namespace) -> int:
     from ..server.app import LocalServer  # the server extra: imported only to serve
 
     key = read_api_key(args.api_key_file) if args.api_key_file else None
-    server = LocalServer(host=args.host, port=args.port, api_key=key)
+    server = LocalServer(
+        host=args.host,
+        port=args.port,
+        api_key=key,
+        engine_factory=ENGINES[args.engine],
+        max_sessions=args.max_sessions or DEFAULT_MAX_SESSIONS[args.engine],
+    )
 
     def ready(srv: LocalServer) -> None:
         if args.child:

@@ -20,10 +20,29 @@ __all__ = ["ServerProcess"]
 
 
 class ServerProcess:
-    """``nsaudio serve --child`` on a free loopback port; ``base_url`` once started."""
+    """``nsaudio serve --child`` on a free loopback port; ``base_url`` once started.
 
-    def __init__(self, *, start_timeout: float = 30.0) -> None:
+    ``engine`` names the recogniser (``"pocketsphinx"``, or ``"cheap"`` for load tests: see
+    ``nsaudio serve --help``) and ``max_sessions`` caps the sessions open at once (None: the
+    serve command's default for that engine).
+    """
+
+    def __init__(
+        self,
+        *,
+        start_timeout: float = 30.0,
+        engine: str = "pocketsphinx",
+        max_sessions: int | None = None,
+    ) -> None:
+        from .engines import ENGINES
+
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+        if max_sessions is not None and max_sessions < 1:
+            raise ValueError(f"max_sessions must be at least 1, got {max_sessions}")
         self.start_timeout = start_timeout
+        self.engine = engine
+        self.max_sessions = max_sessions
         self.base_url = ""
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -32,6 +51,9 @@ class ServerProcess:
 
     def start(self) -> ServerProcess:
         cmd = [sys.executable, "-m", "nsaudio", "-q", "serve", "--port", "0", "--child"]
+        cmd += ["--engine", self.engine]
+        if self.max_sessions is not None:
+            cmd += ["--max-sessions", str(self.max_sessions)]
         # A session of its own: Ctrl-C at the terminal is for the parent, which then drains
         # the last results from this server before closing its stdin.
         self._proc = subprocess.Popen(
