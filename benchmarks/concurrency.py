@@ -1,12 +1,29 @@
-"""N real-time streams at once, from one process, to the local server on loopback.
+"""N real-time streams at once, from one process, to the local server or any server speaking
+the protocol.
 
-    python benchmarks/concurrency.py --streams 4 --seconds 20 [--format pcm_16k] [--json FILE]
+    python benchmarks/concurrency.py --streams 300 --seconds 20 --format pcm_8k [--json FILE]
+    python benchmarks/concurrency.py --format pcm_8k --find-max [--plot FILE.png]
+    python benchmarks/concurrency.py ... --base-url https://voice.neuralspace.ai --api-key-file KEY
 
-Each stream is a synthetic live source (48 kHz stereo, 10 ms blocks, released at real time)
-through its own pipeline and WebSocket sink, all in this process's threads; the server runs
-in its own process. Reports the send overhead over all frames of all streams (ms from the
-newest input sample's arrival to the frame's send, see latency.py) and the frames dropped
-because a stream fell behind.
+``pcm_8k``: telephony-shaped streams. Every stream's audio is already what the service takes
+(8 kHz mono int16) and arrives in 20 ms packets at real time. No stream has a thread: one clock
+thread wakes every ``--frame-ms`` and hands each stream's sink its next frame (as an RTP
+gateway would), stamped with the time the frame's last packet was due, so a clock starved by
+the sinks shows in the figures. Packets are prepared before the run (a few looped speech-like
+patterns, as bytes), so the clock's own cost per frame is a Frame and a ``write()``.
+
+``pcm_16k``: each stream is a synthetic live source (48 kHz stereo, 10 ms blocks, released at
+real time) through its own pipeline thread and sink, as ``nsaudio stream`` runs one.
+
+Send overhead (ms) = when the sink sent a frame - when the frame's newest sample became
+available, over all frames of all streams; dropped frames and reconnects come from the sinks.
+Without ``--base-url`` the benchmark starts its own local server in a child process, with the
+cheap recogniser (``--engine cheap``: results from the server's VAD, text ``[speech 1.2 s]``)
+unless told otherwise: pocketsphinx decodes only about 2.5 streams per core.
+
+``--find-max``: the largest N whose run drops nothing, fails no stream, reconnects nowhere
+and keeps the p99 send overhead within ``--max-p99-ms`` (50): N doubles from ``--streams``
+until a run fails, then bisects, with short runs (``--seconds``, default 10 here).
 """
 
 from __future__ import annotations
@@ -14,8 +31,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
+import resource
 import sys
 import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,56 +46,485 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from latency import percentiles, run_stream
+from latency import percentiles, run_stream, speechlike
 
+from nsaudio.blocks import Frame
+from nsaudio.neuralspace.protocol import StreamParams
 from nsaudio.server.child import ServerProcess
+from nsaudio.sinks.neuralspace import NeuralSpaceSink
+
+PACKET_MS = 20  # telephony: one RTP packet
+PATTERNS = 8  # distinct looped audio patterns shared by the streams
+PATTERN_SECONDS = 10.0
+OPEN_WORKERS = 16  # sinks opened (token, handshake) at once
+CLOSE_WORKERS = 64  # sinks drained at once after the run
+
+
+@dataclass
+class Target:
+    base_url: str
+    api_key: str
+    description: str
+
+
+def _percentiles_or_none(values: np.ndarray) -> dict[str, float] | None:
+    return percentiles(values) if len(values) else None
+
+
+def telephony_frames(rate: int, frame_ms: int) -> list[list[tuple[bytes, bool]]]:
+    """PATTERNS loops of speech-like audio, cut into (pcm, speech) frames of ``frame_ms``."""
+    per_frame = rate * frame_ms // 1000
+    frames_per_loop = round(PATTERN_SECONDS * 1000 / frame_ms)
+    loops = []
+    for p in range(PATTERNS):
+        x = speechlike(frames_per_loop * per_frame / rate, rate, 1, seed=p)[:, 0]
+        pcm = np.clip(np.rint(x * 32767), -32768, 32767).astype("<i2")
+        cut = pcm.reshape(frames_per_loop, per_frame)
+        level = np.sqrt(np.mean(cut.astype(np.float64) ** 2, axis=1))
+        speech = level > 0.01 * 32768
+        loops.append([(row.tobytes(), bool(s)) for row, s in zip(cut, speech, strict=True)])
+    return loops
+
+
+def _open_all(sinks: list[Any], rate: int) -> dict[int, BaseException]:
+    """Open every sink (a few at a time: each fetches a token and shakes hands); the failures."""
+
+    def one(i: int) -> BaseException | None:
+        try:
+            sinks[i].open(rate)
+        except Exception as err:
+            return err
+        return None
+
+    with ThreadPoolExecutor(OPEN_WORKERS) as pool:
+        return {i: e for i, e in enumerate(pool.map(one, range(len(sinks)))) if e is not None}
+
+
+def _close_all(sinks: list[Any], failed: dict[int, BaseException]) -> None:
+    """Drain and close every sink at once (abort those that failed); adds close failures."""
+
+    def one(i: int) -> BaseException | None:
+        try:
+            if i in failed:
+                sinks[i].abort()
+            else:
+                sinks[i].close()
+        except Exception as err:
+            return err
+        return None
+
+    with ThreadPoolExecutor(min(CLOSE_WORKERS, max(1, len(sinks)))) as pool:
+        for i, err in enumerate(pool.map(one, range(len(sinks)))):
+            if err is not None:
+                failed.setdefault(i, err)
+
+
+class _ResultCount:
+    """An ``on_result`` callback that counts (each sink calls its own from one thread)."""
+
+    def __init__(self) -> None:
+        self.full = self.partial = 0
+
+    def __call__(self, result: Any) -> None:
+        if result.full:
+            self.full += 1
+        else:
+            self.partial += 1
+
+
+def run_telephony(target: Target, n: int, seconds: float, frame_ms: int) -> dict[str, Any]:
+    """N pcm_8k streams fed by one clock thread (this one); see the module docstring."""
+    params = StreamParams(format="pcm_8k")
+    rate = params.rate
+    loops = telephony_frames(rate, frame_ms)
+    per_frame = rate * frame_ms // 1000
+    n_frames = round(seconds * 1000 / frame_ms)
+    audio_end = n_frames * per_frame
+    counts = [_ResultCount() for _ in range(n)]
+    sinks = [
+        NeuralSpaceSink(
+            target.base_url,
+            target.api_key,
+            params,
+            live=True,
+            drain_timeout=10,
+            on_result=c,
+            log_sends=True,
+        )
+        for c in counts
+    ]
+    # Each stream loops one pattern from its own offset, so utterances do not start in step.
+    feeds = [(sinks[i], loops[i % PATTERNS], (i * 37) % len(loops[0])) for i in range(n)]
+    failed = _open_all(sinks, rate)
+    late_ns = np.zeros(n_frames, np.int64)
+    threads = threading.active_count()
+    cpu0, wall0, server0 = time.process_time(), time.monotonic(), _children_cpu()
+    if not failed:  # one stream that cannot even start fails the run
+        period = frame_ms * 1_000_000
+        t0 = time.monotonic_ns() + 50_000_000
+        loop_len = len(loops[0])
+        for k in range(n_frames):
+            due = t0 + (k + 1) * period  # the frame's last packet arrives as it ends
+            delay = due - time.monotonic_ns()
+            if delay > 0:
+                time.sleep(delay / 1e9)
+            late_ns[k] = time.monotonic_ns() - due
+            start = k * per_frame
+            for i, (sink, loop, offset) in enumerate(feeds):
+                pcm, speech = loop[(k + offset) % loop_len]
+                try:
+                    sink.write(Frame(pcm, start, rate, due, speech=speech))
+                except Exception as err:
+                    failed.setdefault(i, err)
+            if k == n_frames // 2:
+                threads = threading.active_count()
+    streamed_s = time.monotonic() - wall0
+    cpu = time.process_time() - cpu0
+    server_cpu = _cpu_since(server0)
+    _close_all(sinks, failed)
+    overhead: list[np.ndarray] = []
+    dropped = reconnects = sent = 0
+    for sink in sinks:
+        stats = sink.stats()
+        dropped += int(stats.get("dropped_frames", 0))
+        reconnects += int(stats.get("reconnects", 0))
+        sent += int(stats.get("frames_sent", 0))
+        log = np.array(getattr(sink, "send_log", ()), dtype=np.int64).reshape(-1, 3)
+        log = log[log[:, 0] < audio_end]  # the trailing silence of the drain is not audio
+        overhead.append((log[:, 2] - log[:, 1]) / 1e6)
+    return {
+        "streams": n,
+        "overhead": np.concatenate(overhead) if overhead else np.zeros(0),
+        "dropped_frames": dropped,
+        "reconnects": reconnects,
+        "frames": n_frames * n,
+        "frames_sent": sent,
+        "results": {
+            "full": sum(c.full for c in counts),
+            "partial": sum(c.partial for c in counts),
+        },
+        "failed_streams": len(failed),
+        "errors": _error_kinds(failed.values()),
+        "clock_late_ms": percentiles(late_ns / 1e6),
+        "threads": threads,
+        "streaming_s": round(streamed_s, 3),
+        "client_cpu_s": round(cpu, 3),
+        "server_cpu_s": None if server_cpu is None else round(server_cpu, 3),
+    }
+
+
+def run_pipelines(
+    target: Target, n: int, seconds: float, fmt: str, frame_ms: float
+) -> dict[str, Any]:
+    """N synthetic 48 kHz live sources, each through its own pipeline thread and sink."""
+    results: list[dict[str, Any]] = [{} for _ in range(n)]
+    errors: list[BaseException] = []
+
+    def one(i: int) -> None:
+        try:
+            results[i] = run_stream(
+                target, seconds, 48000, 2, frame_ms, fmt, 10, seed=i, api_key=target.api_key
+            )
+        except Exception as err:
+            errors.append(err)
+
+    cpu0, wall0, server0 = time.process_time(), time.monotonic(), _children_cpu()
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    peak_threads = threading.active_count()
+    for t in threads:
+        t.join()
+    server_cpu = _cpu_since(server0)
+    done = [r for r in results if r]
+    return {
+        "streams": n,
+        "overhead": np.concatenate([r["overhead"] for r in done]) if done else np.zeros(0),
+        "dropped_frames": int(sum(r["dropped_frames"] for r in done)),
+        "reconnects": None,  # run_stream does not report them
+        "frames": int(sum(r["frames"] for r in done)),
+        "frames_sent": int(sum(r["frames"] for r in done)),
+        "failed_streams": n - len(done),
+        "errors": _error_kinds(errors),
+        "clock_late_ms": None,
+        "threads": peak_threads,
+        "streaming_s": round(time.monotonic() - wall0, 3),
+        "client_cpu_s": round(time.process_time() - cpu0, 3),
+        "server_cpu_s": None if server_cpu is None else round(server_cpu, 3),
+    }
+
+
+def _error_kinds(errors: Any) -> list[str]:
+    return sorted({f"{type(e).__name__}: {e}" for e in errors})[:5]
+
+
+def _children_cpu() -> float | None:
+    """CPU seconds used so far by this process's children (the local server), or None."""
+    try:
+        import psutil
+    except ImportError:
+        return None
+    total = 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            t = child.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def _cpu_since(before: float | None) -> float | None:
+    now = _children_cpu()
+    return None if now is None or before is None else now - before
+
+
+def passes(run: dict[str, Any], max_p99_ms: float) -> bool:
+    p99 = run["send_overhead_ms"]["p99"] if run["send_overhead_ms"] else float("inf")
+    return (
+        not run["failed_streams"]
+        and not run["dropped_frames"]
+        and not run["reconnects"]
+        and p99 <= max_p99_ms
+    )
+
+
+def summarise(run: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in run.items() if k != "overhead"}
+    out["send_overhead_ms"] = _percentiles_or_none(run["overhead"])
+    return out
+
+
+def line(run: dict[str, Any]) -> str:
+    p = run["send_overhead_ms"]
+    over = (
+        f"send overhead ms p50 {p['p50']:.2f} p95 {p['p95']:.2f} p99 {p['p99']:.2f} max {p['max']:.2f}"
+        if p
+        else "no frame sent"
+    )
+    extra = f", {run['failed_streams']} streams failed" if run["failed_streams"] else ""
+    if run.get("results"):
+        extra += f", {run['results']['full']} full results"
+    reconnects = "" if run["reconnects"] is None else f", {run['reconnects']} reconnects"
+    cpu = f"; CPU s: this process {run['client_cpu_s']:.1f}"
+    if run["server_cpu_s"] is not None:
+        cpu += f", server {run['server_cpu_s']:.1f}"
+    return (
+        f"{run['streams']:5d} streams: {run['frames_sent']} frames sent, {run['dropped_frames']} dropped"
+        f"{reconnects}{extra}; {over}; {run['threads']} threads{cpu}"
+    )
+
+
+def find_max(
+    trial: Callable[[int], dict[str, Any]], start: int, limit: int, max_p99_ms: float
+) -> tuple[int, list[dict[str, Any]]]:
+    """Double N from ``start`` until a run fails (or ``limit``), then bisect to within 5 %
+    (at least 5 streams). Returns the largest N that passed (0 if none) and every run."""
+    runs: list[dict[str, Any]] = []
+
+    def ok(n: int) -> bool:
+        run = trial(n)
+        run["passed"] = passes(run, max_p99_ms)
+        runs.append(run)
+        print(("pass " if run["passed"] else "FAIL ") + line(run), flush=True)
+        time.sleep(1.0)  # let the server close the last run's sessions
+        return bool(run["passed"])
+
+    good, bad, n = 0, None, start
+    while n <= limit:
+        if not ok(n):
+            bad = n
+            break
+        good = n
+        if n == limit:
+            break
+        n = min(2 * n, limit)
+    if bad is None:
+        return good, runs
+    while bad - good > max(5, good // 20):
+        mid = (good + bad) // 2
+        if ok(mid):
+            good = mid
+        else:
+            bad = mid
+    return good, runs
+
+
+def plot(path: str, report: dict[str, Any], overhead: np.ndarray | None) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    title = f"{report['format']}, {report['frame_ms']:g} ms frames, {report['server']}"
+    if "find_max" in report:
+        runs = sorted(report["runs"], key=lambda r: r["streams"])
+        n = [r["streams"] for r in runs if r["send_overhead_ms"]]
+        for key, style in (("p50", "o-"), ("p99", "s-"), ("max", "^:")):
+            ax.plot(
+                n,
+                [r["send_overhead_ms"][key] for r in runs if r["send_overhead_ms"]],
+                style,
+                label=key,
+            )
+        for r in runs:
+            if not r["passed"]:
+                ax.axvline(r["streams"], color="red", alpha=0.2)
+        ax.axhline(
+            report["max_p99_ms"], color="grey", ls="--", label=f"{report['max_p99_ms']:g} ms"
+        )
+        ax.axvline(report["find_max"], color="green", label=f"max N = {report['find_max']}")
+        ax.set_xlabel("concurrent streams (red: failed run)")
+        ax.set_ylabel("send overhead (ms)")
+        ax.set_yscale("log")
+        ax.set_title(f"Send overhead against streams: {title}")
+    else:
+        x = np.sort(overhead if overhead is not None else np.zeros(0))
+        ax.plot(x, np.arange(1, len(x) + 1) / max(1, len(x)))
+        ax.set_xscale("log")
+        ax.set_xlabel("send overhead (ms)")
+        ax.set_ylabel("fraction of frames")
+        ax.set_title(f"{report['streams']} streams x {report['seconds']:g} s: {title}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _raise_fd_limit() -> None:
+    """Every stream is a socket here and one in the local server (which inherits this)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--streams", type=int, default=4)
-    ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument(
+        "--streams",
+        type=int,
+        help="streams at once (default 4; with --find-max, where the search starts: 50)",
+    )
+    ap.add_argument(
+        "--seconds", type=float, help="length of each run (default 20; 10 with --find-max)"
+    )
     ap.add_argument("--format", default="pcm_16k", choices=["pcm_16k", "pcm_8k"])
-    ap.add_argument("--frame-ms", type=float, default=100)
+    ap.add_argument(
+        "--frame-ms",
+        type=float,
+        help="frame sent (default 20 for pcm_8k: one packet; 100 for pcm_16k)",
+    )
+    ap.add_argument(
+        "--base-url", help="any server speaking the protocol (default: a local server started here)"
+    )
+    ap.add_argument(
+        "--api-key-file",
+        metavar="FILE",
+        help="API key for --base-url (default: NS_API_KEY, else any)",
+    )
+    ap.add_argument(
+        "--engine",
+        default="cheap",
+        choices=["cheap", "pocketsphinx"],
+        help="recogniser of the local server (default cheap)",
+    )
+    ap.add_argument(
+        "--find-max", action="store_true", help="search for the largest N that keeps up"
+    )
+    ap.add_argument(
+        "--max-p99-ms",
+        type=float,
+        default=50.0,
+        help="--find-max: p99 send overhead allowed (default 50)",
+    )
+    ap.add_argument(
+        "--max-streams",
+        type=int,
+        default=2048,
+        help="--find-max: stop doubling here (default 2048)",
+    )
+    ap.add_argument("--plot", metavar="FILE.png", help="overhead against N (--find-max) or its CDF")
     ap.add_argument("--json", metavar="FILE")
     args = ap.parse_args()
+    streams = args.streams or (50 if args.find_max else 4)
+    seconds = args.seconds or (10.0 if args.find_max else 20.0)
+    frame_ms = args.frame_ms or (PACKET_MS if args.format == "pcm_8k" else 100)
+    if streams < 1 or seconds <= 0:
+        ap.error("--streams and --seconds must be positive")
+    if args.format == "pcm_8k" and frame_ms % PACKET_MS:
+        ap.error(f"--frame-ms must be a whole number of {PACKET_MS} ms packets for pcm_8k")
 
-    results: list[dict[str, Any]] = [{} for _ in range(args.streams)]
-    errors: list[BaseException] = []
-    with ServerProcess() as server:
+    from nsaudio.cli.service import read_api_key
 
-        def one(i: int) -> None:
-            try:
-                results[i] = run_stream(
-                    server, args.seconds, 48000, 2, args.frame_ms, args.format, 10, seed=i
-                )
-            except BaseException as err:
-                errors.append(err)
+    api_key = read_api_key(args.api_key_file) or "bench"
+    _raise_fd_limit()
+    server: ServerProcess | None = None
+    if args.base_url:
+        target = Target(args.base_url, api_key, args.base_url)
+    else:
+        cap = max(args.max_streams if args.find_max else streams, 16)
+        server = ServerProcess(engine=args.engine, max_sessions=cap).start()
+        target = Target(server.base_url, api_key, f"local server, {args.engine} recogniser")
+        if args.engine == "cheap":
+            print(
+                "local server with the cheap recogniser: results come from its VAD, text '[speech N s]'"
+            )
 
-        threads = [threading.Thread(target=one, args=(i,)) for i in range(args.streams)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    if errors:
-        raise errors[0]
-    overhead = np.concatenate([r["overhead"] for r in results])
-    report = {
-        "streams": args.streams,
-        "seconds": args.seconds,
+    def trial(n: int) -> dict[str, Any]:
+        if args.format == "pcm_8k":
+            run = run_telephony(target, n, seconds, int(frame_ms))
+        else:
+            run = run_pipelines(target, n, seconds, args.format, frame_ms)
+        run["send_overhead_ms"] = _percentiles_or_none(run["overhead"])
+        return run
+
+    report: dict[str, Any] = {
         "format": args.format,
-        "frame_ms": args.frame_ms,
-        "send_overhead_ms": percentiles(overhead),
-        "dropped_frames": int(sum(r["dropped_frames"] for r in results)),
-        "frames": int(sum(r["frames"] for r in results)),
-        "cpus": os.cpu_count(),
+        "seconds": seconds,
+        "frame_ms": frame_ms,
+        "server": target.description,
+        "sources": (
+            "8 kHz mono int16, 20 ms packets released by one clock thread"
+            if args.format == "pcm_8k"
+            else "48 kHz stereo, 10 ms blocks, a pipeline thread per stream"
+        ),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average": os.getloadavg(),
+        },
     }
-    p = report["send_overhead_ms"]
-    print(
-        f"{args.streams} streams x {args.seconds:g} s ({args.format}): {report['frames']} frames, "
-        f"{report['dropped_frames']} dropped; send overhead ms p50 {p['p50']:.2f} p95 {p['p95']:.2f} "
-        f"p99 {p['p99']:.2f} max {p['max']:.2f}"
-    )
+    overhead = None
+    try:
+        if args.find_max:
+            best, runs = find_max(trial, streams, args.max_streams, args.max_p99_ms)
+            report.update(
+                find_max=best,
+                max_p99_ms=args.max_p99_ms,
+                runs=[summarise(r) for r in runs],
+            )
+            best_run = max(
+                (r for r in runs if r["passed"]), key=lambda r: r["streams"], default=None
+            )
+            report.update(summarise(best_run) if best_run else {"streams": 0})
+            print(
+                f"largest N with no drop, no reconnect and p99 send overhead <= {args.max_p99_ms:g} ms: {best}"
+            )
+        else:
+            run = trial(streams)
+            overhead = run["overhead"]
+            report.update(summarise(run))
+            print(f"{seconds:g} s of {args.format} ({target.description}):")
+            print(line(run))
+            if run["errors"]:
+                print("errors: " + "; ".join(run["errors"]))
+    finally:
+        if server is not None:
+            server.stop()
+    if args.plot:
+        plot(args.plot, report, overhead)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
 

@@ -121,8 +121,10 @@ def run_stream(
     seed: int = 0,
     mic: str | None = None,
     quality: str = "LQ",
+    api_key: str = "bench",
 ) -> dict[str, Any]:
-    """One live stream to ``server``; ``mic``: capture from that device instead of synthetic."""
+    """One live stream to ``server`` (anything with a ``base_url``); ``mic``: capture from
+    that device instead of synthetic."""
     source: Any
     if mic is not None:
         from nsaudio.sources.mic import MicSource
@@ -135,7 +137,7 @@ def run_stream(
     logged = _Logged(source)
     params = StreamParams(format=fmt)
     sink = NeuralSpaceSink(
-        server.base_url, "bench", params, live=True, drain_timeout=10, log_sends=True
+        server.base_url, api_key, params, live=True, drain_timeout=10, log_sends=True
     )
     stages = standard_stages(source, fmt, frame_ms=frame_ms, quality=quality)
     Pipeline(logged, stages, sink).run()
