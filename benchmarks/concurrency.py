@@ -56,6 +56,8 @@ from nsaudio.sinks.neuralspace import NeuralSpaceSink
 PACKET_MS = 20  # telephony: one RTP packet
 PATTERNS = 8  # distinct looped audio patterns shared by the streams
 PATTERN_SECONDS = 10.0
+PHRASE_PERIOD_S = 5.0  # latency.speechlike: phrases of syllables at 0.2 Hz
+QUIET_END_S = 0.5
 OPEN_WORKERS = 16  # sinks opened (token, handshake) at once
 CLOSE_WORKERS = 64  # sinks drained at once after the run
 
@@ -72,18 +74,33 @@ def _percentiles_or_none(values: np.ndarray) -> dict[str, float] | None:
 
 
 def telephony_frames(rate: int, frame_ms: int) -> list[list[tuple[bytes, bool]]]:
-    """PATTERNS loops of speech-like audio, cut into (pcm, speech) frames of ``frame_ms``."""
+    """PATTERNS loops of speech-like audio, cut into (pcm, speech) frames of ``frame_ms``.
+
+    The audio's phrases (about 3 s of syllables, then 2 s of pause: a 5 s period that the
+    PATTERN_SECONDS loop holds whole) start at a different moment in each pattern. ``speech``
+    is the frame's level against -40 dBFS."""
     per_frame = rate * frame_ms // 1000
     frames_per_loop = round(PATTERN_SECONDS * 1000 / frame_ms)
     loops = []
     for p in range(PATTERNS):
         x = speechlike(frames_per_loop * per_frame / rate, rate, 1, seed=p)[:, 0]
+        x = np.roll(x, round(p * PHRASE_PERIOD_S / PATTERNS * rate))
         pcm = np.clip(np.rint(x * 32767), -32768, 32767).astype("<i2")
         cut = pcm.reshape(frames_per_loop, per_frame)
         level = np.sqrt(np.mean(cut.astype(np.float64) ** 2, axis=1))
         speech = level > 0.01 * 32768
         loops.append([(row.tobytes(), bool(s)) for row, s in zip(cut, speech, strict=True)])
     return loops
+
+
+def quiet_ends(loop: list[tuple[bytes, bool]], frame_ms: int) -> list[int]:
+    """Frames of a loop at least QUIET_END_S into a pause: where a stream may end, so that
+    its last speech is a whole phrase, one the server has surely taken for speech (a stream
+    cut a few ms into a phrase would leave speech the server's VAD never opens a segment
+    for, and the sink would wait for a final result that cannot come)."""
+    need = round(QUIET_END_S * 1000 / frame_ms)
+    n = len(loop)
+    return [j for j in range(n) if not any(loop[(j - d) % n][1] for d in range(need))]
 
 
 def _open_all(sinks: list[Any], rate: int) -> dict[int, BaseException]:
@@ -100,12 +117,13 @@ def _open_all(sinks: list[Any], rate: int) -> dict[int, BaseException]:
         return {i: e for i, e in enumerate(pool.map(one, range(len(sinks)))) if e is not None}
 
 
-def _close_all(sinks: list[Any], failed: dict[int, BaseException]) -> None:
-    """Drain and close every sink at once (abort those that failed); adds close failures."""
+def _close_all(sinks: list[Any], failed: dict[int, BaseException], abort: bool) -> None:
+    """Drain and close every sink at once (abort those that failed, or all with ``abort``);
+    adds close failures to ``failed``."""
 
     def one(i: int) -> BaseException | None:
         try:
-            if i in failed:
+            if abort or i in failed:
                 sinks[i].abort()
             else:
                 sinks[i].close()
@@ -153,13 +171,20 @@ def run_telephony(target: Target, n: int, seconds: float, frame_ms: int) -> dict
         )
         for c in counts
     ]
-    # Each stream loops one pattern from its own offset, so utterances do not start in step.
-    feeds = [(sinks[i], loops[i % PATTERNS], (i * 37) % len(loops[0])) for i in range(n)]
+    # Each stream loops one pattern from its own offset, so that phrases do not start in
+    # step, chosen so that the stream ends in a pause.
+    ends = [quiet_ends(loop, frame_ms) for loop in loops]
+    feeds = []
+    for i, sink in enumerate(sinks):
+        p = i % PATTERNS
+        end = ends[p][(i // PATTERNS * 7) % len(ends[p])]
+        feeds.append((sink, loops[p], (end - (n_frames - 1)) % len(loops[p])))
     failed = _open_all(sinks, rate)
+    streaming = not failed  # one stream that cannot even start fails the run
     late_ns = np.zeros(n_frames, np.int64)
     threads = threading.active_count()
     cpu0, wall0, server0 = time.process_time(), time.monotonic(), _children_cpu()
-    if not failed:  # one stream that cannot even start fails the run
+    if streaming:
         period = frame_ms * 1_000_000
         t0 = time.monotonic_ns() + 50_000_000
         loop_len = len(loops[0])
@@ -181,7 +206,7 @@ def run_telephony(target: Target, n: int, seconds: float, frame_ms: int) -> dict
     streamed_s = time.monotonic() - wall0
     cpu = time.process_time() - cpu0
     server_cpu = _cpu_since(server0)
-    _close_all(sinks, failed)
+    _close_all(sinks, failed, abort=not streaming)
     overhead: list[np.ndarray] = []
     dropped = reconnects = sent = 0
     for sink in sinks:
@@ -191,7 +216,8 @@ def run_telephony(target: Target, n: int, seconds: float, frame_ms: int) -> dict
         sent += int(stats.get("frames_sent", 0))
         log = np.array(getattr(sink, "send_log", ()), dtype=np.int64).reshape(-1, 3)
         log = log[log[:, 0] < audio_end]  # the trailing silence of the drain is not audio
-        overhead.append((log[:, 2] - log[:, 1]) / 1e6)
+        _, first = np.unique(log[:, 0], return_index=True)  # a frame replayed: its first send
+        overhead.append((log[first, 2] - log[first, 1]) / 1e6)
     return {
         "streams": n,
         "overhead": np.concatenate(overhead) if overhead else np.zeros(0),
@@ -241,7 +267,7 @@ def run_pipelines(
         "streams": n,
         "overhead": np.concatenate([r["overhead"] for r in done]) if done else np.zeros(0),
         "dropped_frames": int(sum(r["dropped_frames"] for r in done)),
-        "reconnects": None,  # run_stream does not report them
+        "reconnects": int(sum(r["reconnects"] for r in done)),
         "frames": int(sum(r["frames"] for r in done)),
         "frames_sent": int(sum(r["frames"] for r in done)),
         "failed_streams": n - len(done),
@@ -305,13 +331,12 @@ def line(run: dict[str, Any]) -> str:
     extra = f", {run['failed_streams']} streams failed" if run["failed_streams"] else ""
     if run.get("results"):
         extra += f", {run['results']['full']} full results"
-    reconnects = "" if run["reconnects"] is None else f", {run['reconnects']} reconnects"
     cpu = f"; CPU s: this process {run['client_cpu_s']:.1f}"
     if run["server_cpu_s"] is not None:
         cpu += f", server {run['server_cpu_s']:.1f}"
     return (
         f"{run['streams']:5d} streams: {run['frames_sent']} frames sent, {run['dropped_frames']} dropped"
-        f"{reconnects}{extra}; {over}; {run['threads']} threads{cpu}"
+        f", {run['reconnects']} reconnects{extra}; {over}; {run['threads']} threads{cpu}"
     )
 
 

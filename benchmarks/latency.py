@@ -152,6 +152,7 @@ def run_stream(
         "dropped_frames": stats.get("dropped_frames", 0) + source_stats.get("dropped_frames", 0),
         "overflows": source_stats.get("overflows", 0),
         "frames": stats["frames_sent"],
+        "reconnects": stats.get("reconnects", 0),
         "rate": source.rate,
     }
 

@@ -17,7 +17,7 @@ An engine decodes one utterance at a time from 16 kHz int16 mono audio:
 
 Engines are synchronous and not thread-safe: a session owns its engine while it holds it. An
 engine whose class sets ``inline = True`` costs next to nothing per call, so the server feeds
-it on its event loop instead of in a worker thread.
+it on its event loop, 100 ms of audio at a time, instead of in a worker thread.
 
 ``ENGINES`` names the engines ``nsaudio serve --engine`` offers.
 """
