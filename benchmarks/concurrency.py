@@ -7,10 +7,13 @@ the protocol.
 
 ``pcm_8k``: telephony-shaped streams. Every stream's audio is already what the service takes
 (8 kHz mono int16) and arrives in 20 ms packets at real time. No stream has a thread: one clock
-thread wakes every ``--frame-ms`` and hands each stream's sink its next frame (as an RTP
-gateway would), stamped with the time the frame's last packet was due, so a clock starved by
-the sinks shows in the figures. Packets are prepared before the run (a few looped speech-like
-patterns, as bytes), so the clock's own cost per frame is a Frame and a ``write()``.
+thread wakes for every packet, as an RTP gateway would, and joins each stream's packets into
+``--frame-ms`` frames (default 100, nsaudio's frame; 20 hands over every packet), handing a
+sink its frame with ``write()`` when the frame's last packet arrives. Streams start a packet
+apart in turn, so their frames complete on every tick, not all on one. A frame is stamped
+with the time its last packet was due, so a clock starved by the sinks shows in the figures.
+Frames are prepared before the run (a few looped speech-like patterns, as bytes), so the
+clock's own cost per frame is a Frame and a ``write()``.
 
 ``pcm_16k``: each stream is a synthetic live source (48 kHz stereo, 10 ms blocks, released at
 real time) through its own pipeline thread and sink, as ``nsaudio stream`` runs one.
@@ -73,32 +76,43 @@ def _percentiles_or_none(values: np.ndarray) -> dict[str, float] | None:
     return percentiles(values) if len(values) else None
 
 
-def telephony_frames(rate: int, frame_ms: int) -> list[list[tuple[bytes, bool]]]:
-    """PATTERNS loops of speech-like audio, cut into (pcm, speech) frames of ``frame_ms``.
+def telephony_packets(rate: int) -> list[list[tuple[bytes, bool]]]:
+    """PATTERNS loops of speech-like audio, cut into (pcm, speech) 20 ms packets.
 
     The audio's phrases (about 3 s of syllables, then 2 s of pause: a 5 s period that the
     PATTERN_SECONDS loop holds whole) start at a different moment in each pattern. ``speech``
-    is the frame's level against -40 dBFS."""
-    per_frame = rate * frame_ms // 1000
-    frames_per_loop = round(PATTERN_SECONDS * 1000 / frame_ms)
+    is the packet's level against -40 dBFS."""
+    per_packet = rate * PACKET_MS // 1000
+    packets_per_loop = round(PATTERN_SECONDS * 1000 / PACKET_MS)
     loops = []
     for p in range(PATTERNS):
-        x = speechlike(frames_per_loop * per_frame / rate, rate, 1, seed=p)[:, 0]
+        x = speechlike(packets_per_loop * per_packet / rate, rate, 1, seed=p)[:, 0]
         x = np.roll(x, round(p * PHRASE_PERIOD_S / PATTERNS * rate))
         pcm = np.clip(np.rint(x * 32767), -32768, 32767).astype("<i2")
-        cut = pcm.reshape(frames_per_loop, per_frame)
+        cut = pcm.reshape(packets_per_loop, per_packet)
         level = np.sqrt(np.mean(cut.astype(np.float64) ** 2, axis=1))
         speech = level > 0.01 * 32768
         loops.append([(row.tobytes(), bool(s)) for row, s in zip(cut, speech, strict=True)])
     return loops
 
 
-def quiet_ends(loop: list[tuple[bytes, bool]], frame_ms: int) -> list[int]:
-    """Frames of a loop at least QUIET_END_S into a pause: where a stream may end, so that
+def joined(loop: list[tuple[bytes, bool]], m: int) -> list[tuple[bytes, bool]]:
+    """For every packet of a loop, the frame of ``m`` packets starting there (what a framer
+    joining ``m`` packets makes), with its speech label: prepared once, as bytes."""
+    n = len(loop)
+    out = []
+    for j in range(n):
+        packets = [loop[(j + d) % n] for d in range(m)]
+        out.append((b"".join(pcm for pcm, _ in packets), any(s for _, s in packets)))
+    return out
+
+
+def quiet_ends(loop: list[tuple[bytes, bool]]) -> list[int]:
+    """Packets of a loop at least QUIET_END_S into a pause: where a stream may end, so that
     its last speech is a whole phrase, one the server has surely taken for speech (a stream
     cut a few ms into a phrase would leave speech the server's VAD never opens a segment
     for, and the sink would wait for a final result that cannot come)."""
-    need = round(QUIET_END_S * 1000 / frame_ms)
+    need = round(QUIET_END_S * 1000 / PACKET_MS)
     n = len(loop)
     return [j for j in range(n) if not any(loop[(j - d) % n][1] for d in range(need))]
 
@@ -154,10 +168,14 @@ def run_telephony(target: Target, n: int, seconds: float, frame_ms: int) -> dict
     """N pcm_8k streams fed by one clock thread (this one); see the module docstring."""
     params = StreamParams(format="pcm_8k")
     rate = params.rate
-    loops = telephony_frames(rate, frame_ms)
+    m = frame_ms // PACKET_MS  # packets a frame
     per_frame = rate * frame_ms // 1000
     n_frames = round(seconds * 1000 / frame_ms)
     audio_end = n_frames * per_frame
+    packets = telephony_packets(rate)
+    loops = [joined(loop, m) for loop in packets]
+    ends = [quiet_ends(loop) for loop in packets]
+    loop_len = len(packets[0])
     counts = [_ResultCount() for _ in range(n)]
     sinks = [
         NeuralSpaceSink(
@@ -171,37 +189,44 @@ def run_telephony(target: Target, n: int, seconds: float, frame_ms: int) -> dict
         )
         for c in counts
     ]
-    # Each stream loops one pattern from its own offset, so that phrases do not start in
-    # step, chosen so that the stream ends in a pause.
-    ends = [quiet_ends(loop, frame_ms) for loop in loops]
-    feeds = []
+    # Stream i's call starts i % m packets after the first, so that frames complete on
+    # every tick, not all on one in m; it loops one pattern from its own offset, so that
+    # phrases do not start in step, chosen so that the stream ends in a pause.
+    groups: list[list[tuple[Any, list[tuple[bytes, bool]], int]]] = [[] for _ in range(m)]
     for i, sink in enumerate(sinks):
         p = i % PATTERNS
         end = ends[p][(i // PATTERNS * 7) % len(ends[p])]
-        feeds.append((sink, loops[p], (end - (n_frames - 1)) % len(loops[p])))
+        groups[i % m].append((sink, loops[p], (end - (n_frames * m - 1)) % loop_len))
+    index = {id(sink): i for i, sink in enumerate(sinks)}
     failed = _open_all(sinks, rate)
     streaming = not failed  # one stream that cannot even start fails the run
-    late_ns = np.zeros(n_frames, np.int64)
+    ticks = n_frames * m + m - 1
+    late_ns = np.zeros(ticks, np.int64)
     threads = threading.active_count()
     cpu0, wall0, server0 = time.process_time(), time.monotonic(), _children_cpu()
     if streaming:
-        period = frame_ms * 1_000_000
+        period = PACKET_MS * 1_000_000
         t0 = time.monotonic_ns() + 50_000_000
-        loop_len = len(loops[0])
-        for k in range(n_frames):
-            due = t0 + (k + 1) * period  # the frame's last packet arrives as it ends
+        for k in range(ticks):
+            due = t0 + (k + 1) * period  # packet k arrives as it ends
             delay = due - time.monotonic_ns()
             if delay > 0:
                 time.sleep(delay / 1e9)
             late_ns[k] = time.monotonic_ns() - due
-            start = k * per_frame
-            for i, (sink, loop, offset) in enumerate(feeds):
-                pcm, speech = loop[(k + offset) % loop_len]
+            # Frame j of the streams that started at packet `phase` ends with packet
+            # phase + j * m + m - 1: the group whose framer this packet completes.
+            phase = (k + 1) % m
+            j = (k + 1 - phase) // m - 1
+            if not 0 <= j < n_frames:
+                continue
+            start = j * per_frame
+            for sink, loop, offset in groups[phase]:
+                pcm, speech = loop[(j * m + offset) % loop_len]
                 try:
                     sink.write(Frame(pcm, start, rate, due, speech=speech))
                 except Exception as err:
-                    failed.setdefault(i, err)
-            if k == n_frames // 2:
+                    failed.setdefault(index[id(sink)], err)
+            if k == ticks // 2:
                 threads = threading.active_count()
     streamed_s = time.monotonic() - wall0
     cpu = time.process_time() - cpu0
@@ -439,7 +464,8 @@ def main() -> None:
     ap.add_argument(
         "--frame-ms",
         type=float,
-        help="frame sent (default 20 for pcm_8k: one packet; 100 for pcm_16k)",
+        help="frame sent (default 100, as nsaudio stream; for pcm_8k a whole number of 20 ms "
+        "packets, 20 sending each packet as it comes)",
     )
     ap.add_argument(
         "--base-url", help="any server speaking the protocol (default: a local server started here)"
@@ -475,7 +501,7 @@ def main() -> None:
     args = ap.parse_args()
     streams = args.streams or (50 if args.find_max else 4)
     seconds = args.seconds or (10.0 if args.find_max else 20.0)
-    frame_ms = args.frame_ms or (PACKET_MS if args.format == "pcm_8k" else 100)
+    frame_ms = args.frame_ms or 100
     if streams < 1 or seconds <= 0:
         ap.error("--streams and --seconds must be positive")
     if args.format == "pcm_8k" and frame_ms % PACKET_MS:
