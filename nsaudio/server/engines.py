@@ -17,7 +17,7 @@ An engine decodes one utterance at a time from 16 kHz int16 mono audio:
 
 Engines are synchronous and not thread-safe: a session owns its engine while it holds it. An
 engine whose class sets ``inline = True`` costs next to nothing per call, so the server feeds
-it on its event loop, 100 ms of audio at a time, instead of in a worker thread.
+it on its event loop, 250 ms of audio at a time, instead of in a worker thread.
 
 ``ENGINES`` names the engines ``nsaudio serve --engine`` offers.
 """
@@ -235,8 +235,9 @@ class CountingEngine:
 class PlaceholderEngine:
     """A recogniser that recognises nothing: each utterance the VAD finds becomes the text
     ``[speech 1.2 s]``, its length. For load tests (``nsaudio serve --engine cheap``): results
-    keep the protocol's shape and timing, partials included, at almost no CPU, where
-    pocketsphinx decodes about 2.5 streams per core."""
+    keep the protocol's shape, partials included, at almost no CPU (the server feeds it
+    250 ms at a time, so they come up to that much later), where pocketsphinx decodes about
+    2.5 streams per core."""
 
     inline = True
 
