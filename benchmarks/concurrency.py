@@ -151,19 +151,6 @@ def _close_all(sinks: list[Any], failed: dict[int, BaseException], abort: bool) 
                 failed.setdefault(i, err)
 
 
-class _ResultCount:
-    """An ``on_result`` callback that counts (each sink calls its own from one thread)."""
-
-    def __init__(self) -> None:
-        self.full = self.partial = 0
-
-    def __call__(self, result: Any) -> None:
-        if result.full:
-            self.full += 1
-        else:
-            self.partial += 1
-
-
 def run_telephony(target: Target, n: int, seconds: float, frame_ms: int) -> dict[str, Any]:
     """N pcm_8k streams fed by one clock thread (this one); see the module docstring."""
     params = StreamParams(format="pcm_8k")
@@ -176,18 +163,12 @@ def run_telephony(target: Target, n: int, seconds: float, frame_ms: int) -> dict
     loops = [joined(loop, m) for loop in packets]
     ends = [quiet_ends(loop) for loop in packets]
     loop_len = len(packets[0])
-    counts = [_ResultCount() for _ in range(n)]
+    # No on_result: each would bring a delivery thread; the transcripts count the results.
     sinks = [
         NeuralSpaceSink(
-            target.base_url,
-            target.api_key,
-            params,
-            live=True,
-            drain_timeout=10,
-            on_result=c,
-            log_sends=True,
+            target.base_url, target.api_key, params, live=True, drain_timeout=10, log_sends=True
         )
-        for c in counts
+        for _ in range(n)
     ]
     # Stream i's call starts i % m packets after the first, so that frames complete on
     # every tick, not all on one in m; it loops one pattern from its own offset, so that
@@ -239,7 +220,7 @@ def run_telephony(target: Target, n: int, seconds: float, frame_ms: int) -> dict
         dropped += int(stats.get("dropped_frames", 0))
         reconnects += int(stats.get("reconnects", 0))
         sent += int(stats.get("frames_sent", 0))
-        log = np.array(getattr(sink, "send_log", ()), dtype=np.int64).reshape(-1, 3)
+        log = np.array(sink.send_log, dtype=np.int64).reshape(-1, 3)
         log = log[log[:, 0] < audio_end]  # the trailing silence of the drain is not audio
         _, first = np.unique(log[:, 0], return_index=True)  # a frame replayed: its first send
         overhead.append((log[first, 2] - log[first, 1]) / 1e6)
@@ -250,10 +231,7 @@ def run_telephony(target: Target, n: int, seconds: float, frame_ms: int) -> dict
         "reconnects": reconnects,
         "frames": n_frames * n,
         "frames_sent": sent,
-        "results": {
-            "full": sum(c.full for c in counts),
-            "partial": sum(c.partial for c in counts),
-        },
+        "full_results": sum(sink.transcript.count for sink in sinks),
         "failed_streams": len(failed),
         "errors": _error_kinds(failed.values()),
         "clock_late_ms": percentiles(late_ns / 1e6),
@@ -353,8 +331,8 @@ def line(run: dict[str, Any]) -> str:
         else "no frame sent"
     )
     extra = f", {run['failed_streams']} streams failed" if run["failed_streams"] else ""
-    if run.get("results"):
-        extra += f", {run['results']['full']} full results"
+    if run.get("full_results") is not None:
+        extra += f", {run['full_results']} full results"
     cpu = f"; CPU s: this process {run['client_cpu_s']:.1f}"
     if run["server_cpu_s"] is not None:
         cpu += f", server {run['server_cpu_s']:.1f}"
