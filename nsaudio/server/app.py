@@ -79,9 +79,9 @@ class LocalServer:
     key is accepted. ``engine_factory`` builds a recognition engine (default
     :class:`~nsaudio.server.engines.PocketSphinxEngine`); at most ``max_sessions`` sessions
     are open at once (default 16: pocketsphinx decodes about 2.5 real-time streams per core),
-    and as many engines exist, reused across sessions. ``token_clock`` (monotonic seconds) is for tests, and so
-    is ``on_audio(session_id, pcm)``: called with every audio message as it arrives, so a test
-    can compare what the server received with what was sent.
+    and as many engines exist, reused across sessions. ``token_clock`` (monotonic seconds) is
+    for tests, and so is ``on_audio(session_id, pcm)``: called with every audio message as it
+    arrives, so a test can compare what the server received with what was sent.
 
     After ``start()``, ``port`` is the bound port and ``base_url`` is ``http://host:port``.
     """
