@@ -173,12 +173,11 @@ def run_telephony(target: Target, n: int, seconds: float, frame_ms: int) -> dict
     # Stream i's call starts i % m packets after the first, so that frames complete on
     # every tick, not all on one in m; it loops one pattern from its own offset, so that
     # phrases do not start in step, chosen so that the stream ends in a pause.
-    groups: list[list[tuple[Any, list[tuple[bytes, bool]], int]]] = [[] for _ in range(m)]
+    groups: list[list[tuple[int, Any, list[tuple[bytes, bool]], int]]] = [[] for _ in range(m)]
     for i, sink in enumerate(sinks):
         p = i % PATTERNS
         end = ends[p][(i // PATTERNS * 7) % len(ends[p])]
-        groups[i % m].append((sink, loops[p], (end - (n_frames * m - 1)) % loop_len))
-    index = {id(sink): i for i, sink in enumerate(sinks)}
+        groups[i % m].append((i, sink, loops[p], (end - (n_frames * m - 1)) % loop_len))
     failed = _open_all(sinks, rate)
     streaming = not failed  # one stream that cannot even start fails the run
     ticks = n_frames * m + m - 1
@@ -201,12 +200,14 @@ def run_telephony(target: Target, n: int, seconds: float, frame_ms: int) -> dict
             if not 0 <= j < n_frames:
                 continue
             start = j * per_frame
-            for sink, loop, offset in groups[phase]:
+            for i, sink, loop, offset in groups[phase]:
+                if i in failed:
+                    continue
                 pcm, speech = loop[(j * m + offset) % loop_len]
                 try:
                     sink.write(Frame(pcm, start, rate, due, speech=speech))
                 except Exception as err:
-                    failed.setdefault(index[id(sink)], err)
+                    failed[i] = err
             if k == ticks // 2:
                 threads = threading.active_count()
     streamed_s = time.monotonic() - wall0
