@@ -172,7 +172,11 @@ def main() -> None:
     ap.add_argument(
         "--mic", metavar="mic:SPEC", help="capture from a real device instead (e.g. mic:)"
     )
-    ap.add_argument("--quality", default="LQ", help="soxr quality (default LQ, as nsaudio uses for live sources)")
+    ap.add_argument(
+        "--quality",
+        default="LQ",
+        help="soxr quality (default LQ, as nsaudio uses for live sources)",
+    )
     ap.add_argument("--play", metavar="FILE", help="with --mic: paplay FILE in a loop meanwhile")
     ap.add_argument("--json", metavar="FILE")
     args = ap.parse_args()

@@ -236,8 +236,6 @@ def _utf8(text: str, what: str) -> str:
 
 def parse_result(message: str | bytes) -> TranscriptResult:
     """Parse one result message; ``ProtocolError`` (to report and skip) if it is malformed."""
-    if isinstance(message, (bytes, bytearray)):
-        raise ProtocolError(f"result is a binary message of {len(message)} bytes, not JSON text")
     try:
         msg = json.loads(message)
     except (ValueError, UnicodeDecodeError) as err:

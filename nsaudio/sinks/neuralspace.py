@@ -50,8 +50,6 @@ __all__ = ["ConsumerError", "NeuralSpaceSink"]
 
 log = logging.getLogger("nsaudio.neuralspace")
 
-#: How often the machine's clock ticks (pings, pong deadlines, the drain).
-TICK_S = 0.1
 #: Frames handed to a connection and not yet written before the sender waits.
 SEND_BACKLOG = 4
 
@@ -66,7 +64,10 @@ class _Conn:
     """One open session on the loop: its socket, an ordered outbox and its tasks."""
 
     def __init__(self, ws: Any, number: int) -> None:
+        from websockets.protocol import State
+
         self.ws = ws
+        self.open_state = State.OPEN
         self.number = number
         self.outbox: collections.deque[Send] = collections.deque()
         self.has_work = asyncio.Event()
@@ -154,6 +155,8 @@ class NeuralSpaceSink:
         self._finished = threading.Event()
         self._outcome: Outcome | None = None
         self._aborting = False
+        self._waiting_ready = False
+        self._parked = False  # the feeder waits for frames in the ring
 
     def __repr__(self) -> str:
         return f"NeuralSpaceSink({self.connector.base_url!r}, {self.params!r})"
@@ -286,8 +289,27 @@ class NeuralSpaceSink:
     # -- the engine loop's side ------------------------------------------------------------
 
     def _on_wake(self) -> None:
-        if self._wake is not None:
-            self._wake.set()
+        if self._wake is None:
+            return
+        ring = self._ring
+        if self._parked and ring is not None and self.pace == 0:
+            # The feeder waits for frames and nothing is paced: take them on this turn of the
+            # loop, without waking it (hundreds of live streams: one hop per frame saved).
+            self._take_frames(ring)
+            if not len(ring) and not ring.at_end:
+                return
+        self._wake.set()
+
+    def _take_frames(self, ring: Ring[Frame]) -> None:
+        machine = self._machine
+        while machine.wants_frames:
+            conn = self._conns.get(machine.session)
+            if conn is not None and len(conn.outbox) >= SEND_BACKLOG:
+                return
+            frame = ring.get(timeout=0)
+            if frame is None:
+                return
+            self._apply(machine.frame(frame, time.monotonic()))
 
     def _apply_now(self, event: Callable[[float], list[Action]]) -> None:
         self._apply(event(time.monotonic()))
@@ -295,12 +317,17 @@ class NeuralSpaceSink:
     async def _main(self) -> None:
         self._wake = asyncio.Event()
         try:
+            assert self._engine is not None
+            self._engine.every_tick(id(self), self._tick)
             self._apply(self._machine.start(time.monotonic()))
             self._tasks.append(self._guard(self._feed()))
-            while not self._machine.done:
-                await asyncio.sleep(TICK_S)
-                self._apply(self._machine.tick(time.monotonic()))
         except BaseException as err:  # a bug in the engine: end the stream, say so once
+            self._crash(err)
+
+    def _tick(self) -> None:
+        try:
+            self._apply(self._machine.tick(time.monotonic()))
+        except BaseException as err:
             self._crash(err)
 
     def _guard(self, coro: Any) -> asyncio.Task[Any]:
@@ -324,13 +351,13 @@ class NeuralSpaceSink:
         self._apply(self._machine.stop(error, time.monotonic()))
 
     def _apply(self, actions: list[Action]) -> None:
+        if self._waiting_ready and self._wake is not None:
+            self._wake.set()  # the machine moved: the feeder looks again
         for action in actions:
             if isinstance(action, Send):
                 conn = self._conns.get(action.session)
                 if conn is not None:
-                    conn.outbox.append(action)
-                    conn.drained.clear()
-                    conn.has_work.set()
+                    self._send(conn, action)
             elif isinstance(action, Deliver):
                 assert self._delivery is not None
                 if not self._delivery.put(action.result):
@@ -362,11 +389,32 @@ class NeuralSpaceSink:
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
+    def _send(self, conn: _Conn, item: Send) -> None:
+        """Write ``item`` now if the connection takes it, else queue it for the writer task.
+
+        The direct path is websockets' own ``send()`` without its coroutine: the protocol
+        frames the message and the transport takes the bytes, on this one thread.
+        """
+        ws = conn.ws
+        if not conn.outbox and not ws.paused and ws.protocol.state is conn.open_state:
+            if ws.transport.is_closing():
+                return  # the reader reports how it ended
+            ws.protocol.send_binary(item.pcm)
+            ws.send_data()
+            if self.send_log is not None and item.t_ns is not None:
+                self.send_log.append((item.start, item.t_ns, time.monotonic_ns()))
+            return
+        conn.outbox.append(item)
+        conn.drained.clear()
+        conn.has_work.set()
+
     def _spawn(self, conn: _Conn, coro: Any) -> None:
         conn.tasks.append(self._guard(coro))
 
     def _finish(self, outcome: Outcome) -> None:
         self._outcome = outcome
+        if self._engine is not None:
+            self._engine.every_tick(id(self), None)
         for conn in self._conns.values():
             conn.abort()
         self._conns.clear()
@@ -476,7 +524,11 @@ class NeuralSpaceSink:
                     if not ring.at_end:
                         wake.clear()
                         if not len(ring) and not ring.at_end:
-                            await wake.wait()
+                            self._parked = True
+                            try:
+                                await wake.wait()
+                            finally:
+                                self._parked = False
                         continue
                     tail = collections.deque(machine.trailing_silence_frames(time.monotonic_ns()))
                     continue
@@ -505,9 +557,13 @@ class NeuralSpaceSink:
             else:
                 assert self._wake is not None
                 self._wake.clear()
-                if not machine.wants_frames:
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), TICK_S / 2)
+                self._waiting_ready = True
+                try:
+                    if not machine.wants_frames:
+                        await self._wake.wait()  # set by every machine event (see _apply)
+                finally:
+                    self._waiting_ready = False
+        self._parked = False  # the feeder waits for frames in the ring
 
     async def _until_sent(self) -> None:
         """Until the open session has written every frame handed to it (or none is open)."""

@@ -483,8 +483,14 @@ class SessionMachine:
                 )
             return actions + self._finish(Outcome(self._with_missing(error)))
         retry.attempt += 1
-        if not fresh:
-            log.warning("%s; %s", error, "reconnecting" if self.ever_connected else "retrying")
+        if fresh:
+            pass
+        elif self.ever_connected:
+            log.warning("%s; reconnecting", error)
+        else:
+            # Before the first session nothing is at stake yet: the last failure, if the
+            # start-up budget runs out, is the one line the user needs.
+            log.info("%s; retrying", error)
         if self.ever_connected:
             self.counters["reconnects"] += 1
         self.session += 1

@@ -122,10 +122,10 @@ def test_a_first_session_that_meets_a_transient_failure_is_retried(
     speech20, reference20, fault_server
 ):
     server = fault_server({0: Plan(refuse=503), 1: Plan(at_bytes=0, action="cut")})
-    run = stream(server, speech20.path)
+    run = stream(server, speech20.path, "-v")
     assert run.proc.returncode == 0, run.stderr
     assert server.attempts == 3 and len(server.sessions) == 2, run.stderr
-    assert "(HTTP 503); retrying" in run.stderr
+    assert "nsaudio: INFO: the service refused the WebSocket (HTTP 503); retrying" in run.stderr
     assert run.words == speech20.audio.words
     check_server_audio(server, speech20.audio, reference20.audio)
 
