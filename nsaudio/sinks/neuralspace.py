@@ -136,7 +136,7 @@ class NeuralSpaceSink:
                 drain_timeout=drain_timeout, idle_timeout=idle_timeout, settle=settle,
                 ping_interval=ping_interval, ping_timeout=ping_timeout,
                 reconnect_timeout=reconnect_timeout, startup_timeout=startup_timeout,
-                backoff=backoff, keep_finals=keep_finals,
+                backoff=backoff, keep_finals=keep_finals, live=live,
             )  # fmt: skip
         except ValueError as err:
             raise InputError(str(err)) from None

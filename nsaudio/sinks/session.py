@@ -20,7 +20,9 @@ can be tested on a fake clock:
   at ``--pace 0``, a replay) never queues so much ahead of a ping that a live service's
   pong comes too late (a service reads its audio in order, at about real time or faster:
   2 s ahead of a ping must not look like a dead connection after a 5 s pong timeout), and
-  a service that stops reading stops the sender within a window.
+  a service that stops reading stops the sender within a window. Live audio (``live``)
+  comes at real time and is never held back by the window (a service that lags is its own
+  business; capture must not wait for it): only what a new session re-sends is.
 - **Drain.** After the last frame (trailing silence included) the machine waits for the full
   result covering the last speech sent, for an idle service that answered a ping since, or
   for ``drain_timeout``. A reconnect during the drain re-sends the unfinalised audio and
@@ -172,6 +174,7 @@ class SessionMachine:
         backoff: tuple[float, float] = (0.2, 5.0),
         keep_finals: int = 1000,
         window: float = 2.0,
+        live: bool = False,
         rng: Callable[[], float] = random.random,
     ) -> None:
         for name, value in (
@@ -201,6 +204,7 @@ class SessionMachine:
         self.backoff = backoff
         self.rng = rng
         self.window = 2 * max(1, round(window * rate))  # bytes of int16 audio
+        self.live = live
         self.phase = CONNECTING
         self.session = 0  # the session wanted or open now; reports from others are stale
         self.connected = False
@@ -240,7 +244,7 @@ class SessionMachine:
             self.connected
             and self.phase == STREAMING
             and not self._resend
-            and (self.ping_interval <= 0 or self._unacked < self.window)
+            and (self.live or self.ping_interval <= 0 or self._unacked < self.window)
         )
 
     @property

@@ -498,3 +498,18 @@ def test_a_replay_goes_out_a_window_at_a_time():
     assert m.connected and m.session == 2
     replayed = m.counters["replayed_samples"]
     assert replayed == RATE and not m.wants_frames
+
+
+def test_live_audio_is_never_held_back_by_the_window_but_a_replay_is():
+    m = machine(window=1.0, live=True)
+    h = Harness(m)
+    h.apply(m.start(0.0))
+    h.advance(0.1)
+    h.half_open.add(1)  # a service that lags (or died): capture must not wait for it
+    for frame in make_frames()[:50]:  # 5 s, five windows
+        assert m.wants_frames
+        h.apply(m.frame(frame, h.now))
+    h.apply(m.closed(1, None, "reset", h.now))
+    h.half_open.add(2)
+    h.advance(0.05)
+    assert m.counters["replayed_samples"] == RATE and not m.wants_frames
