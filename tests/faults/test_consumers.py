@@ -6,9 +6,11 @@ session, no reconnect, the connection closed politely.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -71,3 +73,37 @@ def test_a_raising_callback_ends_the_stream_and_is_never_called_again(speech20, 
     assert len(server.sessions) == 1 and sink.stats()["reconnects"] == 0
     time.sleep(0.5)
     assert len(calls) == 1
+
+
+def test_abort_stops_everything_at_once_and_no_callback_follows(speech60, fault_server):
+    # Finding 4: abort() once sent trailing silence, reconnected, re-sent, and called
+    # on_result after it returned.
+    server = fault_server()
+    calls = []
+    first = threading.Event()
+
+    def callback(result):
+        calls.append(result)
+        first.set()
+
+    sink = NeuralSpaceSink(server.base_url, server.api_key, on_result=callback, pace=1.0)
+    source = open_source(speech60.path)
+    pipeline = Pipeline(source, standard_stages(source, "pcm_16k"), sink, rate=RATE)
+    runner = threading.Thread(target=lambda: _run_quietly(pipeline), daemon=True)
+    runner.start()
+    assert first.wait(30)
+    t0 = time.monotonic()
+    sink.abort()
+    assert time.monotonic() - t0 < 2
+    seen = len(calls)
+    runner.join(10)
+    assert not runner.is_alive()
+    time.sleep(1.0)
+    assert len(calls) == seen  # nothing after abort() returned
+    assert sink.stats()["reconnects"] == 0 and len(server.sessions) == 1
+    assert server.sessions[0].close_code != 1000  # cut, not drained
+
+
+def _run_quietly(pipeline) -> None:
+    with contextlib.suppress(Exception):
+        pipeline.run()
