@@ -1,9 +1,8 @@
 #!/usr/bin/env python3
 """Conversion throughput: ``nsaudio convert`` against sox, one-shot soxr, scipy and libsamplerate.
 
-One run, one input for every contender: a WAV of 48 kHz stereo 16-bit speech (flite, repeated;
-a swept tone if flite is missing), made in a temporary directory. Each contender makes 16 kHz
-mono int16 from it. Processes (nsaudio, sox) are timed wall-clock from spawn to exit, interpreter
+One run, one input for every contender: a WAV of 48 kHz stereo 16-bit tones and light noise,
+made in a temporary directory. Each contender makes 16 kHz mono int16 from it. Processes (nsaudio, sox) are timed wall-clock from spawn to exit, interpreter
 start included; the one-shot resamplers run in a fresh child process each, which times its own
 file read and its compute (downmix + resample + int16) separately. Peak memory is the child's
 peak RSS from ``os.wait4``. Quality is the SNR of each output against one-shot soxr HQ.
@@ -33,8 +32,11 @@ from typing import Any
 import numpy as np
 
 IN_RATE, OUT_RATE = 48000, 16000
-SENTENCE = "The quick brown fox jumps over the lazy dog, and then it runs back home again."
-TARGET_RATIO, TARGET_RSS_MB = 0.6, 100.0
+TARGET_RATIO, TARGET_RSS_MB = 0.5, 40.0
+#: The input: (frequency Hz, amplitude) of the tones on each channel, different on each so that
+#: the downmix is not a copy of one channel, and independent white noise on each.
+TONES = (((440.0, 0.30), (1250.0, 0.12)), ((660.0, 0.25), (3100.0, 0.10)))
+NOISE_RMS = 0.003  # about -50 dBFS
 #: One-shot contenders: name -> (label, module needed). The code is in ``_resample``.
 ONE_SHOT = {
     "soxr_hq": ("soxr one-shot HQ", "soxr"),
@@ -50,29 +52,27 @@ PIPELINE_LOG = re.compile(r" in ([0-9.]+) s$", re.MULTILINE)
 def make_input(path: Path, seconds: float) -> str:
     """Write ``seconds`` of 48 kHz stereo int16 to ``path``; return a description of it.
 
-    One flite sentence (or, without flite, a swept tone with a syllable-rate tremolo) is
-    resampled to 48 kHz, spread over two channels with different gains and repeated.
+    Two tones on each channel with a slow (0.25 Hz) swell, and light white noise, the same
+    on every run (a fixed seed).
     """
-    sox, flite = shutil.which("sox") or "sox", shutil.which("flite")
-    one = path.parent / "sentence.wav"
-    if flite:
-        what = "flite 'rms' speech"
-        make = [flite, "-voice", "rms", "-t", SENTENCE, "-o", str(one)]
-    else:
-        what = "swept tones with a 4 Hz tremolo"
-        make = [sox, "-n", "-r", "16000", "-b", "16", str(one), "synth", "3", "sine", "150-1500", "tremolo", "4", "90", "vol", "0.4"]  # fmt: skip
-    if not one.exists():
-        subprocess.run(make, check=True)
     import soundfile as sf
 
-    reps = math.ceil(seconds / (sf.info(str(one)).duration + 0.4))
-    subprocess.run(  # channel gains 0.9 / 0.7, 0.4 s pause after each sentence
-        [sox, str(one), "-D", "-b", "16", str(path), "remix", "1v0.9", "1v0.7",
-         "rate", "-v", str(IN_RATE), "pad", "0", "0.4", "repeat", str(reps - 1),
-         "trim", "0", str(seconds)],
-        check=True,
-    )  # fmt: skip
-    return f"{what}, repeated: {seconds:g} s, 48 kHz stereo int16"
+    rng = np.random.default_rng(1)
+    total, step = round(seconds * IN_RATE), 10 * IN_RATE
+    with sf.SoundFile(str(path), "w", IN_RATE, 2, "PCM_16") as f:
+        for start in range(0, total, step):
+            t = np.arange(start, min(total, start + step), dtype=np.float64) / IN_RATE
+            swell = 0.6 + 0.4 * np.sin(2 * np.pi * 0.25 * t)
+            x = rng.normal(0, NOISE_RMS, (len(t), 2))
+            for ch, tones in enumerate(TONES):
+                for freq, amp in tones:
+                    x[:, ch] += swell * amp * np.sin(2 * np.pi * freq * t)
+            f.write(x.astype(np.float32))  # libsndfile rounds to int16
+    tones = "; ".join(" + ".join(f"{f:g} Hz" for f, _ in ch) for ch in TONES)
+    return (
+        f"tones ({tones}) with a 0.25 Hz swell and white noise at "
+        f"{20 * math.log10(NOISE_RMS):.0f} dBFS: {seconds:g} s, 48 kHz stereo int16"
+    )
 
 
 # Peak RSS comes from wait4() on the contender, run by this small shim. Spawned straight from
