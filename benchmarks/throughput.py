@@ -7,7 +7,7 @@ start included; the one-shot resamplers run in a fresh child process each, which
 file read and its compute (downmix + resample + int16) separately. Peak memory is the child's
 peak RSS from ``os.wait4``. Quality is the SNR of each output against one-shot soxr HQ.
 
-    python benchmarks/throughput.py [--seconds 600] [--repeat 5] [--budget 12] [--json FILE]
+    python benchmarks/throughput.py [--seconds 600] [--repeat 5] [--budget 12] [--json FILE] [--plot FILE.png]
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ ONE_SHOT = {
     "src_best": ("libsamplerate sinc_best", "samplerate"),
 }
 REFERENCE = "soxr_hq"
+#: Contenders timed as whole processes; the rest are one-shot compute times.
+PROCESSES = ("nsaudio", "sox")
 #: nsaudio -v ends its convert log line with the seconds spent in the pipeline.
 PIPELINE_LOG = re.compile(r" in ([0-9.]+) s$", re.MULTILINE)
 
@@ -249,6 +251,74 @@ def report(desc: str, info: dict[str, Any], results: dict[str, dict[str, Any]],
               f"samples, max |diff| {q['max_abs_diff']} LSB")  # fmt: skip
 
 
+def plot(path: str, desc: str, info: dict[str, Any], results: dict[str, dict[str, Any]]) -> None:
+    """The contenders side by side: time (median, whiskers min to max) and peak RSS.
+
+    The time axis is linear and stops at 3x sox's median: a slower contender's bar runs off
+    the edge, its figure written at the edge.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    names = [n for n, r in results.items() if "median_s" in r][::-1]  # first row on top
+    rows = [results[n] for n in names]
+    y = np.arange(len(rows))
+    colours = ["tab:blue" if n in PROCESSES else "tab:gray" for n in names]
+    fig, (ax_t, ax_m) = plt.subplots(
+        1, 2, figsize=(11, 0.45 * len(rows) + 2.6), sharey=True, width_ratios=[3, 2]
+    )
+    med = np.array([r["median_s"] for r in rows])
+    # times_s are rounded to 0.1 ms: a whisker can come out a hair below zero
+    lo = np.maximum(0, med - np.array([min(r["times_s"]) for r in rows]))
+    hi = np.maximum(0, np.array([max(r["times_s"]) for r in rows]) - med)
+    edge = 3 * results["sox"]["median_s"]
+    ax_t.barh(y, np.minimum(med, edge), color=colours)
+    inside = med < edge
+    ax_t.errorbar(med[inside], y[inside], xerr=[lo[inside], hi[inside]], fmt="none",
+                  ecolor="black", capsize=3, lw=1)  # fmt: skip
+    for yi, r in zip(y, rows, strict=True):
+        text = f" {r['median_s']:.3f} s  ({r['ratio_vs_sox']:.2f}x sox)"
+        if inside[yi]:
+            ax_t.annotate(text, (med[yi] + hi[yi], yi), va="center", fontsize=8)
+        else:
+            ax_t.annotate(text + " \u2192", (edge, yi), va="center", ha="right", fontsize=8,
+                          color="white", fontweight="bold")  # fmt: skip
+    ax_t.axvline(results["sox"]["median_s"], color="tab:orange", lw=1, ls="--")
+    ax_t.axvline(TARGET_RATIO * results["sox"]["median_s"], color="tab:green", lw=1, ls=":")
+    ax_t.set_xlim(0, edge)
+    ax_t.set_yticks(y, [r["label"] for r in rows])
+    ax_t.set_xlabel(f"seconds (median of {info['repeat']} runs; whiskers: min to max)")
+    ax_t.set_title("Time")
+    floor = info["rss_floor_mb"]
+    rss = np.array([r["peak_rss_mb"] for r in rows])
+    ax_m.barh(y, rss, color=colours)
+    for yi, mb in zip(y, rss, strict=True):
+        text = f" <{floor:.0f} (floor)" if mb <= floor + 0.5 else f" {mb:.0f}"
+        ax_m.annotate(text, (mb, yi), va="center", fontsize=8)
+    ax_m.set_xlim(0, rss.max() * 1.25)
+    ax_m.set_xlabel("peak RSS of the process, MB")
+    ax_m.set_title("Memory")
+    fig.legend(
+        handles=[Patch(color="tab:blue", label="whole process, spawn to exit (start-up included)"),
+                 Patch(color="tab:gray", label="one-shot: compute only, whole file in memory"),
+                 plt.Line2D([], [], color="tab:orange", ls="--", label="sox"),
+                 plt.Line2D([], [], color="tab:green", ls=":", label=f"{TARGET_RATIO:g}x sox (target)")],
+        loc="lower center", ncol=4, fontsize=8, frameon=False,
+    )  # fmt: skip
+    fig.suptitle(
+        f"{info['input_seconds'] / 60:g} min of 48 kHz stereo int16 WAV to 16 kHz mono int16\n"
+        f"input: {desc.split(':')[0]}\n{info['cpu_count']} CPUs ({info.get('cpu')}), "
+        f"load average at start {info['load_avg_at_start'][0]}",
+        fontsize=9,
+    )
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
 def run_processes(src: Path, tmp: Path, repeat: int) -> dict[str, dict[str, Any]]:
     """nsaudio convert and sox, round robin so that load from elsewhere hits both alike."""
     sox = shutil.which("sox") or "sox"
@@ -310,6 +380,11 @@ def main() -> int:
     p.add_argument("--repeat", type=int, default=5, help="runs per contender (default 5)")
     p.add_argument("--budget", type=float, default=12, help="seconds after which a slow one-shot contender's runs stop (default 12)")  # fmt: skip
     p.add_argument("--json", metavar="FILE", help="write every figure to FILE")
+    p.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="draw the contenders side by side into FILE.png (needs matplotlib)",
+    )
     p.add_argument("--child", nargs=3, help=argparse.SUPPRESS)  # NAME IN OUT: one one-shot run
     args = p.parse_args()
     if args.repeat < 1 or args.seconds <= 0:
@@ -319,6 +394,8 @@ def main() -> int:
         return 0
     if not shutil.which("sox"):
         sys.exit("throughput: sox must be on PATH (it is the baseline)")
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        sys.exit("throughput: --plot needs matplotlib (pip install -e '.[bench]')")
     t_start = time.perf_counter()
     info = machine()
     with tempfile.TemporaryDirectory(prefix="nsaudio-bench-") as tmp_name:
@@ -351,6 +428,11 @@ def main() -> int:
     report(desc, info, results, memory, long_run["wall_s"])
     total = time.perf_counter() - t_start
     print(f"benchmark took {total:.1f} s")
+    if args.plot:
+        plot(
+            args.plot, desc, {**info, "repeat": args.repeat, "input_seconds": args.seconds}, results
+        )
+        print(f"plot: {args.plot}")
     if args.json:
         data = {
             "benchmark": "throughput",
