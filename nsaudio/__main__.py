@@ -1,5 +1,3 @@
-import sys
+from .cli.console import run
 
-from .cli.main import main
-
-sys.exit(main())
+run()
