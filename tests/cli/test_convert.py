@@ -161,6 +161,7 @@ def test_convert_imports_only_what_it_runs(tmp_path):
         "nsaudio.cli.service",
         "nsaudio.sinks.neuralspace",
         "requests",
+        "websockets",
         "websocket",
     ):
         assert module not in loaded, module
