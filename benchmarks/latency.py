@@ -197,6 +197,13 @@ def plot(
     )
     ax_a.set_xlabel("age of the frame's oldest sample when sent, ms")
     ax_a.set_title("Sample age at send", fontsize=10)
+    # A few slow frames (a session opening, a stall) would squeeze the rest into one pixel.
+    if len(overhead) and overhead.min() > 0 and overhead.max() > 20 * max(p["p50"], 0.01):
+        ax_o.set_xscale("log")
+        ax_o.set_xlabel(ax_o.get_xlabel() + " (log scale)")
+    if len(overhead) and overhead.max() > intrinsic:
+        ax_a.set_xscale("log")
+        ax_a.set_xlabel(ax_a.get_xlabel() + " (log scale)")
     for ax in (ax_o, ax_a):
         ax.set_ylabel("frames, cumulative %")
         ax.set_ylim(0, 100.5)
