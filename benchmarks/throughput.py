@@ -255,7 +255,8 @@ def plot(path: str, desc: str, info: dict[str, Any], results: dict[str, dict[str
     """The contenders side by side: time (median, whiskers min to max) and peak RSS.
 
     The time axis is linear and stops at 3x sox's median: a slower contender's bar runs off
-    the edge, its figure written at the edge.
+    the edge, its figure written inside the bar with an arrow; a bar too long for its figure
+    to follow it has the figure inside too.
     """
     import matplotlib
 
@@ -276,7 +277,7 @@ def plot(path: str, desc: str, info: dict[str, Any], results: dict[str, dict[str
     hi = np.maximum(0, np.array([max(r["times_s"]) for r in rows]) - med)
     edge = 3 * results["sox"]["median_s"]
     ax_t.barh(y, np.minimum(med, edge), color=colours)
-    inside = med < edge
+    inside = med + hi < 0.7 * edge  # room for the figure after the whisker
     ax_t.errorbar(med[inside], y[inside], xerr=[lo[inside], hi[inside]], fmt="none",
                   ecolor="black", capsize=3, lw=1)  # fmt: skip
     for yi, r in zip(y, rows, strict=True):
@@ -284,7 +285,8 @@ def plot(path: str, desc: str, info: dict[str, Any], results: dict[str, dict[str
         if inside[yi]:
             ax_t.annotate(text, (med[yi] + hi[yi], yi), va="center", fontsize=8)
         else:
-            ax_t.annotate(text + " \u2192", (edge, yi), va="center", ha="right", fontsize=8,
+            more = " \u2192" if med[yi] > edge else " "  # the bar runs off the edge
+            ax_t.annotate(text + more, (min(med[yi], edge), yi), va="center", ha="right", fontsize=8,
                           color="white", fontweight="bold")  # fmt: skip
     ax_t.axvline(results["sox"]["median_s"], color="tab:orange", lw=1, ls="--")
     ax_t.axvline(TARGET_RATIO * results["sox"]["median_s"], color="tab:green", lw=1, ls=":")
