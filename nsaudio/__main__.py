@@ -1,3 +1,5 @@
-from .cli.console import run
+import sys
 
-run()
+from .cli.main import main
+
+sys.exit(main())
