@@ -1,6 +1,6 @@
 """End-to-end latency: a source paced at real time, through the pipeline, to the local server.
 
-    python benchmarks/latency.py --seconds 30 [--rate 48000] [--frame-ms 100] [--json FILE]
+    python benchmarks/latency.py --seconds 30 [--rate 48000] [--frame-ms 100] [--json FILE] [--plot FILE.png]
 
 Each frame carries the monotonic time at which its newest input sample became available;
 the sink notes when the frame was handed to the socket. Figures (milliseconds):
@@ -21,6 +21,7 @@ block by block exactly when a sound card would deliver it.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -157,6 +158,71 @@ def run_stream(
     }
 
 
+def plot(
+    path: str,
+    report: dict[str, Any],
+    overhead: np.ndarray,
+    oldest_age: np.ndarray,
+    quality: str,
+    load_avg: list[float],
+) -> None:
+    """CDFs of the send overhead and of the sample age, with the intrinsic limit drawn in."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def cdf(ax: Any, values: np.ndarray, **kw: Any) -> None:
+        v = np.sort(values)
+        ax.plot(v, 100 * np.arange(1, len(v) + 1) / len(v), drawstyle="steps-post", **kw)
+
+    frame, intrinsic = report["frame_ms"], report["intrinsic_ms"]
+    fig, (ax_o, ax_a) = plt.subplots(1, 2, figsize=(11, 5))
+    cdf(ax_o, overhead, color="tab:blue", label="send overhead")
+    p = report["send_overhead_ms"]
+    for q, ls in (("p50", "--"), ("p99", ":")):
+        ax_o.axvline(p[q], color="tab:gray", ls=ls, lw=1, label=f"{q} {p[q]:.2f} ms")
+    ax_o.set_xlabel("send time - when the frame's newest sample became available, ms")
+    ax_o.set_title("What nsaudio adds (queues, hand-offs, resampling, framing)", fontsize=10)
+    cdf(ax_a, overhead + intrinsic, color="tab:blue", label="estimate: intrinsic + overhead")
+    if len(oldest_age):
+        cdf(
+            ax_a,
+            oldest_age,
+            color="tab:purple",
+            label="measured: send - delivery of its first sample",
+        )
+    ax_a.axvline(intrinsic, color="tab:green", lw=1.5,
+                 label=f"intrinsic limit {intrinsic:.1f} ms (frame {frame:g} + resampler "
+                 f"hold-back {report['resampler_holdback_ms']:.1f})")  # fmt: skip
+    ax_a.axvline(
+        frame + 25, color="tab:red", ls=":", lw=1.5, label=f"target: frame + 25 = {frame + 25:g} ms"
+    )
+    ax_a.set_xlabel("age of the frame's oldest sample when sent, ms")
+    ax_a.set_title("Sample age at send", fontsize=10)
+    # A few slow frames (a session opening, a stall) would squeeze the rest into one pixel.
+    if len(overhead) and overhead.min() > 0 and overhead.max() > 20 * max(p["p50"], 0.01):
+        ax_o.set_xscale("log")
+        ax_o.set_xlabel(ax_o.get_xlabel() + " (log scale)")
+    if len(overhead) and overhead.max() > intrinsic:
+        ax_a.set_xscale("log")
+        ax_a.set_xlabel(ax_a.get_xlabel() + " (log scale)")
+    for ax in (ax_o, ax_a):
+        ax.set_ylabel("frames, cumulative %")
+        ax.set_ylim(0, 100.5)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
+    fig.suptitle(
+        f"{report['source']} -> {report['format']}, {frame:g} ms frames, soxr {quality}, "
+        f"local server on loopback\n{report['frames']} frames, {report['dropped_frames']} dropped; "
+        f"{report['machine']['cpus']} CPUs, load average at start {load_avg[0]}",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=30)
@@ -179,7 +245,13 @@ def main() -> None:
     )
     ap.add_argument("--play", metavar="FILE", help="with --mic: paplay FILE in a loop meanwhile")
     ap.add_argument("--json", metavar="FILE")
+    ap.add_argument(
+        "--plot", metavar="FILE.png", help="draw the latency CDFs into FILE.png (needs matplotlib)"
+    )
     args = ap.parse_args()
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        sys.exit("latency: --plot needs matplotlib (pip install -e '.[bench]')")
+    load_avg = [round(v, 2) for v in os.getloadavg()]
 
     out_rate = 16000 if args.format == "pcm_16k" else 8000
     player = None
@@ -226,6 +298,9 @@ def main() -> None:
         )
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    if args.plot:
+        plot(args.plot, report, overhead, res["oldest_age"], args.quality, load_avg)
+        print(f"plot: {args.plot}")
 
 
 if __name__ == "__main__":

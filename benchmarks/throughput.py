@@ -1,14 +1,13 @@
 #!/usr/bin/env python3
 """Conversion throughput: ``nsaudio convert`` against sox, one-shot soxr, scipy and libsamplerate.
 
-One run, one input for every contender: a WAV of 48 kHz stereo 16-bit speech (flite, repeated;
-a swept tone if flite is missing), made in a temporary directory. Each contender makes 16 kHz
-mono int16 from it. Processes (nsaudio, sox) are timed wall-clock from spawn to exit, interpreter
+One run, one input for every contender: a WAV of 48 kHz stereo 16-bit tones and light noise,
+made in a temporary directory. Each contender makes 16 kHz mono int16 from it. Processes (nsaudio, sox) are timed wall-clock from spawn to exit, interpreter
 start included; the one-shot resamplers run in a fresh child process each, which times its own
 file read and its compute (downmix + resample + int16) separately. Peak memory is the child's
 peak RSS from ``os.wait4``. Quality is the SNR of each output against one-shot soxr HQ.
 
-    python benchmarks/throughput.py [--seconds 600] [--repeat 5] [--budget 12] [--json FILE]
+    python benchmarks/throughput.py [--seconds 600] [--repeat 5] [--budget 12] [--json FILE] [--plot FILE.png]
 """
 
 from __future__ import annotations
@@ -33,8 +32,11 @@ from typing import Any
 import numpy as np
 
 IN_RATE, OUT_RATE = 48000, 16000
-SENTENCE = "The quick brown fox jumps over the lazy dog, and then it runs back home again."
-TARGET_RATIO, TARGET_RSS_MB = 0.6, 100.0
+TARGET_RATIO, TARGET_RSS_MB = 0.5, 40.0
+#: The input: (frequency Hz, amplitude) of the tones on each channel, different on each so that
+#: the downmix is not a copy of one channel, and independent white noise on each.
+TONES = (((440.0, 0.30), (1250.0, 0.12)), ((660.0, 0.25), (3100.0, 0.10)))
+NOISE_RMS = 0.003  # about -50 dBFS
 #: One-shot contenders: name -> (label, module needed). The code is in ``_resample``.
 ONE_SHOT = {
     "soxr_hq": ("soxr one-shot HQ", "soxr"),
@@ -43,6 +45,8 @@ ONE_SHOT = {
     "src_best": ("libsamplerate sinc_best", "samplerate"),
 }
 REFERENCE = "soxr_hq"
+#: Contenders timed as whole processes; the rest are one-shot compute times.
+PROCESSES = ("nsaudio", "sox")
 #: nsaudio -v ends its convert log line with the seconds spent in the pipeline.
 PIPELINE_LOG = re.compile(r" in ([0-9.]+) s$", re.MULTILINE)
 
@@ -50,29 +54,27 @@ PIPELINE_LOG = re.compile(r" in ([0-9.]+) s$", re.MULTILINE)
 def make_input(path: Path, seconds: float) -> str:
     """Write ``seconds`` of 48 kHz stereo int16 to ``path``; return a description of it.
 
-    One flite sentence (or, without flite, a swept tone with a syllable-rate tremolo) is
-    resampled to 48 kHz, spread over two channels with different gains and repeated.
+    Two tones on each channel with a slow (0.25 Hz) swell, and light white noise, the same
+    on every run (a fixed seed).
     """
-    sox, flite = shutil.which("sox") or "sox", shutil.which("flite")
-    one = path.parent / "sentence.wav"
-    if flite:
-        what = "flite 'rms' speech"
-        make = [flite, "-voice", "rms", "-t", SENTENCE, "-o", str(one)]
-    else:
-        what = "swept tones with a 4 Hz tremolo"
-        make = [sox, "-n", "-r", "16000", "-b", "16", str(one), "synth", "3", "sine", "150-1500", "tremolo", "4", "90", "vol", "0.4"]  # fmt: skip
-    if not one.exists():
-        subprocess.run(make, check=True)
     import soundfile as sf
 
-    reps = math.ceil(seconds / (sf.info(str(one)).duration + 0.4))
-    subprocess.run(  # channel gains 0.9 / 0.7, 0.4 s pause after each sentence
-        [sox, str(one), "-D", "-b", "16", str(path), "remix", "1v0.9", "1v0.7",
-         "rate", "-v", str(IN_RATE), "pad", "0", "0.4", "repeat", str(reps - 1),
-         "trim", "0", str(seconds)],
-        check=True,
-    )  # fmt: skip
-    return f"{what}, repeated: {seconds:g} s, 48 kHz stereo int16"
+    rng = np.random.default_rng(1)
+    total, step = round(seconds * IN_RATE), 10 * IN_RATE
+    with sf.SoundFile(str(path), "w", IN_RATE, 2, "PCM_16") as f:
+        for start in range(0, total, step):
+            t = np.arange(start, min(total, start + step), dtype=np.float64) / IN_RATE
+            swell = 0.6 + 0.4 * np.sin(2 * np.pi * 0.25 * t)
+            x = rng.normal(0, NOISE_RMS, (len(t), 2))
+            for ch, tones in enumerate(TONES):
+                for freq, amp in tones:
+                    x[:, ch] += swell * amp * np.sin(2 * np.pi * freq * t)
+            f.write(x.astype(np.float32))  # libsndfile rounds to int16
+    tones = "; ".join(" + ".join(f"{f:g} Hz" for f, _ in ch) for ch in TONES)
+    return (
+        f"tones ({tones}) with a 0.25 Hz swell and white noise at "
+        f"{20 * math.log10(NOISE_RMS):.0f} dBFS: {seconds:g} s, 48 kHz stereo int16"
+    )
 
 
 # Peak RSS comes from wait4() on the contender, run by this small shim. Spawned straight from
@@ -249,6 +251,76 @@ def report(desc: str, info: dict[str, Any], results: dict[str, dict[str, Any]],
               f"samples, max |diff| {q['max_abs_diff']} LSB")  # fmt: skip
 
 
+def plot(path: str, desc: str, info: dict[str, Any], results: dict[str, dict[str, Any]]) -> None:
+    """The contenders side by side: time (median, whiskers min to max) and peak RSS.
+
+    The time axis is linear and stops at 3x sox's median: a slower contender's bar runs off
+    the edge, its figure written inside the bar with an arrow; a bar too long for its figure
+    to follow it has the figure inside too.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    names = [n for n, r in results.items() if "median_s" in r][::-1]  # first row on top
+    rows = [results[n] for n in names]
+    y = np.arange(len(rows))
+    colours = ["tab:blue" if n in PROCESSES else "tab:gray" for n in names]
+    fig, (ax_t, ax_m) = plt.subplots(
+        1, 2, figsize=(11, 0.45 * len(rows) + 2.6), sharey=True, width_ratios=[3, 2]
+    )
+    med = np.array([r["median_s"] for r in rows])
+    # times_s are rounded to 0.1 ms: a whisker can come out a hair below zero
+    lo = np.maximum(0, med - np.array([min(r["times_s"]) for r in rows]))
+    hi = np.maximum(0, np.array([max(r["times_s"]) for r in rows]) - med)
+    edge = 3 * results["sox"]["median_s"]
+    ax_t.barh(y, np.minimum(med, edge), color=colours)
+    inside = med + hi < 0.7 * edge  # room for the figure after the whisker
+    ax_t.errorbar(med[inside], y[inside], xerr=[lo[inside], hi[inside]], fmt="none",
+                  ecolor="black", capsize=3, lw=1)  # fmt: skip
+    for yi, r in zip(y, rows, strict=True):
+        text = f" {r['median_s']:.3f} s  ({r['ratio_vs_sox']:.2f}x sox)"
+        if inside[yi]:
+            ax_t.annotate(text, (med[yi] + hi[yi], yi), va="center", fontsize=8)
+        else:
+            more = " \u2192" if med[yi] > edge else " "  # the bar runs off the edge
+            ax_t.annotate(text + more, (min(med[yi], edge), yi), va="center", ha="right", fontsize=8,
+                          color="white", fontweight="bold")  # fmt: skip
+    ax_t.axvline(results["sox"]["median_s"], color="tab:orange", lw=1, ls="--")
+    ax_t.axvline(TARGET_RATIO * results["sox"]["median_s"], color="tab:green", lw=1, ls=":")
+    ax_t.set_xlim(0, edge)
+    ax_t.set_yticks(y, [r["label"] for r in rows])
+    ax_t.set_xlabel(f"seconds (median of {info['repeat']} runs; whiskers: min to max)")
+    ax_t.set_title("Time")
+    floor = info["rss_floor_mb"]
+    rss = np.array([r["peak_rss_mb"] for r in rows])
+    ax_m.barh(y, rss, color=colours)
+    for yi, mb in zip(y, rss, strict=True):
+        text = f" <{floor:.0f} (floor)" if mb <= floor + 0.5 else f" {mb:.0f}"
+        ax_m.annotate(text, (mb, yi), va="center", fontsize=8)
+    ax_m.set_xlim(0, rss.max() * 1.25)
+    ax_m.set_xlabel("peak RSS of the process, MB")
+    ax_m.set_title("Memory")
+    fig.legend(
+        handles=[Patch(color="tab:blue", label="whole process, spawn to exit (start-up included)"),
+                 Patch(color="tab:gray", label="one-shot: compute only, whole file in memory"),
+                 plt.Line2D([], [], color="tab:orange", ls="--", label="sox"),
+                 plt.Line2D([], [], color="tab:green", ls=":", label=f"{TARGET_RATIO:g}x sox (target)")],
+        loc="lower center", ncol=4, fontsize=8, frameon=False,
+    )  # fmt: skip
+    fig.suptitle(
+        f"{info['input_seconds'] / 60:g} min of 48 kHz stereo int16 WAV to 16 kHz mono int16\n"
+        f"input: {desc.split(':')[0]}\n{info['cpu_count']} CPUs ({info.get('cpu')}), "
+        f"load average at start {info['load_avg_at_start'][0]}",
+        fontsize=9,
+    )
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
 def run_processes(src: Path, tmp: Path, repeat: int) -> dict[str, dict[str, Any]]:
     """nsaudio convert and sox, round robin so that load from elsewhere hits both alike."""
     sox = shutil.which("sox") or "sox"
@@ -310,6 +382,11 @@ def main() -> int:
     p.add_argument("--repeat", type=int, default=5, help="runs per contender (default 5)")
     p.add_argument("--budget", type=float, default=12, help="seconds after which a slow one-shot contender's runs stop (default 12)")  # fmt: skip
     p.add_argument("--json", metavar="FILE", help="write every figure to FILE")
+    p.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="draw the contenders side by side into FILE.png (needs matplotlib)",
+    )
     p.add_argument("--child", nargs=3, help=argparse.SUPPRESS)  # NAME IN OUT: one one-shot run
     args = p.parse_args()
     if args.repeat < 1 or args.seconds <= 0:
@@ -319,6 +396,8 @@ def main() -> int:
         return 0
     if not shutil.which("sox"):
         sys.exit("throughput: sox must be on PATH (it is the baseline)")
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        sys.exit("throughput: --plot needs matplotlib (pip install -e '.[bench]')")
     t_start = time.perf_counter()
     info = machine()
     with tempfile.TemporaryDirectory(prefix="nsaudio-bench-") as tmp_name:
@@ -351,6 +430,11 @@ def main() -> int:
     report(desc, info, results, memory, long_run["wall_s"])
     total = time.perf_counter() - t_start
     print(f"benchmark took {total:.1f} s")
+    if args.plot:
+        plot(
+            args.plot, desc, {**info, "repeat": args.repeat, "input_seconds": args.seconds}, results
+        )
+        print(f"plot: {args.plot}")
     if args.json:
         data = {
             "benchmark": "throughput",

@@ -49,7 +49,9 @@ def _verbosity_options() -> argparse.ArgumentParser:
     return p
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for ``argv`` (default ``sys.argv[1:]``): only the command it names is
+    imported and added, or every command if it names none."""
     common = _verbosity_options()
     parser = _Parser(
         prog="nsaudio",
@@ -58,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for module in commands.ALL:
+    for module in commands.needed(sys.argv[1:] if argv is None else argv):
         module.add_parser(sub, common)
     return parser
 
@@ -90,7 +92,7 @@ def _no_audio_frames(record: logging.LogRecord) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     verbose = getattr(args, "verbose", 0) or 0
     _setup_logging(verbose, getattr(args, "quiet", False))
     try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import stat
 import sys
 import weakref
@@ -63,7 +62,8 @@ class PendingFile:
             return  # a device or a pipe: there is nothing to rename or remove
         folder, base = os.path.split(target)
         while True:
-            temp = os.path.join(folder, f".{base}.{secrets.token_hex(4)}.part")
+            # os.urandom, not secrets: that imports hashlib, whose OpenSSL adds 4 MB to the RSS
+            temp = os.path.join(folder, f".{base}.{os.urandom(4).hex()}.part")
             try:
                 os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
                 break

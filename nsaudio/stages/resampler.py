@@ -49,6 +49,12 @@ def out_position(start: int, in_rate: int, out_rate: int) -> int:
     return start * out_rate // in_rate
 
 
+class _Mono(Block):
+    """A block ``prepare()`` made: mono float32 within full scale, not to be checked again."""
+
+    __slots__ = ()
+
+
 class Resampler:
     """Float32 blocks of any channel count in, mono float32 blocks at ``out_rate`` out.
 
@@ -107,9 +113,11 @@ class Resampler:
             data = data[:, None]
         elif data.shape[1] != self.channels:
             raise InputError(f"expected {self.channels} channels, got {data.shape[1]}")
-        if data.dtype == np.int16:
+        if data.dtype == np.int16:  # within full scale by construction
             if data.shape[1] == 1:
                 return data[:, 0] * np.float32(1 / 32768)
+            # Exact for stereo: each product is the sample times 2**-16, and their sum fits
+            # float32's 24-bit mantissa.
             return (data @ self._int16_weights)[:, 0]
         if data.shape[1] == 1:
             mono = data[:, 0]
@@ -128,15 +136,22 @@ class Resampler:
         return [block]
 
     def prepare(self, block: Block) -> Block:
-        """The downmix alone: stateless, so the runner may do it on the reader's thread."""
+        """The downmix alone: stateless, so the runner may do it on the reader's thread.
+
+        ``push()`` takes what this returns without doing the work again.
+        """
         if block.rate != self.in_rate:
             raise InputError(
                 f"block at {block.rate} Hz pushed into a resampler for {self.in_rate} Hz"
             )
-        if block.data.ndim == 1 and block.data.dtype == np.float32:
-            mono = _full_scale(block.data)
-            return block if mono is block.data else Block(mono, block.start, block.rate, block.t_ns)
-        return Block(self._mono(block.data), block.start, block.rate, block.t_ns)
+        if type(block) is _Mono:
+            return block
+        data = block.data
+        if data.ndim == 1 and data.dtype == np.float32:
+            mono = _full_scale(data)
+        else:
+            mono = self._mono(data)
+        return _Mono(mono, block.start, block.rate, block.t_ns)
 
     def push(self, block: Block) -> list[Block]:
         mono = self.prepare(block).data

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -137,3 +140,36 @@ def test_verbosity_flags_before_or_after_the_command(tmp_path):
         proc = run_cli(*args)
         assert proc.returncode == 0 and b"frames at" in proc.stderr
     assert run_cli("-q", "convert", src, "-").stderr == b""
+
+
+def test_convert_imports_only_what_it_runs(tmp_path):
+    # The command line imports the chosen command's module alone: a convert never loads the
+    # streaming client, the service's REST client or the other commands.
+    src = str(FIXTURES / "speech_16000_mono_int16.wav")
+    code = (
+        "import sys\n"
+        "from nsaudio.cli.main import main\n"
+        f"assert main(['convert', {src!r}, {str(tmp_path / 'o.raw')!r}]) == 0\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
+    loaded = set(proc.stdout.decode().split())
+    assert "nsaudio.cli.convert" in loaded
+    for module in (
+        "nsaudio.cli.stream",
+        "nsaudio.cli.check",
+        "nsaudio.cli.service",
+        "nsaudio.sinks.neuralspace",
+        "requests",
+        "websockets",
+        "websocket",
+    ):
+        assert module not in loaded, module
+    assert (tmp_path / "o.raw").stat().st_size == 2 * sf.info(src).frames
+
+
+def test_help_still_lists_every_command():
+    out = run_cli("--help").stdout.decode()
+    for name in ("stream", "convert", "serve", "languages", "devices", "check"):
+        assert f"    {name} " in out, name
+    assert "invalid choice" in run_cli("bogus").stderr.decode()

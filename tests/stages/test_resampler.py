@@ -63,6 +63,32 @@ def test_int16_input_matches_float_input(tone):
     np.testing.assert_allclose(a, b, atol=1e-6)
 
 
+def test_stereo_int16_downmix_is_exact():
+    # The mean of two int16 channels, full scale both ways included, is exact in float32.
+    rng = np.random.default_rng(0)
+    x = rng.integers(-32768, 32768, (5000, 2)).astype(np.int16)
+    x[:4] = [[-32768, -32768], [32767, 32767], [-32768, 32767], [1, 0]]
+    exact = (x[:, 0].astype(np.float64) + x[:, 1]) / 65536
+    got = stream(Resampler(16000, 16000, 2), x, 777)
+    np.testing.assert_array_equal(got.astype(np.float64), exact)
+
+
+def test_a_prepared_block_is_pushed_as_it_is(tone):
+    ints = np.round(tone * 32767).astype(np.int16)
+    r = Resampler(44100, 16000, 2)
+    block = Block(ints, 0, 44100, 7)
+    prepared = r.prepare(block)
+    assert prepared.data.ndim == 1 and r.prepare(prepared) is prepared
+    a = r.push(prepared) + r.flush()
+    r.reset()
+    b = r.push(block) + r.flush()
+    np.testing.assert_array_equal(
+        np.concatenate([x.data for x in a]), np.concatenate([x.data for x in b])
+    )
+    with pytest.raises(InputError):
+        Resampler(48000, 16000, 2).push(prepared)  # still checked for its rate
+
+
 def test_channel_pick_takes_one_channel(tone):
     expected = soxr.resample(np.ascontiguousarray(tone[:, 1]), 44100, 16000)
     np.testing.assert_array_equal(
