@@ -240,6 +240,7 @@ class NeuralSpaceSink:
         (the user stopped the stream and waits only for the last results)."""
         self.pace = 0.0
         if self._engine is not None:
+            self._engine.call(self._apply_now, self._machine.hurry)
             self._engine.notify(id(self), self._on_wake)
 
     def results(self) -> Iterator[TranscriptResult]:

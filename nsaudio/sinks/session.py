@@ -67,6 +67,8 @@ log = logging.getLogger("nsaudio.neuralspace")
 EARLY_CLOSE_S = 3.0
 #: A session up this long ends a run of failures: the next one starts a fresh budget.
 HEALTHY_S = 10.0
+#: How long a stopped stream's drain waits on a service that is alive and silent.
+HURRY_IDLE_S = 2.0
 #: A result may end this far past the audio sent (services round up); further is hostile.
 TIME_SLACK_S = 5.0
 
@@ -403,6 +405,16 @@ class SessionMachine:
             return []
         self.phase = DRAINING
         return self._start_drain(now) if self.connected else []
+
+    def hurry(self, now: float) -> list[Action]:
+        """The user stopped the stream: wait less for a silent service at the end.
+
+        A service that answered a ping and said nothing for ``HURRY_IDLE_S`` has nothing
+        more to say about the last audio; the full ``idle_timeout`` is for streams that end
+        on their own.
+        """
+        self.idle_timeout = min(self.idle_timeout, HURRY_IDLE_S)
+        return self._check_drain(now) if self.phase == DRAINING else []
 
     def abort(self, now: float) -> list[Action]:
         """Stop everything at once: no reconnect, no result after this."""

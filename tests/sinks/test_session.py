@@ -513,3 +513,30 @@ def test_live_audio_is_never_held_back_by_the_window_but_a_replay_is():
     h.half_open.add(2)
     h.advance(0.05)
     assert m.counters["replayed_samples"] == RATE and not m.wants_frames
+
+
+class SilentService(FakeService):
+    """Reads everything and answers pings, but never says a word."""
+
+    def hear(self, session: int, pcm: bytes) -> list[str]:
+        self.sessions[session]["heard"] += len(pcm) // 2
+        return []
+
+
+@pytest.mark.parametrize("hurried", [False, True])
+def test_a_stopped_stream_waits_less_for_a_silent_service(hurried):
+    m = machine(idle_timeout=5.0)
+    h = Harness(m, SilentService())
+    h.apply(m.start(0.0))
+    h.advance(0.1)
+    for frame in make_frames(2000, [(1000, 2000)]):
+        h.apply(m.frame(frame, h.now))
+    if hurried:
+        h.apply(m.hurry(h.now))
+    h.apply(m.end_of_input(h.now))
+    t0 = h.now
+    while h.outcome is None:
+        h.advance(0.1)
+    assert h.outcome.ok  # alive, and nothing to say: not a failure
+    waited = h.now - t0
+    assert (2.0 <= waited < 2.5) if hurried else (5.0 <= waited < 5.5)
