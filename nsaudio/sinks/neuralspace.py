@@ -296,7 +296,11 @@ class NeuralSpaceSink:
         if self._parked and ring is not None and self.pace == 0:
             # The feeder waits for frames and nothing is paced: take them on this turn of the
             # loop, without waking it (hundreds of live streams: one hop per frame saved).
-            self._take_frames(ring)
+            try:
+                self._take_frames(ring)
+            except BaseException as err:  # a callback of the loop's: nobody else would see it
+                self._crash(err)
+                return
             if not len(ring) and not ring.at_end:
                 return
         self._wake.set()
@@ -313,7 +317,10 @@ class NeuralSpaceSink:
             self._apply(machine.frame(frame, time.monotonic()))
 
     def _apply_now(self, event: Callable[[float], list[Action]]) -> None:
-        self._apply(event(time.monotonic()))
+        try:
+            self._apply(event(time.monotonic()))
+        except BaseException as err:
+            self._crash(err)
 
     async def _main(self) -> None:
         self._wake = asyncio.Event()

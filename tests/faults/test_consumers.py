@@ -107,3 +107,23 @@ def test_abort_stops_everything_at_once_and_no_callback_follows(speech60, fault_
 def _run_quietly(pipeline) -> None:
     with contextlib.suppress(Exception):
         pipeline.run()
+
+
+@pytest.mark.parametrize("live", [True, False], ids=["live", "file"])
+def test_a_failure_inside_the_engine_ends_the_stream_with_one_error(fault_server, live):
+    # Every callback the engine loop runs is guarded: a bug there (here: a frame that goes
+    # back in the stream, which the session machine refuses) ends the stream with an error
+    # instead of leaving a coroutine dead and the caller waiting for good.
+    from nsaudio.blocks import Frame
+
+    server = fault_server()
+    sink = NeuralSpaceSink(server.base_url, server.api_key, live=live)
+    sink.open(RATE)
+    sink.write(Frame(bytes(3200), 1600, RATE, time.monotonic_ns()))
+    t0 = time.monotonic()
+    with pytest.raises(NsAudioError) as caught:
+        sink.write(Frame(bytes(3200), 0, RATE, time.monotonic_ns()))  # goes back
+        sink.close()
+    assert time.monotonic() - t0 < 10
+    assert "internal error in the session engine: ValueError" in str(caught.value)
+    sink.abort()
