@@ -9,6 +9,7 @@
     ├── ServiceError (RuntimeError)                1   the service or the network failed
     │   ├── AuthenticationError                    3   key or token rejected; never retried
     │   └── ProtocolError                          1   the service broke the protocol
+    ├── ConsumerError                              1   whoever took the results failed
     ├── RingClosed                                 -   a put into a ring after close()
     └── ServerError                                1   raised by the local server (nsaudio.server)
         ├── ServerStartError (OSError)             1   cannot listen (the port is taken)
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 __all__ = [
     "AuthenticationError",
+    "ConsumerError",
     "DeviceError",
     "InputError",
     "NsAudioError",
@@ -85,6 +87,11 @@ class AuthenticationError(ServiceError):
 
 class ProtocolError(ServiceError):
     """The service sent something the protocol does not allow."""
+
+
+class ConsumerError(NsAudioError):
+    """Whoever took the results failed (a raising callback, a closed output pipe): the
+    stream ended without them. The consumer's own exception is ``__cause__``."""
 
 
 class RingClosed(NsAudioError):

@@ -8,12 +8,11 @@ import os
 import sys
 from typing import Any
 
-from ..errors import InputError
+from ..errors import ConsumerError, InputError
 from ..formats import FORMATS
 from ..neuralspace.protocol import RESERVED_QUERY_KEYS, StreamParams, check_query_key
 from ..runner import Pipeline, standard_stages
 from ..sinks import Sink
-from ..sinks.neuralspace import ConsumerError
 from ..sources import open_source
 from ..sources.stdin import StdinSource
 from .interrupts import EXIT_INTERRUPTED, first_interrupt_stops

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..blocks import Frame
-from ..errors import InputError, NsAudioError, RingClosed, ServiceError
+from ..errors import ConsumerError, InputError, NsAudioError, RingClosed, ServiceError
 from ..neuralspace.connection import Connector, describe_end
 from ..neuralspace.protocol import StreamParams, Transcript, TranscriptResult
 from ..ring import Ring
@@ -46,18 +46,12 @@ from .session import (
     SessionMachine,
 )
 
-__all__ = ["ConsumerError", "NeuralSpaceSink"]
+__all__ = ["NeuralSpaceSink"]
 
 log = logging.getLogger("nsaudio.neuralspace")
 
 #: Frames handed to a connection and not yet written before the sender waits.
 SEND_BACKLOG = 4
-
-
-class ConsumerError(NsAudioError):
-    """Whoever took the results failed (a raising callback, a closed output); ``__cause__``."""
-
-    exit_status = 1
 
 
 class _Conn:
@@ -154,7 +148,6 @@ class NeuralSpaceSink:
         self._opened = threading.Event()  # the first session is open, or the run is over
         self._finished = threading.Event()
         self._outcome: Outcome | None = None
-        self._aborting = False
         self._waiting_ready = False
         self._parked = False  # the feeder waits for frames in the ring
 
@@ -221,7 +214,6 @@ class NeuralSpaceSink:
 
     def abort(self) -> None:
         """Stop at once: no reconnect, and no ``on_result`` call once this returns."""
-        self._aborting = True
         if self._delivery is not None:
             self._delivery.stop()
         if self._ring is not None:
