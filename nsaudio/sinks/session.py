@@ -246,12 +246,17 @@ class SessionMachine:
             self.connected
             and self.phase == STREAMING
             and not self._resend
-            and (self.live or self.ping_interval <= 0 or self._unacked < self.window)
+            and (self.live or self._window_open)
         )
 
     @property
     def _unacked(self) -> int:
         return self._sent_bytes - self._acked_bytes
+
+    @property
+    def _window_open(self) -> bool:
+        """Room to send before a pong confirms more (no pings: no window)."""
+        return self.ping_interval <= 0 or self._unacked < self.window
 
     @property
     def done(self) -> bool:
@@ -457,14 +462,14 @@ class SessionMachine:
         if self.ping_interval <= 0 or self._ping_sent is not None or not self.connected:
             return []
         due = now - self._last_ping >= self.ping_interval
-        if due or self._sent_bytes - self._acked_bytes >= self.window // 2:
+        if due or self._unacked >= self.window // 2:
             return [self._ping(now)]
         return []
 
     def _pump(self, now: float) -> list[Action]:
         """Re-send unfinalised audio as far as the window allows."""
         actions: list[Action] = []
-        while self._resend and (self.ping_interval <= 0 or self._unacked < self.window):
+        while self._resend and self._window_open:
             pos, pcm = self._resend.popleft()
             self.timeline.sending(pos, len(pcm) // 2)
             self._sent_bytes += len(pcm)
