@@ -18,7 +18,9 @@ class ReplayBuffer:
 
     A full result ending at stream sample ``final`` finalises every frame before it; what
     is left is exactly what a new session must hear again. Past the limit (a service that
-    never finalises) the oldest frames go, and ``dropped_samples`` counts them.
+    never finalises) the oldest frames go: ``dropped_samples`` counts them and
+    ``dropped_to`` is the stream sample the last of them ended at. (The frames kept need
+    not be contiguous: a gap between them is audio never sent, not audio lost.)
     """
 
     def __init__(self, limit: int) -> None:
@@ -28,6 +30,7 @@ class ReplayBuffer:
         self.frames: collections.deque[Frame] = collections.deque()
         self.samples = 0
         self.dropped_samples = 0
+        self.dropped_to = 0
 
     def add(self, frame: Frame) -> None:
         self.frames.append(frame)
@@ -36,6 +39,7 @@ class ReplayBuffer:
             old = self.frames.popleft()
             self.samples -= old.frames
             self.dropped_samples += old.frames
+            self.dropped_to = old.end
 
     def finalised(self, final: int) -> None:
         """Forget the frames that end at or before stream sample ``final``."""

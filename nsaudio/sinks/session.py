@@ -219,6 +219,7 @@ class SessionMachine:
         self.next_pos = 0  # stream sample after the last frame sent (or kept to send)
         self.last_speech_end: int | None = None
         self.lost: list[tuple[int, int]] = []  # stream sample ranges that can never be sent
+        self._lost_to = 0  # the end of the last of them
         self._retry: _Retry | None = None
         self._session_started = 0.0
         self._got_result = False
@@ -294,8 +295,9 @@ class SessionMachine:
         self._sent_bytes = self._ping_bytes = self._acked_bytes = 0
         self._last_msg = now
         start, pieces = self.replay.unfinalised(self.final_pos, self.next_pos)
-        if self.final_pos < start:  # the replay buffer outgrew its limit: that audio is gone
-            self._note_lost(self.final_pos, start)
+        lost_from = max(self.final_pos, self._lost_to)
+        if lost_from < self.replay.dropped_to:  # the replay buffer outgrew its limit
+            self._note_lost(lost_from, self.replay.dropped_to)
         self.timeline = Timeline(start)
         self.transcript.partial = None  # the new session says it again
         self._resend = collections.deque(pieces)
@@ -563,6 +565,7 @@ class SessionMachine:
 
     def _note_lost(self, start: int, end: int) -> None:
         self.lost.append((start, end))
+        self._lost_to = end
         log.warning(
             "%.2f s of unfinalised audio outgrew the replay buffer and cannot be sent again",
             (end - start) / self.rate,

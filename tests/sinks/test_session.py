@@ -462,6 +462,66 @@ def test_random_cut_points_give_the_same_transcript_as_an_uncut_run(cuts, seed):
     assert h.fulls == TRUTH
 
 
+def test_audio_the_replay_buffer_let_go_is_named_once_and_fails_the_stream():
+    # 0.9 s of replay: a cut 2 s into the second utterance leaves 3.5 s unfinalised (from the
+    # end of the first, at 3.0 s), of which the oldest 2.6 s can never be sent again. Two
+    # reconnects name it once.
+    h = Harness(machine(replay_seconds=0.9))
+    cuts = []
+
+    def cut(session, heard):
+        if session <= 2 and len(cuts) < session and heard >= (6500 if session == 1 else 100):
+            cuts.append(session)
+            h.at(0.001, lambda s=session: h.apply(h.m.closed(s, None, "reset", h.now)))
+
+    h.after_send = cut
+    h.run(make_frames())
+    assert cuts == [1, 2]
+    assert not h.outcome.ok
+    assert h.m.lost == [(3000, 5600)]
+    assert "untranscribed: 3.0-5.6 s" in str(h.outcome.error)
+
+
+def gated(frames: list[Frame], keep) -> list[Frame]:
+    """``frames`` with some silence left out, as ``--gate`` sends them: every speech frame and
+    the 0.4 s after each utterance (the fake service finalises after 0.3 s of silence) are
+    kept; each other silent frame is kept when ``keep(i)``."""
+    tails = [(b, b + 400) for _, b in UTTERANCES]
+    return [
+        f for i, f in enumerate(frames)
+        if f.speech or any(a <= f.start < b for a, b in tails) or keep(i)
+    ]  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    kept=st.lists(st.booleans(), min_size=TOTAL // FRAME, max_size=TOTAL // FRAME),
+    cuts=st.lists(st.integers(min_value=1, max_value=TOTAL), max_size=3, unique=True),
+    seed=st.integers(0, 2**16),
+)
+def test_random_gaps_and_cuts_give_the_absolute_times_of_an_ungated_run(kept, cuts, seed):
+    """Silence left out anywhere (the service's timeline is compressed), sessions cut
+    anywhere: every utterance is delivered once, at its absolute stream times."""
+    rng = random.Random(seed)
+    h = Harness(machine(rng=rng.random))
+    pending = sorted(cuts)
+    fired: dict[int, int] = {}
+
+    def cut(session, heard):
+        if pending and session not in fired and heard >= pending[0]:
+            fired[session] = pending.pop(0)
+            h.at(0.001, lambda s=session: h.apply(h.m.closed(s, None, "reset", h.now)))
+
+    h.after_send = cut
+    frames = gated(make_frames(), lambda i: kept[i])
+    h.run(frames, pace=0)
+    assert h.outcome.ok, (kept, cuts, h.outcome)
+    assert h.fulls == TRUTH
+    assert h.m.counters["samples_sent"] == sum(f.frames for f in frames) + round(
+        h.m.trailing_silence * RATE
+    )
+
+
 def test_at_most_a_window_goes_out_unconfirmed_and_a_pong_opens_it_again():
     m = machine(window=1.0, ping_interval=4.0)
     h = Harness(m)
