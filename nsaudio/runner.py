@@ -47,11 +47,17 @@ def standard_stages(
     channel: int | None = None,
     quality: str = "HQ",
     gate_threshold: float | None = 0.5,
+    skip_silence: bool = False,
+    pre_roll_ms: float = 300,
+    tail_ms: float = 700,
 ) -> list[Stage]:
-    """Resampler to the format's rate, framer, and the energy gate (None: no gate).
+    """Resampler to the format's rate, framer, and the energy gate (``gate_threshold`` None:
+    no gate).
 
-    The gate only labels frames; a streaming sink uses the labels to know when the last
-    speech it sent has been transcribed.
+    The gate labels frames (a streaming sink uses the labels to know when the last speech it
+    sent has been transcribed); with ``skip_silence`` it passes only speech, with
+    ``pre_roll_ms`` before each onset and ``tail_ms`` after (see
+    :class:`~nsaudio.stages.EnergyGate`).
     """
     rate = format_rate(fmt)
     stages: list[Stage] = [
@@ -59,7 +65,11 @@ def standard_stages(
         Framer(rate, frame_ms),
     ]
     if gate_threshold is not None:
-        stages.append(EnergyGate(gate_threshold))
+        stages.append(
+            EnergyGate(
+                gate_threshold, skip_silence=skip_silence, pre_roll_ms=pre_roll_ms, tail_ms=tail_ms
+            )
+        )
     return stages
 
 

@@ -108,3 +108,95 @@ def test_brown_room_noise_is_not_speech(frame_ms):
     brown *= 10 ** (-53 / 20) / np.sqrt(np.mean(brown**2))
     got = labels(EnergyGate(0.5, hangover_ms=0), brown, size=16 * frame_ms)
     assert sum(got[len(got) // 10 :]) <= len(got) // 100  # at most 1 % after the floor settles
+
+
+# -- skip_silence: only speech, its pre-roll and its tail pass --------------------------
+
+
+def burst_signal(rate: int = 16000) -> np.ndarray:
+    """3 s of quiet noise, 1 s of a loud tone, 3 s of quiet noise."""
+    rng = np.random.default_rng(7)
+    signal = rng.normal(0, 0.002, rate * 7)
+    t = np.arange(rate) / rate
+    signal[3 * rate : 4 * rate] += 0.3 * np.sin(2 * np.pi * 300 * t)
+    return signal
+
+
+def passed(gate: EnergyGate, signal: np.ndarray, size: int) -> list[Frame]:
+    out = []
+    for i in range(0, len(signal), size):
+        out += gate.push(frame(signal[i : i + size], i))
+    return out + gate.flush()
+
+
+@pytest.mark.parametrize("size", [320, 1600, 1000])
+@pytest.mark.parametrize(("pre_roll_ms", "tail_ms"), [(300, 700), (0, 0), (500, 1200)])
+def test_skip_silence_passes_pre_roll_speech_and_tail_with_their_positions(
+    size, pre_roll_ms, tail_ms
+):
+    signal = burst_signal()
+    labelled = EnergyGate(0.5, hangover_ms=300)
+    starts = range(0, len(signal), size)
+    speech = [i for i, yes in zip(starts, labels(labelled, signal, size), strict=True) if yes]
+    gate = EnergyGate(0.5, hangover_ms=300, skip_silence=True, pre_roll_ms=pre_roll_ms,
+                      tail_ms=tail_ms)  # fmt: skip
+    out = passed(gate, signal, size)
+    starts = [f.start for f in out]
+    # One contiguous run: the pre-roll (whole frames, at least as long as asked), the
+    # speech exactly as labelled without a gate, then the tail (whole frames).
+    assert starts == list(range(starts[0], starts[-1] + 1, size))
+    pre = -(-round(pre_roll_ms * 16) // size)  # frames: ceil
+    tail = -(-round(tail_ms * 16) // size)
+    assert starts[0] == speech[0] - pre * size
+    assert starts[-1] == speech[-1] + tail * size
+    assert [f.start for f in out if f.speech] == speech
+    for f in out:  # the audio is untouched
+        assert f.pcm == to_int16(signal[f.start : f.start + size].astype(np.float32)).tobytes()
+    assert gate.seen_samples == len(signal)
+    assert gate.passed_samples == sum(f.frames for f in out)
+    assert gate.skipped_samples == len(signal) - gate.passed_samples
+
+
+def test_skip_silence_pre_roll_never_repeats_what_the_tail_sent():
+    # Two bursts 0.5 s apart: the gap is shorter than the tail, so it all passes, once.
+    rng = np.random.default_rng(3)
+    signal = rng.normal(0, 0.002, 16000 * 6)
+    t = np.arange(8000) / 16000
+    for at in (16000 * 2, 16000 * 3):
+        signal[at : at + 8000] += 0.3 * np.sin(2 * np.pi * 300 * t)
+    out = passed(EnergyGate(skip_silence=True), signal, 320)
+    starts = [f.start for f in out]
+    assert starts == sorted(set(starts))
+    assert starts == list(range(starts[0], starts[-1] + 1, 320))
+
+
+def test_skip_silence_without_speech_passes_nothing_and_counts_it_all():
+    signal = np.random.default_rng(5).normal(0, 0.002, 16000 * 5)
+    gate = EnergyGate(skip_silence=True)
+    assert passed(gate, signal, 320) == []
+    assert (gate.seen_samples, gate.passed_samples) == (len(signal), 0)
+    assert gate.skipped_samples == len(signal)
+
+
+def test_label_only_gate_passes_everything_and_says_so():
+    signal = burst_signal()
+    gate = EnergyGate()
+    out = passed(gate, signal, 320)
+    assert [f.start for f in out] == list(range(0, len(signal), 320))
+    assert gate.passed_samples == gate.seen_samples == len(signal)
+
+
+def test_reset_forgets_the_pre_roll_and_counters():
+    signal = burst_signal()
+    gate = EnergyGate(skip_silence=True)
+    first = passed(gate, signal, 320)
+    gate.reset()
+    assert (gate.seen_samples, gate.passed_samples, gate.speaking) == (0, 0, False)
+    assert [f.start for f in passed(gate, signal, 320)] == [f.start for f in first]
+
+
+@pytest.mark.parametrize("name", ["hangover_ms", "pre_roll_ms", "tail_ms"])
+@pytest.mark.parametrize("value", [-1, float("nan"), float("inf")])
+def test_bad_durations_are_refused(name, value):
+    with pytest.raises(InputError):
+        EnergyGate(**{name: value})
