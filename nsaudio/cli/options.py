@@ -9,7 +9,7 @@ from ..errors import InputError
 from ..formats import FORMATS
 from ..sources.pcm import RawSpec, parse_raw_spec
 
-__all__ = ["add_source_options", "positive_float", "raw_spec"]
+__all__ = ["add_source_options", "milliseconds", "positive_float", "raw_spec", "unit_interval"]
 
 
 def raw_spec(text: str) -> RawSpec:
@@ -45,6 +45,17 @@ def whole_number(low: int, high: int, unit: str = "") -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def milliseconds(text: str) -> float:
+    """A duration in milliseconds, 0 to 60000."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= 60_000:
+        raise argparse.ArgumentTypeError(f"must be 0 to 60000 ms, not {text}")
+    return value
 
 
 def unit_interval(text: str) -> float:
