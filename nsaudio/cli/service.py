@@ -118,10 +118,12 @@ def service_endpoint(args: argparse.Namespace) -> Iterator[Endpoint]:
         from ..server.child import ServerProcess
 
         server = ServerProcess().start()
-        sys.stderr.write(
-            "nsaudio: no NS_API_KEY set: using the built-in offline server "
-            f"(English, pocketsphinx) at {server.base_url}\n"
-        )
+        if not getattr(args, "quiet", False):  # -q: only errors
+            why = "--local" if getattr(args, "local", False) else "no NS_API_KEY set"
+            sys.stderr.write(
+                f"nsaudio: {why}: using the built-in offline server "
+                f"(English, pocketsphinx) at {server.base_url}\n"
+            )
         try:
             yield Endpoint(server.base_url, LOCAL_KEY, ca_file=None, local=True)
         finally:
