@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -38,6 +39,20 @@ def test_speech_played_into_the_sink_comes_back(pulse):
     assert proc.returncode == 0, err.decode()
     assert wer(TWO["text"], finals(out)) <= 0.3, finals(out)
     assert err.decode().count("built-in offline server") == 1
+
+
+def test_the_gate_sends_only_the_speech_heard_on_the_microphone(pulse):
+    proc = start_stream("--duration", "9", "--gate")
+    time.sleep(1.5)
+    player = pulse.play(FIXTURES / TWO["file"])
+    out, err = proc.communicate(timeout=60)
+    player.communicate(timeout=10)
+    assert proc.returncode == 0, err.decode()
+    assert wer(TWO["text"], finals(out)) <= 0.3, finals(out)
+    m = re.search(r"^nsaudio: sent ([\d.]+) s of ([\d.]+) s; the gate skipped", err.decode(), re.M)
+    assert m, err.decode()
+    sent, seen = float(m.group(1)), float(m.group(2))
+    assert seen == 9.0 and 1.0 < sent < seen - 1.5  # the silence before the speech, at least
 
 
 def test_live_sources_resample_at_low_latency_unless_told(pulse):

@@ -522,6 +522,46 @@ def test_random_gaps_and_cuts_give_the_absolute_times_of_an_ungated_run(kept, cu
     )
 
 
+def with_a_long_gap(seconds: int) -> tuple[list[Frame], list[tuple[str, float, float]]]:
+    """The gated frames with the last utterance ``seconds`` later in the stream (a gap the
+    gate skipped), and the truth for them."""
+    shift = seconds * RATE
+    frames = []
+    for f in gated(make_frames(), lambda i: False):
+        if f.start >= UTTERANCES[2][0] - 400:
+            f = Frame(f.pcm, f.start + shift, f.rate, f.t_ns, f.speech)
+        frames.append(f)
+    truth = [*TRUTH[:2], (TRUTH[2][0], TRUTH[2][1] + seconds, TRUTH[2][2] + seconds)]
+    return frames, truth
+
+
+@pytest.mark.parametrize("dies", [False, True], ids=["alive", "half-open-in-the-gap"])
+def test_a_long_gap_is_kept_alive_by_pings_and_a_connection_dying_in_it_is_replaced(dies):
+    frames, truth = with_a_long_gap(20)
+    h = Harness(machine())
+    pings: list[float] = []
+    opens: list[float] = []
+    apply = h.apply
+
+    def watching(actions):
+        pings.extend(h.now for a in actions if isinstance(a, Ping))
+        opens.extend(h.now for a in actions if isinstance(a, Open))
+        apply(actions)
+
+    h.apply = watching
+    gap_start, gap_end = UTTERANCES[1][1] / RATE + 0.4, UTTERANCES[2][0] / RATE + 19.6
+    if dies:  # 8 s into the gap, the connection goes half-open: no audio, no pong
+        h.at(gap_start + 8, lambda: h.half_open.add(1))
+    h.run(frames)
+    assert h.outcome.ok, h.outcome
+    assert h.fulls == truth
+    if dies:  # noticed within interval + timeout, and replaced before the speech resumes
+        assert len(opens) == 2 and gap_start + 8 < opens[1] <= gap_start + 8 + 9.5 < gap_end
+    else:  # one ping every 2.5 s while nothing is sent
+        assert len([t for t in pings if gap_start < t < gap_end]) >= 7
+    assert h.m.counters["reconnects"] == int(dies)
+
+
 def test_at_most_a_window_goes_out_unconfirmed_and_a_pong_opens_it_again():
     m = machine(window=1.0, ping_interval=4.0)
     h = Harness(m)
