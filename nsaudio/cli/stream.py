@@ -315,6 +315,11 @@ def _run(args: argparse.Namespace, source: Any) -> int:
 def gate_summary(gate: Any, rate: int) -> str:
     """``sent 11.2 s of 26.1 s; the gate skipped 14.9 s``: what ``--gate`` saved."""
     sent, seen = gate.passed_samples / rate, gate.seen_samples / rate
+    if not gate.passed_samples and gate.seen_samples:
+        return (
+            f"sent nothing of {seen:.1f} s: the gate heard no speech "
+            "(a lower --gate-threshold hears quieter speech)"
+        )
     return f"sent {sent:.1f} s of {seen:.1f} s; the gate skipped {seen - sent:.1f} s"
 
 

@@ -78,6 +78,19 @@ def test_stdin_is_gated_the_same_and_record_keeps_what_was_sent(runs, three_in_n
     assert abs(len(audio) / rate + 1.2 - piped.sent_s) <= 0.01
 
 
+def test_a_recording_without_speech_sends_nothing_and_says_so(three_in_noise, tmp_path):
+    noise = tmp_path / "noise.wav"
+    rate = three_in_noise.rate  # 6-10 s: noise between the first two sentences
+    sf.write(noise, three_in_noise.samples[6 * rate : 10 * rate], rate)
+    proc = run_cli("stream", str(noise), "--pace", "0", "--gate")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b""
+    assert proc.stderr.decode().splitlines()[-1] == (
+        "nsaudio: sent nothing of 4.0 s: the gate heard no speech "
+        "(a lower --gate-threshold hears quieter speech)"
+    )
+
+
 def test_quiet_runs_print_no_summary(three_in_noise):
     proc = run_cli("stream", str(three_in_noise.path), "--pace", "0", "--gate", "-q")
     assert proc.returncode == 0
