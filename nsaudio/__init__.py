@@ -21,6 +21,7 @@ _EXPORTS = {
     "Block": ".blocks",
     "Frame": ".blocks",
     "NsAudioError": ".errors",
+    "AudioLostError": ".errors",
     "InputError": ".errors",
     "UnsupportedAudioError": ".errors",
     "DeviceError": ".errors",
@@ -60,6 +61,7 @@ _EXPORTS = {
 __all__ = [
     "FORMATS",
     "ArraySource",
+    "AudioLostError",
     "AuthenticationError",
     "Block",
     "Chain",
@@ -105,6 +107,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)
 if TYPE_CHECKING:  # pragma: no cover
     from .blocks import Block, Frame
     from .errors import (
+        AudioLostError,
         AuthenticationError,
         DeviceError,
         InputError,

@@ -10,6 +10,7 @@
     │   ├── AuthenticationError                    3   key or token rejected; never retried
     │   └── ProtocolError                          1   the service broke the protocol
     ├── ConsumerError                              1   whoever took the results failed
+    ├── AudioLostError (RuntimeError)              1   live audio was dropped before it was sent
     ├── RingClosed                                 -   a put into a ring after close()
     └── ServerError                                1   raised by the local server (nsaudio.server)
         ├── ServerStartError (OSError)             1   cannot listen (the port is taken)
@@ -28,7 +29,10 @@ classes are defined beside the code that raises them (``server/app.py``, ``serve
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
+    "AudioLostError",
     "AuthenticationError",
     "ConsumerError",
     "DeviceError",
@@ -92,6 +96,24 @@ class ProtocolError(ServiceError):
 class ConsumerError(NsAudioError):
     """Whoever took the results failed (a raising callback, a closed output pipe): the
     stream ended without them. The consumer's own exception is ``__cause__``."""
+
+
+class AudioLostError(NsAudioError, RuntimeError):
+    """Live audio was lost before it could be sent: a ring dropped it because this machine or
+    the connection fell behind, or the device discarded input nobody read in time.
+
+    Raised by ``Pipeline.run()`` (and at the end of ``results()``) once the stream has
+    otherwise ended well: every result the service sent has been delivered, so only the
+    lost audio is missing from the transcript. ``losses`` (:class:`nsaudio.losses.Losses`)
+    says how much and where; ``stats`` is the run's ``RunStats``.
+    """
+
+    exit_status = 1
+
+    def __init__(self, message: str, losses: Any = None, stats: Any = None) -> None:
+        super().__init__(message)
+        self.losses = losses
+        self.stats = stats
 
 
 class RingClosed(NsAudioError):

@@ -4,7 +4,8 @@ Two policies:
 
 - ``block``: a full ring makes the producer wait (files: backpressure, nothing dropped).
 - ``drop_oldest``: a full ring discards its oldest items to make room (live sources: latency
-  stays bounded). Every drop is counted.
+  stays bounded). Every drop is counted; for items that carry a stream position
+  (``start``), where: ``dropped_spans``.
 
 ``close()`` marks the end of the stream: the consumer drains what is left, then ``get()``
 returns ``None``. ``abort()`` also discards what is queued and wakes a blocked producer.
@@ -20,9 +21,11 @@ from typing import Generic, Protocol, TypeVar
 
 from .errors import InputError, RingClosed
 
-__all__ = ["POLICIES", "Ring"]
+__all__ = ["MAX_DROPPED_SPANS", "POLICIES", "Ring"]
 
 POLICIES = ("block", "drop_oldest")
+#: Dropped spans kept for a report; past this, drops are still counted but not placed.
+MAX_DROPPED_SPANS = 100
 
 
 class _Sized(Protocol):
@@ -54,6 +57,8 @@ class Ring(Generic[T]):
         self._cond = threading.Condition()
         self.dropped = 0
         self.dropped_samples = 0
+        #: ``(start, end)`` stream positions of what was dropped, adjacent drops merged.
+        self.dropped_spans: list[tuple[int, int]] = []
         self.high_water = 0
 
     @classmethod
@@ -84,12 +89,24 @@ class Ring(Generic[T]):
                     self._size -= len(old)
                     self.dropped += 1
                     self.dropped_samples += len(old)
+                    self._note_drop(old)
             self._items.append(item)
             self._size += n
             if self._size > self.high_water:
                 self.high_water = self._size
             self._cond.notify_all()
             return True
+
+    def _note_drop(self, item: T) -> None:
+        start = getattr(item, "start", None)
+        if start is None:
+            return
+        spans, start = self.dropped_spans, int(start)
+        end = start + len(item)
+        if spans and spans[-1][1] == start:
+            spans[-1] = (spans[-1][0], end)
+        elif len(spans) < MAX_DROPPED_SPANS:
+            spans.append((start, end))
 
     def get(self, timeout: float | None = None) -> T | None:
         """The oldest item; ``None`` at end of stream (closed and drained) or on timeout."""

@@ -6,6 +6,10 @@ are used), and the frames handed to the sink (which may have threads of its own,
 WebSocket sender). Live sources capture on their own thread into their own ring
 (``drop_oldest``); processing runs on the caller's thread, so a slow stage can never block
 the capture.
+
+Live audio lost on the way (see :mod:`.losses`) does not pass for success: once the stream
+has otherwise ended well, ``run()`` raises :class:`~.errors.AudioLostError` saying how much
+and where.
 """
 
 from __future__ import annotations
@@ -13,13 +17,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .blocks import Block
-from .errors import RingClosed
+from .errors import AudioLostError, RingClosed
 from .formats import format_rate
-from .ring import Ring
+from .losses import Losses
+from .ring import MAX_DROPPED_SPANS, Ring
 from .sinks import Sink
 from .sources import Source
 from .stages import Chain, EnergyGate, Framer, Resampler, Stage
@@ -37,6 +42,15 @@ class RunStats:
     input_frames: int = 0
     output_frames: int = 0
     seconds: float = 0.0
+    #: A live source's blocks that did not follow on: input frames never seen, and the
+    #: first ``(start, end)`` positions of them (audio its capture ring dropped).
+    gap_frames: int = 0
+    gaps: list[tuple[int, int]] = field(default_factory=list)
+
+    def note_gap(self, start: int, end: int) -> None:
+        self.gap_frames += end - start
+        if len(self.gaps) < MAX_DROPPED_SPANS:
+            self.gaps.append((start, end))
 
 
 def standard_stages(
@@ -217,11 +231,35 @@ class Pipeline:
             self.sink.abort()  # also after a failed open(): whatever it created goes
             raise
         stats.seconds = time.perf_counter() - t0
+        losses = self.losses()
+        if losses:
+            raise AudioLostError(losses.describe(), losses, stats)
         return stats
+
+    def losses(self) -> Losses:
+        """Live audio lost before sending: gaps in the source's positions, input the device
+        discarded (``source.device_overflows()``), frames the sink dropped
+        (``sink.dropped_audio()``); each optional, so any source or sink can take part."""
+        stats, in_rate = self.stats, self.source.rate
+        overflows, overflow_at = getattr(self.source, "device_overflows", lambda: (0, []))()
+        queued, queued_at = getattr(self.sink, "dropped_audio", lambda: (0, []))()
+        return Losses(
+            captured=[(a / in_rate, b / in_rate) for a, b in stats.gaps],
+            captured_seconds=stats.gap_frames / in_rate,
+            queued=[(a / self.rate, b / self.rate) for a, b in queued_at],
+            queued_seconds=queued / self.rate,
+            overflows=overflows,
+            overflow_at=[p / in_rate for p in overflow_at],
+        )
 
     def _feed(self, blocks: Iterator[Block]) -> None:
         stats = self.stats
+        follows = None if not self.source.live else 0  # where a live source's next block starts
         for block in blocks:
+            if follows is not None:
+                if block.start > follows:
+                    stats.note_gap(follows, block.start)
+                follows = block.start + len(block)
             if self.limit_frames is not None:
                 room = self.limit_frames - stats.input_frames
                 if room < len(block):

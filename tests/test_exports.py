@@ -8,7 +8,7 @@ import sys
 import nsaudio
 
 EXPECTED = [
-    "FORMATS", "ArraySource", "AuthenticationError", "Block", "Chain", "DeviceError", "EnergyGate",
+    "FORMATS", "ArraySource", "AudioLostError", "AuthenticationError", "Block", "Chain", "DeviceError", "EnergyGate",
     "FileSource", "Frame", "Framer", "InputError", "LocalServer", "MicSource", "NeuralSpaceSink",
     "NsAudioError", "NullSink", "Pipeline", "ProtocolError", "RawSink", "Resampler", "Ring",
     "RingClosed", "ServerProcess", "ServiceError", "Sink", "Source", "Stage", "StdinSource",
@@ -50,6 +50,9 @@ def test_error_tree_mixes_in_standard_bases():
     assert issubclass(nsaudio.ServiceError, RuntimeError)
     assert issubclass(nsaudio.AuthenticationError, nsaudio.ServiceError)
     assert nsaudio.AuthenticationError("x").retryable is False
+    assert issubclass(nsaudio.AudioLostError, nsaudio.NsAudioError)
+    assert issubclass(nsaudio.AudioLostError, RuntimeError)
+    assert nsaudio.AudioLostError.exit_status == 1
     assert (
         nsaudio.InputError.exit_status,
         nsaudio.ServiceError.exit_status,

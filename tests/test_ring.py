@@ -123,3 +123,39 @@ def test_bad_arguments(args):
 def test_for_seconds():
     ring = Ring.for_seconds(0.5, 16000, "drop_oldest")
     assert ring.capacity == 8000 and ring.policy == "drop_oldest"
+
+
+class Placed(Item):
+    """An item with a stream position, as blocks and frames have."""
+
+    def __init__(self, start: int, size: int = 10):
+        super().__init__(start, size)
+        self.start = start
+
+
+def test_drop_oldest_records_where_it_dropped_adjacent_drops_merged():
+    ring: Ring[Placed] = Ring(30, "drop_oldest")
+    for start in range(0, 60, 10):  # 0..50: the first three go
+        ring.put(Placed(start))
+    ring.get()
+    ring.put(Placed(100))  # room: nothing dropped
+    ring.put(Placed(110))  # drops 40
+    assert ring.dropped_spans == [(0, 30), (40, 50)]
+    assert (ring.dropped, ring.dropped_samples) == (4, 40)
+
+
+def test_dropped_spans_are_bounded_but_every_drop_is_counted():
+    from nsaudio.ring import MAX_DROPPED_SPANS
+
+    ring: Ring[Placed] = Ring(10, "drop_oldest")
+    for i in range(2 * MAX_DROPPED_SPANS + 2):
+        ring.put(Placed(20 * i))  # never adjacent: one span per drop
+    assert len(ring.dropped_spans) == MAX_DROPPED_SPANS
+    assert ring.dropped_samples == 10 * (2 * MAX_DROPPED_SPANS + 1)
+
+
+def test_items_without_a_position_are_counted_not_placed():
+    ring: Ring[Item] = Ring(10, "drop_oldest")
+    ring.put(Item(1))
+    ring.put(Item(2))
+    assert (ring.dropped, ring.dropped_spans) == (1, [])

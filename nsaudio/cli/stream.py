@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from ..errors import ConsumerError, InputError
+from ..errors import AudioLostError, ConsumerError, InputError
 from ..formats import FORMATS
 from ..neuralspace.protocol import RESERVED_QUERY_KEYS, StreamParams, check_query_key
 from ..runner import Pipeline, standard_stages
@@ -264,6 +264,7 @@ def _run(args: argparse.Namespace, source: Any) -> int:
             args.output, transcript.out, live=args.output == "text" and transcript.out.isatty()
         )
         finished = False
+        lost: AudioLostError | None = None
         try:
             pace = _default_pace(args, source)
             sink = endpoint.sink(
@@ -302,6 +303,8 @@ def _run(args: argparse.Namespace, source: Any) -> int:
                     if isinstance(err.__cause__, BrokenPipeError):
                         return _broken_pipe()
                     raise
+                except AudioLostError as err:
+                    lost = err  # the stream ended: its transcript is kept, then the error
             finished = True
         finally:
             writer.close()
@@ -309,6 +312,8 @@ def _run(args: argparse.Namespace, source: Any) -> int:
     _report(sink.stats(), getattr(source, "stats", dict)(), FORMATS[fmt])
     if args.gate and not getattr(args, "quiet", False):
         sys.stderr.write(f"nsaudio: {gate_summary(stages[-1], FORMATS[fmt])}\n")
+    if lost is not None:
+        raise lost  # exit 1 with one line, Ctrl-C or not: audio went untranscribed
     return EXIT_INTERRUPTED if interrupted else 0
 
 
@@ -342,12 +347,6 @@ def _report(stats: dict[str, Any], source_stats: dict[str, Any], rate: int) -> N
         stats["samples_sent"] / rate, stats["frames_sent"], stats["reconnects"], dropped,
         captured_drops, overflows, stats["malformed"],
     )  # fmt: skip
-    if dropped or captured_drops or overflows:
-        log.warning(
-            "audio was lost: %d frames dropped before sending, %d captured frames dropped, "
-            "%d device overflows (the connection or this machine fell behind)",
-            dropped, captured_drops, overflows,
-        )  # fmt: skip
     if stats["reconnects"]:
         lost = stats.get("replay_dropped_samples", 0)
         log.warning(

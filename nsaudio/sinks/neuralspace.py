@@ -247,9 +247,17 @@ class NeuralSpaceSink:
         out["replay_dropped_samples"] = self._machine.replay.dropped_samples
         out["results_dropped"] = self._delivery.dropped if self._delivery else 0
         if self._ring is not None:
-            out["dropped_frames"] = self._ring.dropped
+            out["dropped_frames"] = self._ring.dropped  # frames (messages), not samples
+            out["dropped_samples"] = self._ring.dropped_samples
             out["ring_high_water"] = self._ring.high_water
         return out
+
+    def dropped_audio(self) -> tuple[int, list[tuple[int, int]]]:
+        """Samples a live stream's ring dropped before they were sent (sending fell behind),
+        and the stream positions of the first of them."""
+        if self._ring is None:
+            return 0, []
+        return self._ring.dropped_samples, list(self._ring.dropped_spans)
 
     def _wait(self, event: threading.Event) -> None:
         # In slices, so that Ctrl-C reaches the main thread while it waits.

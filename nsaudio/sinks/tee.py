@@ -34,3 +34,14 @@ class TeeSink:
     def abort(self) -> None:
         for sink in self.sinks:
             sink.abort()
+
+    def dropped_audio(self) -> tuple[int, list[tuple[int, int]]]:
+        """What the sinks that can drop (a live ``NeuralSpaceSink``) dropped before sending."""
+        total, spans = 0, []
+        for sink in self.sinks:
+            dropped = getattr(sink, "dropped_audio", None)
+            if dropped is not None:
+                n, places = dropped()
+                total += n
+                spans += places
+        return total, sorted(spans)

@@ -5,7 +5,8 @@ is never asked to resample (its converters are poor and differ per host API); th
 resampler downmixes and converts, exactly as it does for files.
 
 The capture callback runs on PortAudio's real-time thread. It copies ``indata`` into a
-bounded ring with the ``drop_oldest`` policy and counts PortAudio's input overflows, and
+bounded ring with the ``drop_oldest`` policy and counts PortAudio's input overflows (input
+the host discarded because nobody read it in time; PortAudio does not say how much), and
 does nothing else: no allocation beyond that copy and its :class:`~nsaudio.blocks.Block`,
 no waiting, no logging. The consumer (``blocks()``) polls the ring, so ``stop()`` only has to
 set a flag: it is safe from a signal handler and from any thread.
@@ -27,7 +28,7 @@ from typing import Any
 
 from ..blocks import Block
 from ..errors import DeviceError, InputError, RingClosed
-from ..ring import Ring
+from ..ring import MAX_DROPPED_SPANS, Ring
 from .limits import check_layout
 from .native_stderr import native_stderr_to_log
 
@@ -259,6 +260,9 @@ class MicSource:
         self._stop_requested = False
         self.captured_frames = 0
         self.overflows = 0
+        #: Overflows after the first sample (input lost inside the stream), and where.
+        self.stream_overflows = 0
+        self.overflow_at: list[int] = []
         self._last_ns = 0
 
     def _open_error(self, err: Exception) -> DeviceError:
@@ -274,9 +278,15 @@ class MicSource:
     def _callback(self, indata: Any, frames: int, time_info: Any, status: Any) -> None:
         now = time.monotonic_ns()
         self._last_ns = now
+        start = self.captured_frames
         if status.input_overflow:
             self.overflows += 1
-        start = self.captured_frames
+            # Input discarded just before this callback's first sample. Before the stream's
+            # first sample, that is audio from before the stream began: none of it is lost.
+            if start:
+                self.stream_overflows += 1
+                if len(self.overflow_at) < MAX_DROPPED_SPANS:
+                    self.overflow_at.append(start)
         n = frames
         limit = self.limit_frames
         if limit is not None and start + n > limit:
@@ -406,6 +416,11 @@ class MicSource:
     def dropped_frames(self) -> int:
         return self._ring.dropped_samples
 
+    def device_overflows(self) -> tuple[int, list[int]]:
+        """How many times the device discarded input inside the stream (PortAudio's input
+        overflow after the first sample), and the positions of the first ones."""
+        return self.stream_overflows, list(self.overflow_at)
+
     def stats(self) -> dict[str, Any]:
         return {
             "device": self.device.as_dict(),
@@ -415,6 +430,7 @@ class MicSource:
             "captured_frames": self.captured_frames,
             "seconds": self.captured_frames / self.rate,
             "overflows": self.overflows,
+            "stream_overflows": self.stream_overflows,
             "dropped": self.dropped,
             "dropped_frames": self.dropped_frames,
             "ring_capacity": self._ring.capacity,

@@ -1,11 +1,15 @@
 """A server that stops reading: a file waits for it (nothing dropped, memory bounded), a live
-source drops its oldest audio while the connection is down and says how much."""
+source drops its oldest audio while the connection is down, says how much and where, and
+the run ends in ``AudioLostError``."""
 
 from __future__ import annotations
 
 import threading
 import time
 
+import pytest
+
+from nsaudio.errors import AudioLostError
 from nsaudio.runner import Pipeline, standard_stages
 from nsaudio.sinks.neuralspace import NeuralSpaceSink
 from nsaudio.sources import open_source
@@ -72,9 +76,19 @@ def test_a_live_source_drops_its_oldest_audio_while_the_server_is_away(fault_ser
         server.base_url, server.api_key, live=True, ring_seconds=0.5,
         ping_interval=0.3, ping_timeout=0.3, connect_timeout=1.0, on_result=results.append,
     )  # fmt: skip
-    Pipeline(source, standard_stages(source, "pcm_16k"), sink, rate=RATE).run()
+    with pytest.raises(AudioLostError) as lost:
+        Pipeline(source, standard_stages(source, "pcm_16k"), sink, rate=RATE).run()
     stats = sink.stats()
     assert stats["dropped_frames"] > 0, stats
+    # The run says what the sink's ring dropped, and where: nothing else was lost.
+    losses = lost.value.losses
+    assert losses.queued_seconds == stats["dropped_samples"] / RATE
+    assert sum(b - a for a, b in losses.queued) == pytest.approx(losses.queued_seconds)
+    assert losses.captured_seconds == 0 and losses.overflows == 0
+    assert str(lost.value).startswith(
+        f"{losses.queued_seconds:.2f} s of captured audio was dropped before it could be sent (at "
+    )
+    assert str(lost.value).endswith("): the connection fell behind the live audio")
     assert stats["ring_high_water"] <= RATE // 2
     assert stats["reconnects"] >= 2, stats
     words = sink.transcript.text.split()

@@ -5,7 +5,9 @@ The source is the two-utterance fixture captured in 20 ms blocks into a real
 ``Ring(drop_oldest)``; for a while the consumer stalls, the ring fills and drops its oldest
 blocks, so 0.4 s of the first sentence never reaches the stages. Everything after the drop
 must keep its true stream time: the second sentence's result has the times it has in a run
-where nothing was dropped (within one frame), not 0.4 s earlier.
+where nothing was dropped (within one frame), not 0.4 s earlier. And the run does not pass
+for a success: every result is delivered, then ``AudioLostError`` says what was dropped and
+where.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import soundfile as sf
 
 from nsaudio import NeuralSpaceSink, Pipeline, StreamParams, standard_stages
 from nsaudio.blocks import Block
+from nsaudio.errors import AudioLostError
 from nsaudio.ring import Ring
 from nsaudio.server.app import LocalServer
 
@@ -53,10 +56,24 @@ class StallingLiveSource:
                     yield block
 
 
-def fulls(server: LocalServer, source: StallingLiveSource) -> list[tuple[float, float, str]]:
+def fulls(
+    server: LocalServer, source: StallingLiveSource, lost: list[AudioLostError] | None = None
+) -> list[tuple[float, float, str]]:
+    """The full results; with ``lost``, the run must end in the ``AudioLostError`` it holds."""
     sink = NeuralSpaceSink(server.base_url, "key", StreamParams(language="en", format="pcm_16k"))
     pipeline = Pipeline(source, standard_stages(source, "pcm_16k", frame_ms=20), sink)
-    return [(r.start_time, r.end_time, r.text) for r in pipeline.results() if r.full]
+    out: list[tuple[float, float, str]] = []
+    try:
+        for r in pipeline.results():
+            if r.full:
+                out.append((r.start_time, r.end_time, r.text))
+    except AudioLostError as err:
+        if lost is None:
+            raise
+        lost.append(err)
+    else:
+        assert lost is None, "a run that dropped audio ended as a success"
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -80,9 +97,23 @@ def test_times_after_a_ring_drop_mid_utterance_stay_absolute(sphinx_server, fixt
 
     reference = fulls(sphinx_server, StallingLiveSource(data, (0, 0), ring_samples))
     source = StallingLiveSource(data, stall, ring_samples)
-    dropped = fulls(sphinx_server, source)
+    lost: list[AudioLostError] = []
+    dropped = fulls(sphinx_server, source, lost)
 
-    assert source.ring.dropped_samples == stall[1] - stall[0] + BLOCK - ring_samples  # 0.42 s
+    gone = stall[1] - stall[0] + BLOCK - ring_samples  # 0.42 s
+    assert source.ring.dropped_samples == gone
+    # Every result came first; then the error, with what the ring dropped, where it dropped it.
+    (err,) = lost
+    assert err.exit_status == 1
+    assert err.losses.captured_seconds == pytest.approx(gone / RATE)
+    first = -(-stall[0] // BLOCK) * BLOCK  # the first block the stalled consumer missed
+    assert err.losses.captured == [(first / RATE, (first + gone) / RATE)]
+    assert (err.losses.queued_seconds, err.losses.overflows) == (0, 0)
+    assert str(err) == (
+        f"0.42 s of captured audio was dropped before it could be sent (at "
+        f"{first / RATE:.1f}-{(first + gone) / RATE:.1f} s): "
+        "this machine fell behind the live audio"
+    )
     assert [text for *_, text in reference] == texts
     assert len(dropped) == 2
     (ref1, ref2), (got1, got2) = reference, dropped
