@@ -307,8 +307,9 @@ class StatusLine:
         if self._partial:
             text = printable(self._partial)
             if display_width(text) > width:
-                text = "..." + fit(text, width - 3, tail=True)
-            rows.append(text)
+                text = "..." + fit(text, width - 3, tail=True) if width > 3 else ""
+            if text:
+                rows.append(text)
         if self._status:
             rows.append(fit(self._status, width))
         self._rows = len(rows)

@@ -315,7 +315,14 @@ def server():
 
 
 def cli_on_pty(
-    *args, cols=100, rows=60, stderr_pty=True, stdout_pty=True, interrupt_on=None, env=None
+    *args,
+    cols=100,
+    rows=60,
+    stderr_pty=True,
+    stdout_pty=True,
+    interrupt_on=None,
+    env=None,
+    stdout_closed=False,
 ):
     """Run ``nsaudio ARGS`` with stdout and/or stderr on a pty; returns (status, pty, stdout
     bytes or None, stderr bytes or None) once it has exited and everything is read.
@@ -334,7 +341,9 @@ def cli_on_pty(
         cwd=ROOT,
     )
     os.close(pty.slave)
-    pipes = [p for p in (proc.stdout, proc.stderr) if p is not None]
+    if stdout_closed:  # its reader went away (| head)
+        proc.stdout.close()
+    pipes = [p for p in (proc.stdout, proc.stderr) if p is not None and not p.closed]
     got = {p: b"" for p in pipes}
     fds = {pty.master: None, **{p.fileno(): p for p in pipes}}
     deadline = time.monotonic() + 180
@@ -428,6 +437,16 @@ def test_transcript_to_a_pipe_stays_plain_while_the_status_shows_on_stderr(serve
     assert out.decode().splitlines() == TWO["texts"]  # no escape, no partial, nothing else
     assert "dBFS" in pty.data.decode()
     assert not [line for line in pty.screen().display if line.strip()]
+
+
+@pytest_server
+def test_a_closed_stdout_pipe_takes_the_status_line_down_before_its_line(server):
+    status, pty, _, _ = stream_two(server, stdout_pty=False, stdout_closed=True)
+    assert status == 141, pty.data.decode(errors="replace")
+    screen = pty.screen()
+    lines = [line.rstrip() for line in screen.display if line.strip()]
+    assert lines == ["nsaudio: the output was closed; stopped the stream"], lines
+    assert not screen.cursor.hidden
 
 
 @pytest_server
