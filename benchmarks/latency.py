@@ -16,17 +16,27 @@ the sink notes when the frame was handed to the socket. Figures (milliseconds):
 
 The source is synthetic speech-like audio (a tone with a syllable-rate envelope) released
 block by block exactly when a sound card would deliver it.
+
+``--status`` runs ``nsaudio stream``'s live status line meanwhile, drawing (with the results,
+as text) onto a pseudo-terminal of 120 columns whose output a thread reads and drops: what
+the preview costs the send path on a user's terminal.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import importlib.util
 import json
 import os
 import platform
+import struct
 import subprocess
 import sys
+import termios
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +44,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from nsaudio.errors import NsAudioError
 from nsaudio.neuralspace.protocol import StreamParams
 from nsaudio.runner import Pipeline, standard_stages
 from nsaudio.server.child import ServerProcess
@@ -111,6 +122,34 @@ def oldest_sample_ages_ms(
     return np.array(ages)
 
 
+@contextlib.contextmanager
+def status_on_pty(cols: int = 120, rows: int = 40) -> Iterator[Any]:
+    """The CLI's status line on a pseudo-terminal that a thread reads and drops."""
+    from nsaudio.cli.status import StatusLine
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+    def drain() -> None:
+        with contextlib.suppress(OSError):
+            while chunk := os.read(master, 65536):
+                drained[0] += len(chunk)
+
+    drained = [0]
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    err = open(slave, "w", encoding="utf-8")  # noqa: SIM115
+    status = StatusLine(err)
+    try:
+        yield status
+    finally:
+        status.close()
+        err.close()  # the reader sees EIO and ends
+        reader.join(timeout=5)
+        os.close(master)
+        status.bytes_drawn = drained[0]
+
+
 def run_stream(
     server: ServerProcess,
     seconds: float,
@@ -123,9 +162,10 @@ def run_stream(
     mic: str | None = None,
     quality: str = "LQ",
     api_key: str = "bench",
+    status: Any = None,
 ) -> dict[str, Any]:
     """One live stream to ``server`` (anything with a ``base_url``); ``mic``: capture from
-    that device instead of synthetic."""
+    that device instead of synthetic; ``status``: a status line to run meanwhile."""
     source: Any
     if mic is not None:
         from nsaudio.sources.mic import MicSource
@@ -137,11 +177,21 @@ def run_stream(
         source = ArraySource(audio, rate, block_frames=block, realtime=True)
     logged = _Logged(source)
     params = StreamParams(format=fmt)
+    writer = status.writer("text", status.err, live=True) if status else None
     sink = NeuralSpaceSink(
-        server.base_url, api_key, params, live=True, drain_timeout=10, log_sends=True
-    )
+        server.base_url, api_key, params, live=True, drain_timeout=10, log_sends=True,
+        on_result=writer.write if writer else None,
+    )  # fmt: skip
     stages = standard_stages(source, fmt, frame_ms=frame_ms, quality=quality)
-    Pipeline(logged, stages, sink).run()
+    if status:
+        status.start(source=source, gate=stages[-1], sink=sink, rate=params.rate, pace=0)
+    error = None
+    try:
+        Pipeline(logged, stages, sink).run()
+    except NsAudioError as err:
+        # A loaded machine's recogniser can fall behind and time the drain out: the frames
+        # were sent all the same, and their send times are what is measured.
+        error = str(err)
     stats = sink.stats()
     audio_frames = stats["frames_sent"] - round(sink.trailing_silence * 1000 / 100)
     sent = list(sink.send_log)[:audio_frames]
@@ -155,6 +205,7 @@ def run_stream(
         "frames": stats["frames_sent"],
         "reconnects": stats.get("reconnects", 0),
         "rate": source.rate,
+        "error": error,
     }
 
 
@@ -244,6 +295,9 @@ def main() -> None:
         help="soxr quality (default LQ, as nsaudio uses for live sources)",
     )
     ap.add_argument("--play", metavar="FILE", help="with --mic: paplay FILE in a loop meanwhile")
+    ap.add_argument(
+        "--status", action="store_true", help="run the status line meanwhile, onto a pty"
+    )
     ap.add_argument("--json", metavar="FILE")
     ap.add_argument(
         "--plot", metavar="FILE.png", help="draw the latency CDFs into FILE.png (needs matplotlib)"
@@ -258,11 +312,14 @@ def main() -> None:
     if args.play:
         player = subprocess.Popen(["sh", "-c", 'while paplay "$0"; do :; done', args.play])
     try:
-        with ServerProcess() as server:  # its own process: the recogniser holds the GIL
+        with (
+            ServerProcess() as server,  # its own process: the recogniser holds the GIL
+            status_on_pty() if args.status else contextlib.nullcontext() as status,
+        ):
             res = run_stream(
                 server, args.seconds, args.rate, args.channels, args.frame_ms, args.format,
                 args.block_ms, mic=args.mic,
-                quality=args.quality,
+                quality=args.quality, status=status,
             )  # fmt: skip
     finally:
         if player is not None:
@@ -285,12 +342,20 @@ def main() -> None:
         "sample_age_ms": percentiles(overhead + intrinsic),
         "oldest_sample_age_ms": percentiles(res["oldest_age"]),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "status_line": args.status,
+        "error": res["error"],
+        "load_average": load_avg,
     }
     print(
         f"{report['source']}: {report['frames']} frames, {report['dropped_frames']} dropped, "
         f"{report['overflows']} overflows; intrinsic {intrinsic:.1f} ms "
         f"(frame {args.frame_ms:g} + resampler hold-back {hold:.1f})"
     )
+    if status is not None:
+        print(f"status line: {status.bytes_drawn} bytes drawn, failed: {status.failed}")
+    print(f"load average at start: {load_avg}")
+    if res["error"]:
+        print(f"the stream ended with an error (the figures stand): {res['error']}")
     for key in ("send_overhead_ms", "sample_age_ms", "oldest_sample_age_ms"):
         p = report[key]
         print(

@@ -240,14 +240,19 @@ class LevelMeter:
         span = -self.floor_db
         return round(self.width * min(1.0, max(0.0, (level_db - self.floor_db) / span)))
 
+    def bar(self, level_db: float, held_db: float | None = None) -> str:
+        """``[##########.....|.....]``: ``width`` cells from ``floor_db`` to 0 dBFS, and a
+        ``|`` at ``held_db`` when given and above the floor."""
+        cells = ["#"] * self._column(level_db) + ["."] * (self.width - self._column(level_db))
+        mark = 0 if held_db is None else self._column(held_db)
+        if held_db is not None and held_db > self.floor_db and mark > 0:
+            cells[mark - 1] = "|"
+        return f"[{''.join(cells)}]"
+
     def render(self, now: float) -> str:
         """``[##########.....|.....] -23.4 dBFS  peak -12.0  speech   `` (fixed width)."""
         level, held = self._level_db, self.held_peak_db(now)
-        cells = ["#"] * self._column(level) + ["."] * (self.width - self._column(level))
-        mark = self._column(held)
-        if held > self.floor_db and mark > 0:
-            cells[mark - 1] = "|"
         clipping = self._clip_at is not None and now - self._clip_at <= self.hold_seconds
         state = "CLIP" if clipping else ("speech" if self._speech else "-")
         self._level_db = FLOOR_DB
-        return f"[{''.join(cells)}] {level:6.1f} dBFS  peak {held:6.1f}  {state:<7}"
+        return f"{self.bar(level, held)} {level:6.1f} dBFS  peak {held:6.1f}  {state:<7}"

@@ -40,9 +40,9 @@ def first_interrupt_stops(stop: Callable[[], None]) -> Iterator[Interrupted]:
         interrupted.count += 1
         if interrupted.count > 1:
             raise KeyboardInterrupt
+        stop()  # first: it may take down a status line that the message would tear
         sys.stderr.write("\nnsaudio: stopping (Ctrl-C again to abort)\n")
         sys.stderr.flush()
-        stop()
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

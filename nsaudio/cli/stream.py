@@ -149,6 +149,12 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
         "-o", "--out", metavar="FILE", help="write the transcript to FILE instead of stdout"
     )
     p.add_argument("--record", metavar="FILE.wav", help="also save the exact audio sent, as WAV")
+    p.add_argument(
+        "--no-status",
+        action="store_true",
+        help="no live status line on stderr (progress, level, speech/silence, audio sent); "
+        "it shows only when stderr is a terminal, and not with -q",
+    )
     gate = p.add_argument_group(
         "energy gate",
         "The gate hears speech as frames standing out of an adaptive noise floor. --gate sends "
@@ -260,7 +266,8 @@ def _run(args: argparse.Namespace, source: Any) -> int:
             pre_roll_ms=args.gate_pre_roll, tail_ms=args.gate_tail,
         )  # fmt: skip
         transcript = TranscriptFile(args.out)
-        writer = make_writer(
+        status = _status_line(args)
+        writer = (status.writer if status else make_writer)(
             args.output, transcript.out, live=args.output == "text" and transcript.out.isatty()
         )
         finished = False
@@ -291,8 +298,15 @@ def _run(args: argparse.Namespace, source: Any) -> int:
             pipeline = Pipeline(
                 source, stages, target, rate=FORMATS[fmt], limit_seconds=args.duration
             )
+            if status:
+                status.start(
+                    source=source, gate=stages[-1], sink=sink, rate=FORMATS[fmt], pace=pace,
+                    limit=args.duration, gated=args.gate, partials=not args.disable_partial,
+                )  # fmt: skip
 
             def stop() -> None:
+                if status:
+                    status.close()  # before the interrupt's line
                 pipeline.stop()
                 sink.hurry()  # what is queued goes out unpaced: only the last results are awaited
 
@@ -301,12 +315,16 @@ def _run(args: argparse.Namespace, source: Any) -> int:
                     pipeline.run()
                 except ConsumerError as err:
                     if isinstance(err.__cause__, BrokenPipeError):
+                        if status:
+                            status.close()
                         return _broken_pipe()
                     raise
                 except AudioLostError as err:
                     lost = err  # the stream ended: its transcript is kept, then the error
             finished = True
         finally:
+            if status:
+                status.close()  # before any error line or summary
             writer.close()
             transcript.finish(keep=finished or writer.written > 0)
     _report(sink.stats(), getattr(source, "stats", dict)(), FORMATS[fmt])
@@ -315,6 +333,20 @@ def _run(args: argparse.Namespace, source: Any) -> int:
     if lost is not None:
         raise lost  # exit 1 with one line, Ctrl-C or not: audio went untranscribed
     return EXIT_INTERRUPTED if interrupted else 0
+
+
+def _status_line(args: argparse.Namespace) -> Any:
+    """The live status line when stderr is a terminal, and not with -q or --no-status; its
+    module is imported only then."""
+    try:
+        on = not (args.no_status or getattr(args, "quiet", False)) and sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        on = False
+    if not on:
+        return None
+    from .status import StatusLine
+
+    return StatusLine(sys.stderr)
 
 
 def gate_summary(gate: Any, rate: int) -> str:
