@@ -9,7 +9,9 @@ from ..errors import InputError
 from ..formats import format_rate
 from ..runner import Pipeline, standard_stages
 from ..sinks import RawSink, Sink, WavSink
-from ..sources import open_source
+from ..sources import FileSource, open_source
+from ..split import run_split, splittable
+from ..stages import Resampler
 from .options import add_source_options, resampler_quality
 
 log = logging.getLogger("nsaudio.convert")
@@ -45,16 +47,25 @@ def sink_class(out: str) -> type[RawSink] | type[WavSink]:
 def run(args: argparse.Namespace) -> int:
     make_sink = sink_class(args.out)
     source = open_source(args.source, raw=args.raw)
-    stages = standard_stages(
+    rate, quality = format_rate(args.format), resampler_quality(args, source.live)
+    stages = standard_stages(  # built first in any case: they check the options
         source,
         args.format,
         frame_ms=CONVERT_FRAME_MS,
         channel=args.channel,
-        quality=resampler_quality(args, source.live),
+        quality=quality,
         gate_threshold=None,
     )
     sink: Sink = make_sink(args.out)
-    stats = Pipeline(source, stages, sink, rate=format_rate(args.format)).run()
+    if isinstance(source, FileSource) and splittable(source, rate):
+        file = source
+
+        def resampler() -> Resampler:
+            return Resampler(file.rate, rate, file.channels, channel=args.channel, quality=quality)
+
+        stats = run_split(source, resampler, sink)
+    else:
+        stats = Pipeline(source, stages, sink, rate=rate).run()
     log.info(
         "%s: %d frames at %d Hz -> %s: %d frames at %d Hz in %.3f s",
         source.name,
@@ -62,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         source.rate,
         args.out,
         stats.output_frames,
-        format_rate(args.format),
+        rate,
         stats.seconds,
     )
     return 0

@@ -101,6 +101,12 @@ class FileSource:
             raise
 
     @property
+    def dtype(self) -> str:
+        """What the blocks hold: ``"int16"`` for 16-bit and narrower integer encodings, else
+        ``"float32"``."""
+        return self._dtype
+
+    @property
     def frames(self) -> int | None:
         """Length in frames where the header knows it."""
         n = self._file.frames
