@@ -158,6 +158,7 @@ class _Worker:
         self.segments = segments
         self.indices = range(index, len(segments), stride)
         self.resampler = make_resampler()
+        self.buffer = np.empty((source.block_frames, source.channels), source.dtype)
         self.ring: Ring[Frame] = Ring(capacity)
         self.error: BaseException | None = None
         self.ended: int | None = None
@@ -184,7 +185,7 @@ class _Worker:
         pos = seg.read_from
         while pos < seg.read_to:
             want = min(src.block_frames, seg.read_to - pos)
-            data = f.read(want, dtype=src.dtype, always_2d=True)
+            data = f.read(want, always_2d=True, out=self.buffer[:want])  # used up in push()
             self._keep(seg, res.push(Block(data, pos, src.rate, 0)))
             pos += len(data)
             if len(data) < want:  # the file ends before its header says
