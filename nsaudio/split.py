@@ -22,7 +22,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import soundfile as sf
@@ -57,8 +57,7 @@ _CONTAINERS = frozenset({"WAV", "WAVEX", "W64", "RF64", "AIFF"})
 _UNCOMPRESSED = frozenset({"PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"})
 
 
-@dataclass(frozen=True)
-class Segment:
+class Segment(NamedTuple):
     """Input read ``[read_from, read_to)``; output kept for the input span ``[keep_from,
     keep_to)``, at the output rate ``[out_from, out_to)`` (``out_to`` None: to the end)."""
 
