@@ -135,14 +135,21 @@ def splittable(source: object, out_rate: int, *, segment_seconds: float = SEGMEN
         and subtype in _UNCOMPRESSED
         and frames is not None
         and frames >= 2 * segment_seconds * source.rate
-        and len(os.sched_getaffinity(0)) >= 2
+        and _cpus() >= 2
     )
+
+
+def _cpus() -> int:
+    if hasattr(os, "sched_getaffinity"):  # Linux: the CPUs this process may run on
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 class _Worker:
     """Segments ``index, index + stride, ...`` of the plan, as int16 frames into ``ring``; an
-    empty frame ends each segment. ``ended`` is the first segment that found the file
-    shorter than its header said (the end of the audio)."""
+    empty frame at the input position reached ends each segment. ``ended`` is the first
+    segment that found the audio ending before its own end (the file shrank after the
+    source opened it): the last one to write."""
 
     def __init__(
         self,
@@ -180,18 +187,20 @@ class _Worker:
     def _segment(self, f: sf.SoundFile, i: int) -> None:
         seg, src, res = self.segments[i], self.source, self.resampler
         res.reset()
-        f.seek(seg.read_from)
         pos = seg.read_from
-        while pos < seg.read_to:
-            want = min(src.block_frames, seg.read_to - pos)
-            data = f.read(want, always_2d=True, out=self.buffer[:want])  # used up in push()
-            self._keep(seg, res.push(Block(data, pos, src.rate, 0)))
-            pos += len(data)
-            if len(data) < want:  # the file ends before its header says
-                self.ended = i
-                break
+        if pos < f.frames:  # the file may have shrunk since the source opened it
+            f.seek(pos)
+            while pos < seg.read_to:
+                want = min(src.block_frames, seg.read_to - pos)
+                data = f.read(want, always_2d=True, out=self.buffer[:want])  # used in push()
+                self._keep(seg, res.push(Block(data, pos, src.rate, 0)))
+                pos += len(data)
+                if len(data) < want:  # the audio ends here: the flush below is its end
+                    break
         self._keep(seg, res.flush())
-        self.ring.put(Frame(b"", pos, res.out_rate, 0))
+        if pos < seg.keep_to:  # the audio ends before this segment does
+            self.ended = i
+        self.ring.put(Frame(b"", min(pos, seg.keep_to), res.out_rate, 0))
 
     def _keep(self, seg: Segment, blocks: list[Block]) -> None:
         for b in blocks:
@@ -254,6 +263,5 @@ def run_split(
             if w.thread.ident is not None:  # started
                 w.thread.join()
         source.close()
-    stats.input_frames = min(stats.input_frames, frames)
     stats.seconds = time.perf_counter() - t0
     return stats

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -117,6 +118,29 @@ def test_split_of_other_encodings_and_a_channel_pick(subtype, channels, tmp_path
     )
 
 
+def test_a_wav_cut_short_is_converted_as_far_as_it_goes(tmp_path):
+    path = write_wav(tmp_path / "in.wav", 48000, 2.0)
+    with open(path, "r+b") as f:  # the header still says 2 s
+        f.truncate(44 + 4 * 70_001 + 1)
+    np.testing.assert_array_equal(split(path, 16000, 0.3, tmp_path), piped(path, 16000, tmp_path))
+
+
+# Segments of 14,400 input samples whose streams run ~5,000 past them: ends inside a
+# segment, on a boundary, inside the run past one, and in the last segment.
+@pytest.mark.parametrize("left", [1000, 43_200, 43_300, 50_000, 95_999])
+def test_a_file_that_shrinks_while_read_ends_where_the_audio_ends(left, tmp_path):
+    path = write_wav(tmp_path / "in.wav", 48000, 2.0)
+    src = FileSource(path)  # 2 s, as far as it knows
+    with open(path, "r+b") as f:
+        f.truncate(44 + 4 * left)
+    out = tmp_path / "out.raw"
+    make = lambda: Resampler(48000, 16000, 2)  # noqa: E731
+    stats = run_split(src, make, RawSink(out), segment_seconds=0.3)
+    got = np.fromfile(out, "<i2").astype(int)
+    np.testing.assert_array_equal(got, one_shot(path, 16000))
+    assert (stats.input_frames, stats.output_frames) == (left, len(got))
+
+
 def test_a_failing_worker_fails_the_run_and_leaves_no_output(tmp_path):
     path = write_wav(tmp_path / "in.wav", 48000, 2.0)
     src = FileSource(path, block_frames=4096)
@@ -133,6 +157,23 @@ def test_a_failing_worker_fails_the_run_and_leaves_no_output(tmp_path):
     with pytest.raises(OSError, match="disk on fire"):
         run_split(src, lambda: Failing(48000, 16000, 2), RawSink(out), segment_seconds=0.3)
     assert list(tmp_path.iterdir()) == [path]
+
+
+def test_ctrl_c_while_writing_stops_the_workers_and_leaves_no_output(tmp_path):
+    path = write_wav(tmp_path / "in.wav", 48000, 3.0)
+    out = tmp_path / "out.raw"
+
+    class Interrupted(RawSink):
+        def write(self, frame):
+            if self.frames_written > 20_000:
+                raise KeyboardInterrupt
+            super().write(frame)
+
+    src = FileSource(path, block_frames=4096)
+    with pytest.raises(KeyboardInterrupt):
+        run_split(src, lambda: Resampler(48000, 16000, 2), Interrupted(out), segment_seconds=0.2)
+    assert list(tmp_path.iterdir()) == [path]
+    assert [t.name for t in threading.enumerate() if t.name.startswith("nsaudio-split")] == []
 
 
 def test_what_takes_the_split_path(tmp_path):
