@@ -219,26 +219,31 @@ def run_split(
     segment_seconds: float = SEGMENT_SECONDS,
     workers: int = 2,
 ) -> RunStats:
-    """``source`` resampled by ``make_resampler()`` s on ``workers`` threads into ``sink``.
+    """``source`` through resamplers from ``make_resampler`` on ``workers`` threads, the
+    frames into ``sink`` in order from the caller's thread.
 
-    The caller's thread writes; as :meth:`Pipeline.run`, any error aborts the sink (nothing
-    half-written is left) and is re-raised, and the source is closed.
+    As :meth:`Pipeline.run`: any error (Ctrl-C too) aborts the sink, so nothing half-written
+    is left, and is re-raised; the threads are joined and the source closed in any case.
     """
     t0 = time.perf_counter()
     stats = RunStats()
-    probe = make_resampler()
-    in_rate, out_rate = probe.in_rate, probe.out_rate
-    step = in_rate // math.gcd(in_rate, out_rate)
-    exact = EXACT_STEPS.get((in_rate, out_rate, probe.quality), step)
-    align = exact * step // math.gcd(exact, step)
-    segment = max(step, round(segment_seconds * in_rate) // step * step)
-    roll = 2 * filter_reach(in_rate, out_rate, probe.quality)
-    frames = source.frames or 0
-    segments = plan(frames, in_rate, out_rate, segment=segment, roll=roll, align=align)
-    capacity = segment * out_rate // in_rate + source.block_frames + 1
-    log.debug("%s: %d segments on %d threads", source.name, len(segments), workers)
-    crew = [_Worker(source, segments, i, workers, make_resampler, capacity) for i in range(workers)]
+    crew: list[_Worker] = []
     try:
+        probe = make_resampler()
+        in_rate, out_rate = probe.in_rate, probe.out_rate
+        step = in_rate // math.gcd(in_rate, out_rate)
+        exact = EXACT_STEPS.get((in_rate, out_rate, probe.quality), step)
+        align = exact * step // math.gcd(exact, step)
+        segment = max(step, round(segment_seconds * in_rate) // step * step)
+        roll = 2 * filter_reach(in_rate, out_rate, probe.quality)
+        segments = plan(
+            source.frames or 0, in_rate, out_rate, segment=segment, roll=roll, align=align
+        )
+        capacity = segment * out_rate // in_rate + source.block_frames + 1
+        log.debug("%s: %d segments on %d threads", source.name, len(segments), workers)
+        crew = [
+            _Worker(source, segments, i, workers, make_resampler, capacity) for i in range(workers)
+        ]
         sink.open(out_rate)
         for w in crew:
             w.thread.start()

@@ -13,6 +13,7 @@ import soundfile as sf
 import soxr
 
 from nsaudio.blocks import Block
+from nsaudio.errors import InputError
 from nsaudio.runner import Pipeline, standard_stages
 from nsaudio.sinks import RawSink
 from nsaudio.sources import FileSource
@@ -156,6 +157,17 @@ def test_a_failing_worker_fails_the_run_and_leaves_no_output(tmp_path):
     out = tmp_path / "out.raw"
     with pytest.raises(OSError, match="disk on fire"):
         run_split(src, lambda: Failing(48000, 16000, 2), RawSink(out), segment_seconds=0.3)
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_a_resampler_that_cannot_be_made_leaves_no_output(tmp_path):
+    path = write_wav(tmp_path / "in.wav", 48000, 1.0)
+
+    def make():
+        return Resampler(48000, 16000, 2, channel=5)
+
+    with pytest.raises(InputError, match="channel 5 does not exist"):
+        run_split(FileSource(path), make, RawSink(tmp_path / "out.raw"), segment_seconds=0.3)
     assert list(tmp_path.iterdir()) == [path]
 
 
