@@ -36,7 +36,14 @@ from .sinks import Sink
 from .sources import FileSource
 from .stages import Resampler, to_int16
 
-__all__ = ["EXACT_STEPS", "SEGMENT_SECONDS", "Segment", "plan", "run_split", "splittable"]
+__all__ = [
+    "EXACT_STEPS",
+    "SEGMENT_SECONDS",
+    "Segment",
+    "plan",
+    "run_split",
+    "splittable",
+]
 
 #: Input per segment: long enough that a segment's set-up and its rolls cost little, short
 #: enough that the two workers finish together and a segment's output (held until the one
@@ -157,14 +164,15 @@ class _Worker:
         segments: list[Segment],
         index: int,
         stride: int,
-        make_resampler: Callable[[], Resampler],
+        resampler: Resampler,
+        block: int,
         capacity: int,
     ) -> None:
         self.source = source
         self.segments = segments
         self.indices = range(index, len(segments), stride)
-        self.resampler = make_resampler()
-        self.buffer = np.empty((source.block_frames, source.channels), source.dtype)
+        self.resampler = resampler
+        self.buffer = np.empty((block, source.channels), source.dtype)
         self.ring: Ring[Frame] = Ring(capacity)
         self.error: BaseException | None = None
         self.ended: int | None = None
@@ -191,7 +199,7 @@ class _Worker:
         if pos < f.frames:  # the file may have shrunk since the source opened it
             f.seek(pos)
             while pos < seg.read_to:
-                want = min(src.block_frames, seg.read_to - pos)
+                want = min(len(self.buffer), seg.read_to - pos)
                 data = f.read(want, always_2d=True, out=self.buffer[:want])  # used in push()
                 self._keep(seg, res.push(Block(data, pos, src.rate, 0)))
                 pos += len(data)
@@ -229,20 +237,23 @@ def run_split(
     stats = RunStats()
     crew: list[_Worker] = []
     try:
-        probe = make_resampler()
-        in_rate, out_rate = probe.in_rate, probe.out_rate
+        frames = source.frames or 0
+        source.close()  # the workers read through handles of their own
+        resamplers = [make_resampler() for _ in range(workers)]
+        first = resamplers[0]
+        in_rate, out_rate = first.in_rate, first.out_rate
         step = in_rate // math.gcd(in_rate, out_rate)
-        exact = EXACT_STEPS.get((in_rate, out_rate, probe.quality), step)
+        exact = EXACT_STEPS.get((in_rate, out_rate, first.quality), step)
         align = exact * step // math.gcd(exact, step)
         segment = max(step, round(segment_seconds * in_rate) // step * step)
-        roll = 2 * filter_reach(in_rate, out_rate, probe.quality)
-        segments = plan(
-            source.frames or 0, in_rate, out_rate, segment=segment, roll=roll, align=align
-        )
-        capacity = segment * out_rate // in_rate + source.block_frames + 1
+        roll = 2 * filter_reach(in_rate, out_rate, first.quality)
+        segments = plan(frames, in_rate, out_rate, segment=segment, roll=roll, align=align)
+        block = source.block_frames
+        capacity = (segment + block) * out_rate // in_rate + 1
         log.debug("%s: %d segments on %d threads", source.name, len(segments), workers)
         crew = [
-            _Worker(source, segments, i, workers, make_resampler, capacity) for i in range(workers)
+            _Worker(source, segments, i, workers, res, block, capacity)
+            for i, res in enumerate(resamplers)
         ]
         sink.open(out_rate)
         for w in crew:

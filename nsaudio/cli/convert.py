@@ -8,7 +8,7 @@ import logging
 from ..errors import InputError
 from ..formats import format_rate
 from ..runner import Pipeline, standard_stages
-from ..sinks import RawSink, Sink, WavSink
+from ..sinks import RawSink, WavSink
 from ..sources import FileSource, open_source
 from ..split import run_split, splittable
 from ..stages import Resampler
@@ -48,24 +48,23 @@ def run(args: argparse.Namespace) -> int:
     make_sink = sink_class(args.out)
     source = open_source(args.source, raw=args.raw)
     rate, quality = format_rate(args.format), resampler_quality(args, source.live)
-    stages = standard_stages(  # built first in any case: they check the options
-        source,
-        args.format,
-        frame_ms=CONVERT_FRAME_MS,
-        channel=args.channel,
-        quality=quality,
-        gate_threshold=None,
-    )
-    sink: Sink = make_sink(args.out)
     if isinstance(source, FileSource) and splittable(source, rate):
         file = source
 
-        def resampler() -> Resampler:
+        def resampler() -> Resampler:  # a bad --channel fails in run_split, which aborts the sink
             return Resampler(file.rate, rate, file.channels, channel=args.channel, quality=quality)
 
-        stats = run_split(source, resampler, sink)
+        stats = run_split(source, resampler, make_sink(args.out))
     else:
-        stats = Pipeline(source, stages, sink, rate=rate).run()
+        stages = standard_stages(  # before the sink: a bad --channel leaves no file behind
+            source,
+            args.format,
+            frame_ms=CONVERT_FRAME_MS,
+            channel=args.channel,
+            quality=quality,
+            gate_threshold=None,
+        )
+        stats = Pipeline(source, stages, make_sink(args.out), rate=rate).run()
     log.info(
         "%s: %d frames at %d Hz -> %s: %d frames at %d Hz in %.3f s",
         source.name,

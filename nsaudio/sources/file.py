@@ -179,6 +179,7 @@ class FileSource:
 
     def close(self) -> None:
         self._file.close()
+        self._first = None  # a block decoded at opening that was never taken
         self._release_quiet()
 
     def __enter__(self) -> FileSource:
