@@ -8,10 +8,8 @@ import logging
 from ..errors import InputError
 from ..formats import format_rate
 from ..runner import Pipeline, standard_stages
-from ..sinks import RawSink, WavSink
-from ..sources import FileSource, open_source
-from ..split import run_split, splittable
-from ..stages import Resampler
+from ..sinks import RawSink, Sink, WavSink
+from ..sources import open_source
 from .options import add_source_options, resampler_quality
 
 log = logging.getLogger("nsaudio.convert")
@@ -47,24 +45,16 @@ def sink_class(out: str) -> type[RawSink] | type[WavSink]:
 def run(args: argparse.Namespace) -> int:
     make_sink = sink_class(args.out)
     source = open_source(args.source, raw=args.raw)
-    rate, quality = format_rate(args.format), resampler_quality(args, source.live)
-    if isinstance(source, FileSource) and splittable(source, rate):
-        file = source
-
-        def resampler() -> Resampler:  # a bad --channel fails in run_split, which aborts the sink
-            return Resampler(file.rate, rate, file.channels, channel=args.channel, quality=quality)
-
-        stats = run_split(source, resampler, make_sink(args.out))
-    else:
-        stages = standard_stages(  # before the sink: a bad --channel leaves no file behind
-            source,
-            args.format,
-            frame_ms=CONVERT_FRAME_MS,
-            channel=args.channel,
-            quality=quality,
-            gate_threshold=None,
-        )
-        stats = Pipeline(source, stages, make_sink(args.out), rate=rate).run()
+    stages = standard_stages(
+        source,
+        args.format,
+        frame_ms=CONVERT_FRAME_MS,
+        channel=args.channel,
+        quality=resampler_quality(args, source.live),
+        gate_threshold=None,
+    )
+    sink: Sink = make_sink(args.out)
+    stats = Pipeline(source, stages, sink, rate=format_rate(args.format)).run()
     log.info(
         "%s: %d frames at %d Hz -> %s: %d frames at %d Hz in %.3f s",
         source.name,
@@ -72,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         source.rate,
         args.out,
         stats.output_frames,
-        rate,
+        format_rate(args.format),
         stats.seconds,
     )
     return 0

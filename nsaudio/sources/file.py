@@ -101,12 +101,6 @@ class FileSource:
             raise
 
     @property
-    def dtype(self) -> str:
-        """What the blocks hold: ``"int16"`` for 16-bit and narrower integer encodings, else
-        ``"float32"``."""
-        return self._dtype
-
-    @property
     def frames(self) -> int | None:
         """Length in frames where the header knows it."""
         n = self._file.frames
@@ -179,7 +173,6 @@ class FileSource:
 
     def close(self) -> None:
         self._file.close()
-        self._first = None  # a block decoded at opening that was never taken
         self._release_quiet()
 
     def __enter__(self) -> FileSource:

@@ -44,19 +44,6 @@ def test_every_fixture_matches_one_shot_soxr(entry, fmt, rate, tmp_path):
     assert snr_db(ref_q, got[:n]) >= 50
 
 
-def test_a_long_wav_is_converted_on_two_threads_exactly_as_one_shot(tmp_path):
-    src = tmp_path / "long.wav"
-    rng = np.random.default_rng(3)
-    t = np.arange(48000 * 31) / 48000
-    x = np.stack([0.5 * np.sin(2 * np.pi * 440 * t), 0.3 * np.sin(2 * np.pi * 3100 * t)], 1)
-    sf.write(str(src), (x + rng.normal(0, 0.01, x.shape)).astype(np.float32), 48000, "PCM_16")
-    out = tmp_path / "out.raw"
-    proc = run_cli("-vv", "convert", str(src), str(out))
-    assert proc.returncode == 0, proc.stderr.decode()
-    assert "3 segments on 2 threads" in proc.stderr.decode()
-    np.testing.assert_array_equal(np.fromfile(out, "<i2"), to_int16(reference(src, 16000)))
-
-
 def test_wav_output_is_16_bit_mono_at_the_format_rate(tmp_path):
     out = tmp_path / "out.wav"
     src = FIXTURES / "speech_44100_stereo_int16.wav"
