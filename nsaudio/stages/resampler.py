@@ -124,7 +124,7 @@ class Resampler:
             # Exact for stereo: each product is the sample times 2**-16, and their sum fits
             # float32's 24-bit mantissa. The float copy numpy would make for the product is
             # made a slice at a time into one small buffer kept from block to block: a
-            # whole block's is a megabyte, of fresh pages every block.
+            # whole block's is 512 kB of stereo, fresh pages every block.
             if self._cast is None:
                 self._cast = np.empty((_CAST_ROWS, data.shape[1]), np.float32)
             mono = np.empty((len(data), 1), np.float32)
