@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import logging
 import os
 import sys
+import threading
 from collections.abc import Sequence
 from typing import NoReturn
 
@@ -17,7 +20,7 @@ from ..errors import NsAudioError
 from . import commands
 from .interrupts import EXIT_INTERRUPTED
 
-__all__ = ["main"]
+__all__ = ["main", "run"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -120,5 +123,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def run() -> NoReturn:
+    """The ``nsaudio`` command: :func:`main`, then :func:`exit_now`.
+
+    The command's imports come first with the cyclic garbage collector off: numpy and the
+    rest make tens of thousands of objects that live as long as the process, and collecting
+    while they are made (a tenth of start-up) frees nothing. They are then frozen out of
+    every later collection.
+    """
+    gc.disable()
+    try:
+        commands.needed(sys.argv[1:])  # imported now, found in sys.modules by main()
+    finally:
+        gc.freeze()
+        gc.enable()
+    exit_now(main())
+
+
+def exit_now(status: int) -> NoReturn:
+    """End the process as ``sys.exit(status)`` would, without the interpreter's teardown.
+
+    Freeing numpy's, soxr's and soundfile's modules object by object takes 30-90 ms, a tenth
+    of a ten-minute ``convert``, and changes nothing outside the process. What does change
+    something runs as before: the atexit hooks (logging's flush, the removal of an unfinished
+    output file) and the flush of stdout and stderr, whose failure gives status 120 as
+    Python's own exit does. Files were closed by whoever wrote them; nothing is synced that
+    was not synced before. While another thread still runs, the ordinary exit, which waits
+    for it.
+    """
+    if threading.active_count() > 1:
+        gc.unfreeze()  # the teardown frees everything, as if run() had frozen nothing
+        sys.exit(status)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe, a closed stream
+            status = status or 120
+    os._exit(status)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()

@@ -41,6 +41,10 @@ def _full_scale(mono: np.ndarray) -> np.ndarray:
     return np.clip(out, -1.0, 1.0, out=out)
 
 
+#: Rows of int16 audio made float at a time for the downmix (128 kB of stereo).
+_CAST_ROWS = 16384
+
+
 def out_position(start: int, in_rate: int, out_rate: int) -> int:
     """Input position ``start`` at ``out_rate``: ``start * out_rate // in_rate``, rounded down.
 
@@ -99,6 +103,7 @@ class Resampler:
         self._weights = downmix_weights(channels, channel)
         self._channel = channel
         self._int16_weights = self._weights * np.float32(1 / 32768)
+        self._cast: np.ndarray | None = None  # see _mono()
         self._stream = (
             soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality=q)
             if in_rate != out_rate
@@ -117,8 +122,18 @@ class Resampler:
             if data.shape[1] == 1:
                 return data[:, 0] * np.float32(1 / 32768)
             # Exact for stereo: each product is the sample times 2**-16, and their sum fits
-            # float32's 24-bit mantissa.
-            return (data @ self._int16_weights)[:, 0]
+            # float32's 24-bit mantissa. The float copy numpy would make for the product is
+            # made a slice at a time into one small buffer kept from block to block: a
+            # whole block's is 512 kB of stereo, fresh pages every block.
+            if self._cast is None:
+                self._cast = np.empty((_CAST_ROWS, data.shape[1]), np.float32)
+            mono = np.empty((len(data), 1), np.float32)
+            for i in range(0, len(data), _CAST_ROWS):
+                part = data[i : i + _CAST_ROWS]
+                cast = self._cast[: len(part)]
+                np.copyto(cast, part)
+                np.matmul(cast, self._int16_weights, out=mono[i : i + len(part)])
+            return mono[:, 0]
         if data.shape[1] == 1:
             mono = data[:, 0]
         elif self._channel is not None:  # a pick, not a product: inf * 0 would be NaN
