@@ -1,0 +1,187 @@
+"""What the status line of ``nsaudio stream`` says: its fields, read from a running stream's
+counters, rendered into one row that fits the terminal.
+
+Pure: no terminal, no threads. Widths are terminal cells: combining marks and format
+characters take none, East Asian wide and full-width characters two (``unicodedata``), so a
+row of Hindi, Arabic or Japanese text is cut where the terminal would wrap it.
+:mod:`.status` owns the terminal and draws these rows.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from ..meter import LevelMeter
+
+__all__ = [
+    "Fields",
+    "StreamProgress",
+    "clock",
+    "display_width",
+    "fit",
+    "printable",
+    "render",
+    "source_seconds",
+]
+
+_LEVEL = LevelMeter(width=10)  # the bar of `nsaudio check`'s meter: -60 to 0 dBFS
+
+
+def char_width(ch: str) -> int:
+    """Terminal cells of one character: 0 for combining marks and format characters, 2 for
+    East Asian wide and full-width ones, else 1."""
+    if ch.isascii():
+        return 1
+    if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def display_width(text: str) -> int:
+    """Terminal cells ``text`` takes."""
+    return len(text) if text.isascii() else sum(map(char_width, text))
+
+
+def printable(text: str) -> str:
+    """Control characters (a newline, an escape sequence in a result) as spaces: a live row
+    must not move the cursor."""
+    if text.isprintable():
+        return text
+    return "".join(" " if unicodedata.category(c) == "Cc" else c for c in text)
+
+
+def fit(text: str, width: int, *, tail: bool = False) -> str:
+    """The start (or with ``tail`` the end) of ``text`` that fills at most ``width`` cells;
+    a wide character that would straddle the edge is left out, and marks (combining, or
+    spacing like a Devanagari vowel sign) stay with their base character."""
+    if width <= 0:
+        return ""
+    if text.isascii():
+        return text[-width:] if tail else text[:width]
+    chars = reversed(text) if tail else iter(text)
+    kept: list[str] = []
+    used = 0
+    for ch in chars:
+        w = char_width(ch)
+        if used + w > width:
+            break
+        kept.append(ch)
+        used += w
+    if tail:
+        kept.reverse()
+        while kept and unicodedata.category(kept[0]).startswith("M"):  # base left out
+            kept.pop(0)
+    return "".join(kept)
+
+
+def clock(seconds: float) -> str:
+    """``0:07``, ``12:34``, ``1:02:03``."""
+    s = max(0, int(seconds))
+    h, rest = divmod(s, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+@dataclass(frozen=True)
+class Fields:
+    """What the status line shows; seconds throughout."""
+
+    position: float  # in the stream: audio processed, paced by the sender's clock
+    duration: float | None  # of the input, when known (files): a progress bar
+    eta: float | None  # until the last audio is sent, when it can be told
+    level_db: float  # of the newest frame, dBFS
+    speech: bool  # the gate's label of that frame
+    sent: float
+    skipped: float | None  # with --gate
+    reconnects: int
+    partial_age: float | None  # since the newest partial result (None: none yet, or off)
+
+
+def render(f: Fields) -> str:
+    """The status line, fixed-width fields left to right by importance (the caller cuts it
+    to the terminal's width)."""
+    if f.duration:
+        done = min(1.0, max(0.0, f.position / f.duration))
+        cells = round(10 * done)
+        total = clock(f.duration)
+        eta = "-:--" if f.eta is None else clock(f.eta)
+        parts = [
+            f"[{'#' * cells}{'.' * (10 - cells)}] {clock(f.position):>{len(total)}}/{total} "
+            f"ETA {eta:>{len(total)}}"
+        ]
+    else:
+        parts = [f"live {clock(f.position):>5}"]
+    state = "speech" if f.speech else "silence"
+    level = max(-99.9, f.level_db)  # silence is -100: one width for every level
+    parts.append(f"{level:5.1f} dBFS {_LEVEL.bar(level)} {state:<7}")
+    parts.append(f"sent {f.sent:5.1f} s")
+    if f.skipped is not None:
+        parts.append(f"skipped {f.skipped:5.1f} s")
+    if f.reconnects:
+        parts.append(f"reconnects {f.reconnects}")
+    if f.partial_age is not None:
+        parts.append(f"partial {f.partial_age:4.1f} s ago")
+    return "  ".join(parts)
+
+
+class StreamProgress:
+    """Reads a running stream's counters into :class:`Fields`: plain attribute reads, no
+    locks, nothing the send path waits for."""
+
+    def __init__(
+        self,
+        *,
+        gate: Any,
+        sink: Any,
+        rate: int,
+        duration: float | None,
+        pace: float,
+        gated: bool,
+        partials: bool,
+        watch: Any,
+        now: float,
+    ) -> None:
+        self.gate, self.sink, self.rate = gate, sink, rate
+        self.duration, self.pace, self.gated, self.partials = duration, pace, gated, partials
+        self.watch = watch  # has last_partial: monotonic time of the newest partial, or None
+        self.t0 = now
+
+    def __call__(self, now: float) -> Fields:
+        gate, rate = self.gate, self.rate
+        position = gate.seen_samples / rate
+        if self.pace > 0:
+            # The pipeline reads ahead of the paced sender by its queue (seconds of audio):
+            # the sender's clock tells where the stream is, never past what was processed.
+            position = min(position, (now - self.t0) * self.pace)
+        eta = None
+        if self.duration:
+            left = max(0.0, self.duration - position)
+            if self.pace > 0:
+                eta = left / self.pace
+            elif position > 0 and now - self.t0 >= 1.0:
+                eta = left * (now - self.t0) / position
+        counters = self.sink.counters
+        last = self.watch.last_partial
+        return Fields(
+            position=position,
+            duration=self.duration,
+            eta=eta,
+            level_db=gate.level_db,
+            speech=bool(gate.speaking),
+            sent=counters.get("samples_sent", 0) / rate,
+            skipped=gate.skipped_samples / rate if self.gated else None,
+            reconnects=counters.get("reconnects", 0),
+            partial_age=None if not self.partials or last is None else max(0.0, now - last),
+        )
+
+
+def source_seconds(source: Any, limit: float | None) -> float | None:
+    """How long a file's audio is (``limit``: ``--duration``); None for live input or where
+    the header does not say."""
+    frames = None if getattr(source, "live", False) else getattr(source, "frames", None)
+    if not frames:
+        return limit
+    seconds = frames / source.rate
+    return seconds if limit is None else min(seconds, limit)
