@@ -150,6 +150,20 @@ class Harness:
                 assert self.outcome is None, "finished twice"
                 self.outcome = a.outcome
 
+    def cut_in_turn(self, points: list[int]) -> None:
+        """Cut sessions one after another: each once it has heard the next of ``points``
+        (samples, in increasing order), with a connection reset."""
+        pending = sorted(points)
+        fired: set[int] = set()
+
+        def cut(session: int, heard: int) -> None:
+            if pending and session not in fired and heard >= pending[0]:
+                fired.add(session)
+                pending.pop(0)
+                self.at(0.001, lambda: self.apply(self.m.closed(session, None, "reset", self.now)))
+
+        self.after_send = cut
+
     def _opened(self, session: int) -> None:
         self.service.open(session)
         self.apply(self.m.opened(session, self.now))
@@ -445,18 +459,8 @@ def test_the_startup_budget_ends_with_the_error_itself():
     seed=st.integers(0, 2**16),
 )
 def test_random_cut_points_give_the_same_transcript_as_an_uncut_run(cuts, seed):
-    rng = random.Random(seed)
-    h = Harness(machine(rng=rng.random))
-    pending = sorted(cuts)
-    fired: dict[int, int] = {}
-
-    def cut(session, heard):
-        # Each cut point is a number of samples heard by some session, in turn.
-        if pending and session not in fired and heard >= pending[0]:
-            fired[session] = pending.pop(0)
-            h.at(0.001, lambda s=session: h.apply(h.m.closed(s, None, "reset", h.now)))
-
-    h.after_send = cut
+    h = Harness(machine(rng=random.Random(seed).random))
+    h.cut_in_turn(cuts)
     h.run(make_frames(), pace=0)
     assert h.outcome.ok, (cuts, h.outcome)
     assert h.fulls == TRUTH
@@ -502,17 +506,8 @@ def gated(frames: list[Frame], keep) -> list[Frame]:
 def test_random_gaps_and_cuts_give_the_absolute_times_of_an_ungated_run(kept, cuts, seed):
     """Silence left out anywhere (the service's timeline is compressed), sessions cut
     anywhere: every utterance is delivered once, at its absolute stream times."""
-    rng = random.Random(seed)
-    h = Harness(machine(rng=rng.random))
-    pending = sorted(cuts)
-    fired: dict[int, int] = {}
-
-    def cut(session, heard):
-        if pending and session not in fired and heard >= pending[0]:
-            fired[session] = pending.pop(0)
-            h.at(0.001, lambda s=session: h.apply(h.m.closed(s, None, "reset", h.now)))
-
-    h.after_send = cut
+    h = Harness(machine(rng=random.Random(seed).random))
+    h.cut_in_turn(cuts)
     frames = gated(make_frames(), lambda i: kept[i])
     h.run(frames, pace=0)
     assert h.outcome.ok, (kept, cuts, h.outcome)
