@@ -52,7 +52,6 @@ from .output import Writer, make_writer
 from .status_fields import (
     Fields,
     StreamProgress,
-    clock,
     display_width,
     fit,
     printable,
@@ -60,16 +59,7 @@ from .status_fields import (
     source_seconds,
 )
 
-__all__ = [
-    "Fields",
-    "StatusLine",
-    "clock",
-    "display_width",
-    "fit",
-    "printable",
-    "render",
-    "source_seconds",
-]
+__all__ = ["StatusLine"]
 
 #: Seconds between redraws.
 INTERVAL = 0.1

@@ -25,9 +25,9 @@ import pyte
 import pytest
 import wcwidth
 
-from nsaudio.cli.status import (
+from nsaudio.cli.status import StatusLine
+from nsaudio.cli.status_fields import (
     Fields,
-    StatusLine,
     clock,
     display_width,
     fit,
