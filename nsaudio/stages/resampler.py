@@ -103,7 +103,6 @@ class Resampler:
         self._weights = downmix_weights(channels, channel)
         self._channel = channel
         self._int16_weights = self._weights * np.float32(1 / 32768)
-        self._cast: np.ndarray | None = None  # see _mono()
         self._stream = (
             soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality=q)
             if in_rate != out_rate
@@ -123,14 +122,14 @@ class Resampler:
                 return data[:, 0] * np.float32(1 / 32768)
             # Exact for stereo: each product is the sample times 2**-16, and their sum fits
             # float32's 24-bit mantissa. The float copy numpy would make for the product is
-            # made a slice at a time into one small buffer kept from block to block: a
-            # whole block's is 512 kB of stereo, fresh pages every block.
-            if self._cast is None:
-                self._cast = np.empty((_CAST_ROWS, data.shape[1]), np.float32)
+            # made a slice at a time into one small buffer: a whole block's is 512 kB of
+            # stereo, fresh pages every block. The buffer is this call's own, so prepare()
+            # stays stateless (the runner calls it on the reader's thread).
+            cast_rows = np.empty((min(_CAST_ROWS, len(data)), data.shape[1]), np.float32)
             mono = np.empty((len(data), 1), np.float32)
             for i in range(0, len(data), _CAST_ROWS):
                 part = data[i : i + _CAST_ROWS]
-                cast = self._cast[: len(part)]
+                cast = cast_rows[: len(part)]
                 np.copyto(cast, part)
                 np.matmul(cast, self._int16_weights, out=mono[i : i + len(part)])
             return mono[:, 0]
