@@ -17,12 +17,12 @@ from ..blocks import Block
 from ..errors import InputError
 from .file import DEFAULT_BLOCK_FRAMES, FileSource
 from .pcm import RawSpec, parse_raw_spec
-from .stdin import StdinSource
-from .synthetic import ArraySource, ToneSource
 from .wav_stream import read_wav_header
 
 if TYPE_CHECKING:
     from .mic import MicSource
+    from .stdin import StdinSource
+    from .synthetic import ArraySource, ToneSource
 
 __all__ = [
     "ArraySource",
@@ -70,6 +70,8 @@ def open_source(
 
         return MicSource(text[4:], **mic_options)
     if text == "-":
+        from .stdin import StdinSource
+
         return StdinSource(raw=raw, block_frames=block_frames)
     if raw is not None:
         if not os.path.isfile(text):
@@ -84,6 +86,8 @@ def open_source(
 
 
 def _streamed(path: str, raw: RawSpec | None, block_frames: int) -> StdinSource:
+    from .stdin import StdinSource
+
     stream = open(path, "rb")  # noqa: SIM115 - the source owns it and closes it
     try:
         return StdinSource(stream, raw=raw, block_frames=block_frames, name=path, owns_stream=True)
@@ -106,5 +110,14 @@ def _wav_size_unknown(path: str) -> bool:
         return header.data_bytes is None and not finished and bool(f.read(1))
 
 
-# MicSource needs PortAudio: imported on first use only.
-__getattr__, __dir__ = lazy_exports(__name__, {"MicSource": ".mic"}, __all__)
+# Imported on first use only: MicSource needs PortAudio, and a file's conversion needs none.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "MicSource": ".mic",
+        "StdinSource": ".stdin",
+        "ArraySource": ".synthetic",
+        "ToneSource": ".synthetic",
+    },
+    __all__,
+)

@@ -1,23 +1,28 @@
-"""Audio files through libsndfile: WAV, FLAC, OGG/Vorbis, Opus, MP3, AIFF, mu-law, A-law..."""
+"""Audio files through libsndfile: WAV, FLAC, OGG/Vorbis, Opus, MP3, AIFF, mu-law, A-law...
+
+A whole 16-bit PCM WAV is read directly instead (:mod:`.wav_file`), and libsndfile is then
+not even imported.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
+import stat
 import threading
 import time
 import weakref
 from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
 import numpy as np
-import soundfile as sf
 
 from ..blocks import Block
 from ..errors import InputError, UnsupportedAudioError
 from .limits import check_layout
-from .native_stderr import native_stderr_to_log
+from .wav_file import open_pcm16_wav
 
 __all__ = ["DEFAULT_BLOCK_FRAMES", "FileSource"]
 
@@ -57,24 +62,20 @@ class FileSource:
     ):
         if block_frames <= 0:
             raise InputError(f"block size must be a positive number of frames, not {block_frames}")
-        self.path = Path(path)
-        self.name = str(path) if name is None else name
+        self.path = os.fspath(path)
+        self.name = self.path if name is None else name
         self.block_frames = block_frames
-        if not self.path.exists():
-            raise InputError(f"{self.name}: no such file")
-        if self.path.is_dir():
-            raise InputError(f"{self.name}: is a directory, not an audio file")
-        if self.path.is_file() and self.path.stat().st_size == 0:
-            raise UnsupportedAudioError(f"{self.name}: the file is empty")
         try:
-            with native_stderr_to_log():
-                self._file = sf.SoundFile(str(self.path))
-        except PermissionError:
-            raise InputError(f"{self.name}: permission denied") from None
-        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
-            raise UnsupportedAudioError(
-                f"{self.name}: not audio nsaudio can read ({_describe(err)})"
-            ) from None
+            mode = os.stat(self.path)
+        except OSError as err:
+            if err.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                raise InputError(f"{self.name}: no such file") from None
+            mode = None  # said below, by the open that fails
+        if mode is not None and stat.S_ISDIR(mode.st_mode):
+            raise InputError(f"{self.name}: is a directory, not an audio file")
+        if mode is not None and stat.S_ISREG(mode.st_mode) and mode.st_size == 0:
+            raise UnsupportedAudioError(f"{self.name}: the file is empty")
+        self._file: Any = open_pcm16_wav(self.path) or self._open_sndfile()
         try:
             check_layout(self.name, self._file.samplerate, self._file.channels)
         except UnsupportedAudioError:
@@ -89,6 +90,8 @@ class FileSource:
         self._quiet = contextlib.ExitStack()
         self._release_quiet = weakref.finalize(self, self._quiet.close)
         if self._file.format == "MP3":
+            from .native_stderr import native_stderr_to_log
+
             self._quiet.enter_context(native_stderr_to_log())
         self._damage: str | None = None  # why the audio stops early, once it is known
         self._stopped = threading.Event()
@@ -99,6 +102,21 @@ class FileSource:
         except BaseException:
             self.close()
             raise
+
+    def _open_sndfile(self) -> Any:
+        import soundfile as sf
+
+        from .native_stderr import native_stderr_to_log
+
+        try:
+            with native_stderr_to_log():
+                return sf.SoundFile(self.path)
+        except PermissionError:
+            raise InputError(f"{self.name}: permission denied") from None
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+            raise UnsupportedAudioError(
+                f"{self.name}: not audio nsaudio can read ({_describe(err)})"
+            ) from None
 
     @property
     def frames(self) -> int | None:
@@ -142,7 +160,7 @@ class FileSource:
         """
         try:
             return self._file.read(self.block_frames, dtype=self._dtype, always_2d=True)
-        except (sf.LibsndfileError, RuntimeError) as err:
+        except RuntimeError as err:  # libsndfile's errors are RuntimeErrors too
             reason = _describe(err) or "decoding error"
         data = self._salvage(pos)
         if not pos and not len(data):
@@ -161,9 +179,13 @@ class FileSource:
         which no decoder that fails this way (FLAC, MP3, Vorbis, Opus) produces. A fresh
         handle: after an error, libsndfile's FLAC reader may fail again at once.
         """
+        import soundfile as sf
+
+        from .native_stderr import native_stderr_to_log
+
         buf = np.full((self.block_frames, self.channels), np.nan, dtype=np.float32)
         try:
-            with native_stderr_to_log(), sf.SoundFile(str(self.path)) as f:
+            with native_stderr_to_log(), sf.SoundFile(self.path) as f:
                 f.seek(pos)
                 return f.read(out=buf)  # no error this time: the count is known
         except (sf.LibsndfileError, RuntimeError, ValueError, TypeError, OSError):
