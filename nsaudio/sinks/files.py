@@ -11,12 +11,13 @@ import os
 import stat
 import sys
 import weakref
-from typing import BinaryIO
-
-import soundfile as sf
+from typing import TYPE_CHECKING, BinaryIO
 
 from ..blocks import Frame
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    import soundfile as sf
 
 __all__ = ["NullSink", "PendingFile", "RawSink", "WavSink"]
 
@@ -74,6 +75,12 @@ class PendingFile:
         self.name, self._target = temp, target
         self._discard = weakref.finalize(self, _remove, temp)
 
+    @property
+    def regular(self) -> bool:
+        """True for a regular file (written to a temporary and renamed), False for a device
+        or a pipe, whose writes may wait on a reader."""
+        return self._target is not None
+
     def commit(self) -> None:
         """Put the written file in place under its name (idempotent)."""
         if self._target is not None and self._discard.alive:
@@ -106,6 +113,11 @@ class RawSink:
         else:
             self._out = path
         self.frames_written = 0
+
+    @property
+    def to_regular_file(self) -> bool:
+        """Writes go to a regular file: none of them waits on a reader."""
+        return self._pending is not None and self._pending.regular
 
     def open(self, rate: int) -> None:
         self.rate = rate
@@ -142,7 +154,14 @@ class WavSink:
         self.frames_written = 0
         self._pending = PendingFile(self.path)  # an unwritable path fails now
 
+    @property
+    def to_regular_file(self) -> bool:
+        """Writes go to a regular file: none of them waits on a reader."""
+        return self._pending.regular
+
     def open(self, rate: int) -> None:
+        import soundfile as sf  # only here: a raw conversion never loads libsndfile
+
         self._file = sf.SoundFile(
             self._pending.name, "w", samplerate=rate, channels=1, format="WAV", subtype="PCM_16"
         )
