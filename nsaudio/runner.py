@@ -1,9 +1,11 @@
 """Run a source through stages into a sink.
 
-Files take the fast path: large blocks, a reader thread decoding the next block while the
-caller's thread resamples this one (libsndfile and soxr both release the GIL, so two cores
-are used), and the frames handed to the sink (which may have threads of its own, like the
-WebSocket sender). Live sources capture on their own thread into their own ring
+Files take the fast path: large blocks, a reader thread decoding and downmixing the next
+block while the caller's thread resamples this one (reads, numpy and soxr all release the
+GIL, so both cores work), and the frames handed to the sink (which may have threads of its
+own, like the WebSocket sender). With ``write_thread`` (``convert`` to a file), the stages
+after the first and the sink's writes get a thread of their own too, so the resampling is
+all the caller's thread does. Live sources capture on their own thread into their own ring
 (``drop_oldest``); processing runs on the caller's thread, so a slow stage can never block
 the capture.
 
@@ -33,6 +35,8 @@ __all__ = ["Pipeline", "RunStats", "prefetched", "standard_stages"]
 
 #: Seconds of decoded file audio the reader thread may run ahead of processing.
 PREFETCH_SECONDS = 4.0
+#: Seconds of resampled audio the resampling may run ahead of the writer thread.
+WRITE_BEHIND_SECONDS = 4.0
 
 
 @dataclass
@@ -155,8 +159,14 @@ class Pipeline:
         *,
         rate: int | None = None,
         limit_seconds: float | None = None,
+        write_thread: bool = False,
     ) -> None:
-        """``rate``: of the frames (default: the last stage's); ``limit_seconds``: input to take."""
+        """``rate``: of the frames (default: the last stage's); ``limit_seconds``: input to
+        take; ``write_thread``: for a file source, run the stages after the first and the
+        sink's ``write()`` on a thread of their own (the sink is still used by one thread at a
+        time: ``open()``, then the writer thread, then ``close()`` or ``abort()`` once the
+        writer has ended). Only for sinks whose writes never wait long (a regular file): an
+        interrupt waits for the write under way."""
         self.source = source
         self.limit_frames = (
             None if limit_seconds is None else max(0, round(limit_seconds * source.rate))
@@ -165,6 +175,7 @@ class Pipeline:
         self.sink = sink
         self.rate = rate if rate is not None else _output_rate(stages, source.rate)
         self.stats = RunStats()
+        self.write_thread = write_thread
         self._stop = threading.Event()
         self._stopped_by_user = False
 
@@ -217,15 +228,11 @@ class Pipeline:
                 if self.source.live
                 else prefetched(self.source, getattr(first, "prepare", None))
             )
-            try:
-                self._feed(blocks)
-            finally:
-                close = getattr(blocks, "close", None)  # a generator: stop its reader now
-                if close is not None:
-                    close()
-            for frame in self.chain.flush():
-                self.sink.write(frame)
-                stats.output_frames += len(frame)
+            stages = self.chain.stages
+            if self.write_thread and not self.source.live and len(stages) > 1:
+                self._feed_written_behind(blocks, Chain(stages[:1]), Chain(stages[1:]))
+            else:
+                self._feed_all(blocks, self.chain, self._write)
             self.sink.close()  # the drain: a second Ctrl-C while it waits aborts
         except BaseException:
             self.sink.abort()  # also after a failed open(): whatever it created goes
@@ -252,7 +259,59 @@ class Pipeline:
             overflow_at=[p / in_rate for p in overflow_at],
         )
 
-    def _feed(self, blocks: Iterator[Block]) -> None:
+    def _write(self, frame: Any) -> None:
+        self.sink.write(frame)
+        self.stats.output_frames += len(frame)
+
+    def _feed_all(self, blocks: Iterator[Block], chain: Chain, emit: Callable[[Any], Any]) -> None:
+        """Every block through ``chain`` into ``emit``, then the chain's flush."""
+        try:
+            self._feed(blocks, chain, emit)
+        finally:
+            close = getattr(blocks, "close", None)  # a generator: stop its reader now
+            if close is not None:
+                close()
+        for item in chain.flush():
+            emit(item)
+
+    def _feed_written_behind(self, blocks: Iterator[Block], head: Chain, tail: Chain) -> None:
+        """``head`` on this thread; ``tail`` and the sink's writes on a writer thread, joined
+        by a bounded ring. The writer flushes ``tail`` only after a whole stream: after an
+        error or an interrupt here it stops at once, and its own error is raised here."""
+        ring: Ring[Block] = Ring.for_seconds(WRITE_BEHIND_SECONDS, self.rate, "block")
+        failure: list[BaseException] = []
+        whole = threading.Event()  # set just before the ring closes at the end of the stream
+
+        def write() -> None:
+            try:
+                for block in ring:
+                    if not self._stopped_by_user:  # stopped: what is queued is not sent
+                        for frame in tail.push(block):
+                            self._write(frame)
+                if whole.is_set():
+                    for frame in tail.flush():
+                        self._write(frame)
+            except BaseException as err:
+                failure.append(err)
+                ring.abort()  # wakes this thread's producer: it stops with RingClosed
+
+        writer = threading.Thread(target=write, name="nsaudio-writer", daemon=True)
+        writer.start()
+        try:
+            self._feed_all(blocks, head, ring.put)
+            whole.set()
+            ring.close()
+        except RingClosed:
+            if not failure:
+                raise
+        finally:
+            if not whole.is_set():
+                ring.abort()
+            writer.join()
+        if failure:
+            raise failure[0]
+
+    def _feed(self, blocks: Iterator[Block], chain: Chain, emit: Callable[[Any], Any]) -> None:
         stats = self.stats
         follows = None if not self.source.live else 0  # where a live source's next block starts
         for block in blocks:
@@ -266,11 +325,10 @@ class Pipeline:
                     block = Block(block.data[:room], block.start, block.rate, block.t_ns)
                     self._stop.set()
             stats.input_frames += len(block)
-            for frame in self.chain.push(block):
+            for item in chain.push(block):
                 if self._stopped_by_user:
                     break  # a file's block holds seconds: do not send them all first
-                self.sink.write(frame)
-                stats.output_frames += len(frame)
+                emit(item)
             if self._stop.is_set():
                 _stop_source(self.source)
                 return
