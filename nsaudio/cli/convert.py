@@ -8,7 +8,7 @@ import logging
 from ..errors import InputError
 from ..formats import format_rate
 from ..runner import Pipeline, standard_stages
-from ..sinks import RawSink, Sink, WavSink
+from ..sinks import RawSink, WavSink
 from ..sources import open_source
 from .options import add_source_options, resampler_quality
 
@@ -16,6 +16,10 @@ log = logging.getLogger("nsaudio.convert")
 
 #: Large frames on the fast path: framing cost vanishes, the bytes are the same.
 CONVERT_FRAME_MS = 1000
+#: Large blocks too, twice streaming's: half as many hand-offs between the three threads.
+#: Measured on 10 minutes of 48 kHz stereo, alternating runs: 0.48x sox's time at 65536,
+#: 0.42x at 131072, 0.41x at 262144; peak RSS 32, 34 and 38 MB.
+CONVERT_BLOCK_FRAMES = 131072
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -44,7 +48,7 @@ def sink_class(out: str) -> type[RawSink] | type[WavSink]:
 
 def run(args: argparse.Namespace) -> int:
     make_sink = sink_class(args.out)
-    source = open_source(args.source, raw=args.raw)
+    source = open_source(args.source, raw=args.raw, block_frames=CONVERT_BLOCK_FRAMES)
     stages = standard_stages(
         source,
         args.format,
@@ -53,8 +57,12 @@ def run(args: argparse.Namespace) -> int:
         quality=resampler_quality(args, source.live),
         gate_threshold=None,
     )
-    sink: Sink = make_sink(args.out)
-    stats = Pipeline(source, stages, sink, rate=format_rate(args.format)).run()
+    sink = make_sink(args.out)
+    # A third thread frames and writes while this one resamples; not for a pipe or a
+    # device, whose writes may wait on a reader that Ctrl-C should not have to wait for.
+    stats = Pipeline(
+        source, stages, sink, rate=format_rate(args.format), write_thread=sink.to_regular_file
+    ).run()
     log.info(
         "%s: %d frames at %d Hz -> %s: %d frames at %d Hz in %.3f s",
         source.name,
