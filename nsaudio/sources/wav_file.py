@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import sys
 from collections.abc import Callable
 
@@ -72,26 +73,31 @@ def open_pcm16_wav(path: str) -> Pcm16Wav | None:
 
     Whole: a RIFF/WAVE header nsaudio's stream parser accepts, 16-bit PCM samples
     (``WAVE_FORMAT_PCM`` or ``EXTENSIBLE`` with PCM), a data size that is neither unknown
-    (0, 0xFFFFFFFF) nor beyond the end of the file. Errors opening the file are left to the
-    caller's libsndfile path too, which words them as it always has.
+    (0, 0xFFFFFFFF) nor beyond the end of the file, in a regular file (a pipe is left unread
+    for libsndfile). Errors opening the file are left to the caller's libsndfile path too,
+    which words them as it always has.
     """
     if sys.byteorder != "little":  # the samples are read as they lie on disk
         return None
     try:
+        # Not even opened unless regular: opening and closing a named pipe unread would
+        # break its writer's pipe, and what was read here would be gone from it.
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
         stream = io.FileIO(path, "rb")  # Pcm16Wav owns it
     except OSError:
         return None
     try:
+        info = os.fstat(stream.fileno())
         header = read_wav_header(_exact_reader(stream), path)
         data_start = stream.tell()
-        size = os.fstat(stream.fileno()).st_size
     except (InputError, OSError):
         stream.close()
         return None
     if (
         header.fmt.name != "s16le"
         or header.data_bytes is None
-        or data_start + header.data_bytes > size
+        or data_start + header.data_bytes > info.st_size
     ):
         stream.close()
         return None

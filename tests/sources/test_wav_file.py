@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -157,3 +158,31 @@ def test_a_plain_wav_conversion_never_loads_libsndfile(tmp_path):
     ):
         assert module not in loaded, module
     assert (tmp_path / "o.raw").stat().st_size == 2 * 16000
+
+
+def test_a_wav_on_a_named_pipe_is_left_to_libsndfile_unread(tmp_path):
+    # As from `nsaudio convert <(cat a.wav) out.raw`: a header read here would be gone
+    # from the pipe before libsndfile saw it.
+    src = tmp_path / "a.wav"
+    data = write(src, 3000, 2)
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)
+
+    def feed() -> None:
+        with open(fifo, "wb") as f:
+            f.write(src.read_bytes())
+
+    got: list[tuple[object, np.ndarray]] = []
+
+    def read() -> None:
+        source = FileSource(fifo)
+        got.append((source._file, read_all(source)))
+
+    threads = [threading.Thread(target=job, daemon=True) for job in (feed, read)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert got, "the pipe was never read to its end"  # rather than a test that hangs
+    assert not isinstance(got[0][0], Pcm16Wav)
+    np.testing.assert_array_equal(got[0][1], data)
