@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -18,6 +19,7 @@ class SampleFormat:
     width: int  # bytes per sample
 
 
+@cache  # made on first use: most runs decode no G.711
 def _g711_tables() -> tuple[np.ndarray, np.ndarray]:
     codes = np.arange(256, dtype=np.int32)
     # mu-law (G.711): invert, split sign/exponent/mantissa, undo the bias of 0x84.
@@ -32,8 +34,6 @@ def _g711_tables() -> tuple[np.ndarray, np.ndarray]:
     alaw = np.where(a & 0x80, mag, -mag).astype(np.float32) / 32768.0
     return ulaw, alaw
 
-
-_ULAW, _ALAW = _g711_tables()
 
 SAMPLE_FORMATS: dict[str, SampleFormat] = {
     f.name: f
@@ -84,9 +84,9 @@ def decode(data: bytes | memoryview, fmt: SampleFormat, channels: int) -> np.nda
         with np.errstate(over="ignore"):
             x = np.frombuffer(data, "<f8").astype(np.float32)
     elif name == "ulaw":
-        x = _ULAW[np.frombuffer(data, np.uint8)]
+        x = _g711_tables()[0][np.frombuffer(data, np.uint8)]
     elif name == "alaw":
-        x = _ALAW[np.frombuffer(data, np.uint8)]
+        x = _g711_tables()[1][np.frombuffer(data, np.uint8)]
     else:  # pragma: no cover - SAMPLE_FORMATS is closed
         raise InputError(f"cannot decode {name}")
     return x.reshape(-1, channels)
