@@ -69,7 +69,7 @@ def on_a_thread(job, seconds: float = 30.0) -> tuple[str, BaseException | None]:
         except BaseException as err:
             failure.append(err)
 
-    worker = threading.Thread(target=target, name="caller")
+    worker = threading.Thread(target=target, name="caller", daemon=True)
     worker.start()
     worker.join(seconds)
     assert not worker.is_alive(), "the run did not end"
@@ -112,6 +112,13 @@ def test_a_failed_write_ends_the_run_with_its_error_and_aborts_the_sink():
     assert verbs.count("write") == 5  # nothing written after the failure
     assert verbs[-1] == "abort" and "close" not in verbs
     assert sink.calls[-1][1] == caller
+    assert pipeline_threads() == []
+
+
+def test_a_real_failed_write_on_the_writer_thread_is_raised_to_the_caller():
+    # /dev/full: every write that reaches the device fails with ENOSPC.
+    _, error = on_a_thread(lambda: run(audio(3.0), RawSink("/dev/full"), write_thread=True))
+    assert isinstance(error, OSError) and error.errno == 28
     assert pipeline_threads() == []
 
 
@@ -168,7 +175,8 @@ def test_a_file_sink_gets_the_same_bytes(tmp_path):
 
 
 def test_stop_ends_the_run_cleanly_with_the_writer_thread():
-    # stop() from another thread: the stream ends, the tail is flushed, the sink closed.
+    # stop() from another thread (here the writer's own): the stream ends, the tail is
+    # flushed, the sink closed.
     data = audio(30.0, channels=1)
     sink = Recorder()
     source = ArraySource(data, RATE, block_frames=1000)
