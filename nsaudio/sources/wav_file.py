@@ -14,7 +14,6 @@ import io
 import os
 import stat
 import sys
-from collections.abc import Callable
 
 import numpy as np
 
@@ -32,7 +31,7 @@ class Pcm16Wav:
     format = "WAV"
     subtype = "PCM_16"
 
-    def __init__(self, stream: io.FileIO, rate: int, channels: int, frames: int) -> None:
+    def __init__(self, stream: io.BufferedReader, rate: int, channels: int, frames: int) -> None:
         self._stream = stream
         self.samplerate = rate
         self.channels = channels
@@ -84,12 +83,12 @@ def open_pcm16_wav(path: str) -> Pcm16Wav | None:
         # break its writer's pipe, and what was read here would be gone from it.
         if not stat.S_ISREG(os.stat(path).st_mode):
             return None
-        stream = io.FileIO(path, "rb")  # Pcm16Wav owns it
+        stream = open(path, "rb")  # noqa: SIM115 - Pcm16Wav owns it
     except OSError:
         return None
     try:
         info = os.fstat(stream.fileno())
-        header = read_wav_header(_exact_reader(stream), path)
+        header = read_wav_header(stream.read, path)  # buffered: whole reads up to the end
         data_start = stream.tell()
     except (InputError, OSError):
         stream.close()
@@ -103,18 +102,3 @@ def open_pcm16_wav(path: str) -> Pcm16Wav | None:
         return None
     frames = header.data_bytes // header.block_align
     return Pcm16Wav(stream, header.rate, header.channels, frames)
-
-
-def _exact_reader(stream: io.FileIO) -> Callable[[int], bytes]:
-    """``read(n)``: ``n`` bytes unless the file ends (a raw file may return fewer)."""
-
-    def read(n: int) -> bytes:
-        out = b""
-        while len(out) < n:
-            more = stream.read(n - len(out))
-            if not more:
-                break
-            out += more
-        return out
-
-    return read

@@ -144,7 +144,8 @@ def test_verbosity_flags_before_or_after_the_command(tmp_path):
 
 def test_convert_imports_only_what_it_runs(tmp_path):
     # The command line imports the chosen command's module alone: a convert never loads the
-    # streaming client, the service's REST client or the other commands.
+    # streaming client, the service's REST client or the other commands, nor, for a plain
+    # 16-bit WAV to a raw file, libsndfile and the readers it does not use.
     src = str(FIXTURES / "speech_16000_mono_int16.wav")
     code = (
         "import sys\n"
@@ -155,7 +156,12 @@ def test_convert_imports_only_what_it_runs(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
     loaded = set(proc.stdout.decode().split())
     assert "nsaudio.cli.convert" in loaded
+    assert "nsaudio.sources.wav_file" in loaded  # a plain 16-bit WAV: read without libsndfile
     for module in (
+        "soundfile",
+        "_soundfile",
+        "nsaudio.sources.native_stderr",
+        "nsaudio.sources.stdin",
         "nsaudio.cli.stream",
         "nsaudio.cli.check",
         "nsaudio.cli.service",

@@ -7,8 +7,6 @@ reader can never quietly disagree with the one it stands in for.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 
 import numpy as np
@@ -136,28 +134,6 @@ def test_the_file_is_closed_at_the_end_of_the_stream(tmp_path):
     source = FileSource(path)
     read_all(source)
     assert source._file._stream.closed
-
-
-def test_a_plain_wav_conversion_never_loads_libsndfile(tmp_path):
-    src = tmp_path / "in.wav"
-    write(src, 48000, 2)
-    code = (
-        "import sys\n"
-        "from nsaudio.cli.main import main\n"
-        f"assert main(['convert', {str(src)!r}, {str(tmp_path / 'o.raw')!r}]) == 0\n"
-        "print(' '.join(sorted(sys.modules)))\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
-    loaded = set(proc.stdout.decode().split())
-    assert "nsaudio.sources.wav_file" in loaded
-    for module in (
-        "soundfile",
-        "_soundfile",
-        "nsaudio.sources.native_stderr",
-        "nsaudio.sources.stdin",
-    ):
-        assert module not in loaded, module
-    assert (tmp_path / "o.raw").stat().st_size == 2 * 16000
 
 
 def test_a_wav_on_a_named_pipe_is_left_to_libsndfile_unread(tmp_path):
