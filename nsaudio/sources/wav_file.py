@@ -2,10 +2,10 @@
 
 Most audio handed to nsaudio is plain 16-bit WAV, and for it libsndfile only copies bytes:
 importing it takes 22 ms, a twentieth of converting ten minutes of audio, and reading through
-it took twice the CPU time of reading the file directly. :func:`open_pcm16_wav` takes only a file whose header is whole and
-consistent (PCM, 16-bit, a data size that is known and present in the file); anything else,
-including every damaged header, is left to libsndfile, so what nsaudio accepts, rejects and
-says about a file does not depend on which reader took it.
+it took twice the CPU time of reading the file directly. :func:`open_pcm16_wav` takes only a
+file whose header is whole and consistent (PCM, 16-bit, a data size that is known and present
+in the file); anything else, including every damaged header, is left to libsndfile, so what
+nsaudio accepts, rejects and says about a file does not depend on which reader took it.
 """
 
 from __future__ import annotations
