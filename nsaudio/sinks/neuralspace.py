@@ -12,6 +12,10 @@ retry, liveness, drain, the end). Who owns what:
 
 ``close()`` returns when the stream is complete, or raises what went wrong (saying which
 seconds went untranscribed); ``abort()`` stops everything at once.
+
+The asyncio API (:mod:`nsaudio.aio`) drives the same sink from another event loop, which must
+never wait: ``watch()``, ``start()``, ``offer()``, ``take_results()``, ``end()`` and
+``cancel()`` are the verbs above without their waits, and the watcher says when to look again.
 """
 
 from __future__ import annotations
@@ -150,6 +154,7 @@ class NeuralSpaceSink:
         self._outcome: Outcome | None = None
         self._waiting_ready = False
         self._parked = False  # the feeder waits for frames in the ring
+        self._watcher: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
         return f"NeuralSpaceSink({self.connector.base_url!r}, {self.params!r})"
@@ -167,6 +172,17 @@ class NeuralSpaceSink:
 
     def open(self, rate: int) -> None:
         """Open the first session (retrying within the start-up budget), or raise why not."""
+        self.start(rate)
+        try:
+            self._wait(self._opened)
+        except BaseException:  # Ctrl-C while connecting: nothing may go on in the background
+            self.abort()
+            raise
+        self._raise_failure()
+
+    def start(self, rate: int) -> None:
+        """``open()`` without the wait: the first session opens in the background; ``opened``
+        (or ``finished``, with ``raise_failure()`` saying why) tells when."""
         if rate != self.rate:
             raise InputError(
                 f"frames at {rate} Hz cannot go to a {self.params.format} stream ({self.rate} Hz)"
@@ -175,15 +191,9 @@ class NeuralSpaceSink:
             raise RuntimeError("NeuralSpaceSink.open() twice")
         policy = "drop_oldest" if self.live else "block"
         self._ring = Ring.for_seconds(self.ring_seconds, rate, policy)
-        self._delivery = Delivery(self.on_result, self._consumer_failed)
+        self._delivery = Delivery(self.on_result, self._consumer_failed, on_ready=self._watcher)
         self._engine = EngineLoop.get()
         self._engine.submit(self._main())
-        try:
-            self._wait(self._opened)
-        except BaseException:  # Ctrl-C while connecting: nothing may go on in the background
-            self.abort()
-            raise
-        self._raise_failure()
 
     def write(self, frame: Frame) -> None:
         if self._ring is None or self._engine is None:
@@ -226,6 +236,7 @@ class NeuralSpaceSink:
             self._delivery.end()
         if self._engine is None:
             self._finished.set()  # never opened: a results() waiting for it ends
+            self._notify_watcher()
 
     def hurry(self) -> None:
         """Stop pacing: what is queued, and the trailing silence, go out as fast as they can
@@ -258,6 +269,77 @@ class NeuralSpaceSink:
         if self._ring is None:
             return 0, []
         return self._ring.dropped_samples, list(self._ring.dropped_spans)
+
+    # -- the same without waiting, for an event loop (nsaudio.aio) -------------------------
+
+    def watch(self, fn: Callable[[], None]) -> None:
+        """Before ``start()``: call ``fn`` whenever a waiter should look again: the first
+        session opened, a result was queued, the ring made room after ``offer()`` found it
+        full, or the stream finished. It runs on the engine loop's thread (or the caller's,
+        from ``cancel()``), so it must not block: it schedules a look, nothing more."""
+        self._watcher = fn
+
+    @property
+    def opened(self) -> bool:
+        """The first session opened (the stream may have finished since)."""
+        return self._opened.is_set()
+
+    @property
+    def finished(self) -> bool:
+        """The stream is over: ``raise_failure()`` says whether it went well."""
+        return self._finished.is_set()
+
+    def offer(self, frame: Frame) -> bool:
+        """``write()`` without the wait: False when a file's ring is full (nothing queued;
+        the watcher is called once it has room). A stream that has finished raises its
+        failure, or ``RingClosed`` if it has none (it was aborted or ended)."""
+        if self._ring is None or self._engine is None:
+            raise RuntimeError("NeuralSpaceSink.offer() before start()")
+        try:
+            queued = self._ring.offer(frame, self._notify_watcher)
+        except RingClosed:
+            if self._finished.is_set():
+                self._raise_failure()
+            raise
+        if queued:
+            self._engine.notify(id(self), self._on_wake)
+        return queued
+
+    def take_results(self) -> tuple[list[TranscriptResult], bool]:
+        """Every result queued for the consumer, without waiting, and whether no more will
+        come (see ``Delivery.take_all``)."""
+        if self._delivery is None:
+            return [], self._finished.is_set()
+        return self._delivery.take_all()
+
+    def end(self) -> None:
+        """``close()`` without the wait: the input is over; ``finished`` says when the drain
+        is, and ``raise_failure()`` how it went."""
+        if self._ring is None or self._engine is None:
+            return
+        self._ring.close()
+        self._engine.notify(id(self), self._on_wake)
+
+    def cancel(self) -> None:
+        """``abort()`` without the wait: no result is delivered once this returns, no
+        reconnect follows; the engine closes the sockets on its next turn (``finished``)."""
+        if self._delivery is not None:
+            self._delivery.stop()
+        if self._ring is not None:
+            self._ring.abort()
+        if self._engine is not None and not self._finished.is_set():
+            self._engine.call(self._apply_now, self._machine.abort)
+        elif self._engine is None:
+            self._finished.set()
+            self._notify_watcher()
+
+    def raise_failure(self) -> None:
+        """Raise what ended the stream, if anything did (a copy: see ``close()``)."""
+        self._raise_failure()
+
+    def _notify_watcher(self) -> None:
+        if self._watcher is not None:
+            self._watcher()
 
     def _wait(self, event: threading.Event) -> None:
         # In slices, so that Ctrl-C reaches the main thread while it waits.
@@ -436,6 +518,7 @@ class NeuralSpaceSink:
         self._delivery.end()
         self._opened.set()
         self._finished.set()
+        self._notify_watcher()
 
     async def _open(self, action: Open) -> None:
         if action.delay > 0:
@@ -463,7 +546,9 @@ class NeuralSpaceSink:
         self._spawn(conn, self._read(conn))
         self._spawn(conn, self._write(conn))
         self._apply(self._machine.opened(action.session, time.monotonic()))
-        self._opened.set()
+        if not self._opened.is_set():
+            self._opened.set()
+            self._notify_watcher()
 
     async def _read(self, conn: _Conn) -> None:
         from websockets.exceptions import ConnectionClosed
