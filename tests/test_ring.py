@@ -175,16 +175,16 @@ def test_offer_never_waits_and_calls_back_once_the_consumer_makes_room():
     assert calls == ["room"]  # no callback was left by a successful offer
 
 
-def test_offer_on_a_full_ring_learns_of_close_and_abort():
-    for end in ("close", "abort"):
-        ring: Ring[Item] = Ring(10, "block")
-        ring.put(Item(0))
-        calls: list[int] = []
-        assert not ring.offer(Item(1), lambda: calls.append(1))
-        getattr(ring, end)()
-        assert calls == [1], end
-        with pytest.raises(RingClosed):
-            ring.offer(Item(2), lambda: None)
+@pytest.mark.parametrize("end", ["close", "abort"])
+def test_offer_on_a_full_ring_learns_of_close_and_abort(end):
+    ring: Ring[Item] = Ring(10, "block")
+    ring.put(Item(0))
+    calls: list[int] = []
+    assert not ring.offer(Item(1), lambda: calls.append(1))
+    getattr(ring, end)()
+    assert calls == [1]
+    with pytest.raises(RingClosed):
+        ring.offer(Item(2), lambda: None)
 
 
 def test_offer_to_a_live_ring_drops_the_oldest_instead():
