@@ -16,7 +16,11 @@ def test_arrays_and_bytes_of_every_dtype_become_a_private_frames_by_channels_arr
         ("int16", 32767.0, np.int16), ("int32", 2.0**31 - 1, np.float32),
     ):  # fmt: skip
         fmt = ChunkFormat(8000, 2, dtype)
-        raw = np.round(stereo * scale).astype(fmt.dtype) if "int" in dtype else stereo.astype(fmt.dtype)
+        raw = (
+            np.round(stereo * scale).astype(fmt.dtype)
+            if "int" in dtype
+            else stereo.astype(fmt.dtype)
+        )
         for chunk in (raw, raw.tobytes(), bytearray(raw.tobytes()), memoryview(raw.tobytes())):
             got = fmt.samples(chunk)
             assert got.shape == (3, 2) and got.dtype == kind, (dtype, type(chunk))
