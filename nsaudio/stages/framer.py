@@ -14,7 +14,10 @@ MAX_FRAME_MS = 60_000
 
 
 def to_int16(x: np.ndarray) -> np.ndarray:
-    """Float in [-1, 1) to int16 LE: scaled by 32768, rounded, clipped; NaN becomes 0."""
+    """Float in [-1, 1) to int16 LE: scaled by 32768, rounded, clipped; NaN becomes 0.
+    Int16 (a resampler passing its input through) stays as it is."""
+    if x.dtype == np.int16:
+        return x.astype("<i2", copy=False)
     with np.errstate(over="ignore"):  # 1e38 * 32768 is inf, clipped below: no warning
         y = np.multiply(x, 32768.0, dtype=np.float32)
     np.rint(y, out=y)
@@ -25,7 +28,7 @@ def to_int16(x: np.ndarray) -> np.ndarray:
 
 
 class Framer:
-    """Mono float32 blocks in, int16 LE frames of exactly ``frame_ms`` out.
+    """Mono float32 (or int16) blocks in, int16 LE frames of exactly ``frame_ms`` out.
 
     The last, shorter frame is emitted by ``flush()``: the stream's final milliseconds are
     never dropped.
