@@ -289,10 +289,11 @@ class NeuralSpaceSink:
         """The stream is over: ``raise_failure()`` says whether it went well."""
         return self._finished.is_set()
 
-    def offer(self, frame: Frame) -> bool:
+    def offer(self, frame: Frame, *, wake: bool = True) -> bool:
         """``write()`` without the wait: False when a file's ring is full (nothing queued;
         the watcher is called once it has room). A stream that has finished raises its
-        failure, or ``RingClosed`` if it has none (it was aborted or ended)."""
+        failure, or ``RingClosed`` if it has none (it was aborted or ended). ``wake=False``:
+        the caller calls ``wake()`` later (once for many frames, see ``EngineLoop.held``)."""
         if self._ring is None or self._engine is None:
             raise RuntimeError("NeuralSpaceSink.offer() before start()")
         try:
@@ -301,9 +302,14 @@ class NeuralSpaceSink:
             if self._finished.is_set():
                 self._raise_failure()
             raise
-        if queued:
+        if queued and wake:
             self._engine.notify(id(self), self._on_wake)
         return queued
+
+    def wake(self) -> None:
+        """Tell the engine that frames were offered with ``wake=False``."""
+        if self._engine is not None:
+            self._engine.notify(id(self), self._on_wake)
 
     def take_results(self) -> tuple[list[TranscriptResult], bool]:
         """Every result queued for the consumer, without waiting, and whether no more will
