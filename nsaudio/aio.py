@@ -252,8 +252,10 @@ class AsyncStream:
         """
         self._check_open("send()")
         data = self.format.samples(chunk)
-        assert self._sending is not None
-        async with self._sending:
+        sending = self._sending
+        assert sending is not None
+        await sending.acquire()  # whole chunks in call order (not `async with`: a layer less)
+        try:
             self._check_open("send()")
             t_ns = time.monotonic_ns()  # when the newest sample of the chunk came
             rate = self.format.rate
@@ -265,6 +267,8 @@ class AsyncStream:
                 self._position += len(piece)
                 for frame in self._chain.push(block):
                     await self._put(frame)
+        finally:
+            sending.release()
 
     async def end(self) -> None:
         """No more audio: the stages are flushed (the last milliseconds go too) and the drain

@@ -66,6 +66,8 @@ class ChunkFormat:
                 f"{self.name}: the chunk holds NaN or infinite samples; nothing of it was taken"
             )
         if data.dtype == np.int16:
+            if isinstance(chunk, bytes) and data.dtype.isnative:
+                return data  # read-only over bytes nobody can change: no copy needed
             return data.astype(np.int16)  # a copy of our own, native order
         if data.dtype.kind == "i":
             return data.astype(np.float32) * np.float32(2.0**-31)
