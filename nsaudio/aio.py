@@ -65,12 +65,17 @@ class _Wakes:
     engine is told about them together when the turn ends, with one wake-up."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
+        # Weakly: this is the value of a WeakKeyDictionary keyed by the loop.
+        self.loop = weakref.ref(loop)
         self.sinks: dict[int, NeuralSpaceSink] = {}
 
     def add(self, sink: NeuralSpaceSink) -> None:
         if not self.sinks:
-            self.loop.call_soon(self.flush)
+            loop = self.loop()
+            if loop is None:  # cannot happen while a stream on it sends
+                sink.wake()
+                return
+            loop.call_soon(self.flush)
         self.sinks[id(sink)] = sink
 
     def flush(self) -> None:

@@ -4,8 +4,10 @@ from the caller's event loop, which it never blocks."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
+import weakref
 
 import numpy as np
 import pytest
@@ -322,3 +324,18 @@ def test_any_loop_will_do_one_after_another_and_on_another_thread(fault_server):
     stream = nsaudio.connect(server.base_url, server.api_key, rate=RATE)
     with pytest.raises(RuntimeError, match="outside"):
         asyncio.run(stream.send(audio.data[:10]))
+
+
+def test_a_finished_loop_is_not_kept_alive_by_the_streams_it_ran(fault_server):
+    audio = make_speech(1, rate=RATE, channels=1)
+    server = fault_server()
+    loops: list[weakref.ref] = []
+
+    async def once() -> None:
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        async with nsaudio.connect(server.base_url, server.api_key, rate=RATE) as stream:
+            await feed(stream, audio.data)
+
+    asyncio.run(once())
+    gc.collect()
+    assert loops[0]() is None
