@@ -48,7 +48,7 @@ from .runner import RunStats, standard_stages
 from .sinks.loop import EngineLoop
 from .sinks.neuralspace import NeuralSpaceSink
 from .sources.chunks import ChunkFormat
-from .stages import Chain
+from .stages import Chain, EnergyGate
 
 __all__ = ["AsyncStream", "connect"]
 
@@ -107,7 +107,7 @@ def connect(
     frame_ms: float = 100,
     channel: int | None = None,
     gate: bool = False,
-    gate_threshold: float = 0.5,
+    gate_threshold: float | None = 0.5,
     quality: str | None = None,
     buffer_seconds: float = 10.0,
     **options: Any,
@@ -125,7 +125,8 @@ def connect(
     reported at the end as :class:`~nsaudio.AudioLostError`; otherwise ``send()`` waits while
     that much is queued. ``frame_ms``: audio per message (20 to 1000). ``channel``: send one
     channel (0-based) instead of the mean of all. ``gate``: send only what the energy gate
-    hears as speech (``gate_threshold``, as ``--gate-threshold``). ``quality``: soxr's
+    hears as speech (``gate_threshold``, as ``--gate-threshold``; None: no gate, and no
+    speech labels for the drain to check against). ``quality``: soxr's
     (default LQ live, HQ otherwise). ``options``: the session's settings, as the keyword
     arguments of :class:`~nsaudio.NeuralSpaceSink` (``drain_timeout``, ``ping_interval``,
     ``connect_timeout``, ``ca_file``...).
@@ -165,7 +166,7 @@ class AsyncStream:
         frame_ms: float = 100,
         channel: int | None = None,
         gate: bool = False,
-        gate_threshold: float = 0.5,
+        gate_threshold: float | None = 0.5,
         quality: str | None = None,
         buffer_seconds: float = 10.0,
         **options: Any,
@@ -183,7 +184,9 @@ class AsyncStream:
             skip_silence=gate,
         )  # fmt: skip
         self._chain = Chain(stages)
-        self.gate = stages[-1]
+        #: The energy gate (None with ``gate_threshold=None``): its level and speech label
+        #: are the stream's meter, as the CLI's status line shows them.
+        self.gate = stages[-1] if isinstance(stages[-1], EnergyGate) else None
         self.sink = NeuralSpaceSink(
             url, key, self.params, live=live, ring_seconds=buffer_seconds, **options
         )
@@ -255,6 +258,7 @@ class AsyncStream:
         Not live, this waits while ``buffer_seconds`` of audio wait to be sent. A stream that
         failed raises its error here.
         """
+        t_ns = time.monotonic_ns()  # when the newest sample of the chunk came
         self._check_open("send()")
         data = self.format.samples(chunk)
         sending = self._sending
@@ -262,7 +266,6 @@ class AsyncStream:
         await sending.acquire()  # whole chunks in call order (not `async with`: a layer less)
         try:
             self._check_open("send()")
-            t_ns = time.monotonic_ns()  # when the newest sample of the chunk came
             rate = self.format.rate
             for i in range(0, len(data), self._slice):
                 if i:
