@@ -19,11 +19,12 @@ Who does what (the same stages and session engine as ``nsaudio stream``):
 - The engine loop (:mod:`nsaudio.sinks.loop`, one thread for every stream of the process)
   owns the sockets, as for the CLI.
 - Between them, only bounded structures: the sink's ring (frames) and its delivery
-  (results). The engine's side says "look again" with one ``call_soon_threadsafe`` (at most
-  one pending per stream); the caller's side then looks without waiting. The other way, the
-  streams given frames during one turn of the caller's loop wake the engine once, at the end
-  of that turn (:class:`_Wakes`): a wake-up per frame made the two threads trade the GIL on
-  every frame (300 streams: 0.36 ms per frame, most of the caller's time).
+  (results). The engine's side says "look again" with one ``call_soon_threadsafe`` at a
+  time for all the streams of a loop (:class:`_Looks`); the caller's side then looks
+  without waiting. The other way, the streams given frames during one turn of the caller's
+  loop wake the engine once, at the end of that turn (:class:`_Wakes`). A wake-up per
+  frame made the two threads trade the GIL on every frame (300 streams: 0.36 ms per frame,
+  most of the caller's time).
 
 Nothing here blocks the caller's loop: opening, waiting for room, for results and for the
 drain are all awaited.
@@ -34,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import threading
 import time
 import weakref
 from collections.abc import Callable
@@ -85,14 +87,51 @@ class _Wakes:
                 sink.wake()
 
 
-_WAKES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Wakes] = weakref.WeakKeyDictionary()
+class _Looks:
+    """The other way: one caller loop's streams that the engine (or any thread) asked to look
+    again, woken together by one ``call_soon_threadsafe``: each such call writes to the loop's
+    self-pipe and hands it the GIL, and hundreds of streams get results in the same moment."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = weakref.ref(loop)  # weakly, as _Wakes
+        self.streams: dict[int, AsyncStream] = {}
+        self.lock = threading.Lock()
+
+    def request(self, stream: AsyncStream) -> None:
+        """From any thread: ``stream`` looks again soon, on its loop."""
+        with self.lock:
+            first = not self.streams
+            self.streams[id(stream)] = stream
+        loop = self.loop()
+        if first and loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits
+                loop.call_soon_threadsafe(self.run)
+
+    def run(self) -> None:
+        with self.lock:
+            streams, self.streams = self.streams, {}
+        for stream in streams.values():
+            stream._woken()
 
 
-def _wakes(loop: asyncio.AbstractEventLoop) -> _Wakes:
-    wakes = _WAKES.get(loop)
-    if wakes is None:
-        wakes = _WAKES[loop] = _Wakes(loop)
-    return wakes
+class _PerLoop:
+    """A loop's :class:`_Wakes` and :class:`_Looks`, made on first use."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.wakes = _Wakes(loop)
+        self.looks = _Looks(loop)
+
+
+_PER_LOOP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _PerLoop] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _per_loop(loop: asyncio.AbstractEventLoop) -> _PerLoop:
+    got = _PER_LOOP.get(loop)
+    if got is None:
+        got = _PER_LOOP[loop] = _PerLoop(loop)
+    return got
 
 
 def connect(
@@ -196,9 +235,9 @@ class AsyncStream:
         self._t0 = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakes: _Wakes | None = None
+        self._looks: _Looks | None = None
         self._event: asyncio.Event | None = None
         self._sending: asyncio.Lock | None = None
-        self._wake_pending = False
         self._ended = False
         self._cancelled = False
         self._results: collections.deque[TranscriptResult] = collections.deque()
@@ -213,7 +252,8 @@ class AsyncStream:
         if self._loop is not None:
             raise RuntimeError("an AsyncStream is entered once; connect() again for another")
         self._loop = asyncio.get_running_loop()
-        self._wakes = _wakes(self._loop)
+        per_loop = _per_loop(self._loop)
+        self._wakes, self._looks = per_loop.wakes, per_loop.looks
         self._event = asyncio.Event()
         self._sending = asyncio.Lock()
         self._t0 = time.perf_counter()
@@ -365,18 +405,11 @@ class AsyncStream:
 
     def _look_again(self) -> None:
         """From any thread (the engine's, mostly): wake this stream's waiters on its loop,
-        one call at a time however many events come."""
-        if self._wake_pending:
-            return
-        self._wake_pending = True
-        loop = self._loop
-        if loop is None:
-            return
-        with contextlib.suppress(RuntimeError):  # the caller's loop closed: nobody waits
-            loop.call_soon_threadsafe(self._woken)
+        with the other streams of that loop asked at the same time (:class:`_Looks`)."""
+        if self._looks is not None:
+            self._looks.request(self)
 
     def _woken(self) -> None:
-        self._wake_pending = False
         if self._event is not None:
             self._event.set()
 
