@@ -156,3 +156,31 @@ def test_a_non_live_writer_waiting_for_room_is_released_by_stop():
     source.stop()
     writer.join(5)
     assert result == [False]
+
+
+def test_several_writer_threads_each_chunk_whole_and_in_place():
+    # Four threads write chunks of their own value: every block is one whole chunk, the
+    # positions follow one another, and nothing is lost or doubled.
+    source = PushSource(8000, 1, "int16", ring_seconds=0.05)
+    n_chunks, size = 200, 37
+
+    def write(value: int) -> None:
+        for _ in range(n_chunks):
+            source.write(np.full(size, value, np.int16))
+
+    writers = [threading.Thread(target=write, args=(v,)) for v in range(1, 5)]
+    for w in writers:
+        w.start()
+    blocks = []
+    reader = threading.Thread(target=lambda: blocks.extend(source.blocks()))
+    reader.start()
+    for w in writers:
+        w.join(10)
+    source.end()
+    reader.join(10)
+    assert len(blocks) == 4 * n_chunks
+    assert [b.start for b in blocks] == [k * size for k in range(4 * n_chunks)]
+    for b in blocks:
+        assert len(set(b.data[:, 0].tolist())) == 1  # one writer's chunk, whole
+    values = np.concatenate([b.data[:, 0] for b in blocks])
+    assert [int((values == v).sum()) for v in range(1, 5)] == [n_chunks * size] * 4
