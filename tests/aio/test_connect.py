@@ -14,7 +14,13 @@ import pytest
 import soundfile as sf
 
 import nsaudio
-from nsaudio.errors import AudioLostError, AuthenticationError, InputError, ServiceError
+from nsaudio.errors import (
+    AudioLostError,
+    AuthenticationError,
+    ConsumerError,
+    InputError,
+    ServiceError,
+)
 from nsaudio.neuralspace.protocol import StreamParams
 from nsaudio.runner import Pipeline, standard_stages
 from nsaudio.sinks.neuralspace import NeuralSpaceSink
@@ -337,9 +343,27 @@ def test_a_finished_loop_is_not_kept_alive_by_the_streams_it_ran(fault_server):
             await feed(stream, audio.data)
 
     asyncio.run(once())
+
     # The engine lets go of the stream's last pieces a turn or two after it ends.
     def freed() -> bool:
         gc.collect()
         return loops[0]() is None
 
     assert eventually(freed)
+
+
+@pytest.mark.slow
+def test_results_left_untaken_end_the_stream_with_a_consumer_error(fault_server):
+    # One result taken, then none: once the delivery's 1000 results wait, the stream ends
+    # with the error Pipeline.results() gives a consumer that stopped taking them.
+    audio = make_speech(330, rate=RATE, channels=1, voiced_s=0.2, silent_s=0.1)
+    server = fault_server()
+
+    async def main() -> None:
+        async with nsaudio.connect(server.base_url, server.api_key, rate=RATE) as stream:
+            sender = asyncio.create_task(feed(stream, audio.data, cuts=(RATE,)))
+            await stream.__anext__()
+            await sender
+
+    with pytest.raises(ConsumerError, match="results were not taken: 1000 waiting"):
+        asyncio.run(main())
