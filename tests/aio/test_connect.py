@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import re
 import threading
 import time
 import weakref
@@ -291,7 +292,10 @@ def test_a_failure_raises_what_the_pipeline_raises(speech20, fault_server):
     assert not aio.value.retryable and aio.value.exit_status == 1
     message = str(aio.value)
     assert message.startswith("gave up reconnecting after 2 s")
-    assert message.split(";")[0] == str(threaded.value).split(";")[0]
+    def first_clause(text: str) -> str:  # the servers' ports differ
+        return re.sub(r"127\.0\.0\.1:\d+", "SERVER", text).split(";")[0]
+
+    assert first_clause(message) == first_clause(str(threaded.value))
     for token in server.tokens:
         assert token not in message
 
