@@ -292,6 +292,7 @@ def test_a_failure_raises_what_the_pipeline_raises(speech20, fault_server):
     assert not aio.value.retryable and aio.value.exit_status == 1
     message = str(aio.value)
     assert message.startswith("gave up reconnecting after 2 s")
+
     def first_clause(text: str) -> str:  # the servers' ports differ
         return re.sub(r"127\.0\.0\.1:\d+", "SERVER", text).split(";")[0]
 
