@@ -64,23 +64,38 @@ SETTLE_SECONDS = 5.0
 
 class _Wakes:
     """One caller loop's streams that were given frames during this turn of the loop: the
-    engine is told about them together when the turn ends, with one wake-up."""
+    engine is told about them together, with one wake-up, when the turn ends or once
+    ``BATCH`` of them wait (a long turn, a clock sending to hundreds of streams, must not
+    hold the first frames back until its last send)."""
+
+    #: Streams told in one wake-up at most.
+    BATCH = 16
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         # Weakly: this is the value of a WeakKeyDictionary keyed by the loop.
         self.loop = weakref.ref(loop)
         self.sinks: dict[int, NeuralSpaceSink] = {}
+        self.scheduled = False
 
     def add(self, sink: NeuralSpaceSink) -> None:
-        if not self.sinks:
+        self.sinks[id(sink)] = sink
+        if len(self.sinks) >= self.BATCH:
+            self.flush()
+        elif not self.scheduled:
             loop = self.loop()
             if loop is None:  # cannot happen while a stream on it sends
-                sink.wake()
+                self.flush()
                 return
-            loop.call_soon(self.flush)
-        self.sinks[id(sink)] = sink
+            self.scheduled = True
+            loop.call_soon(self._end_of_turn)
+
+    def _end_of_turn(self) -> None:
+        self.scheduled = False
+        self.flush()
 
     def flush(self) -> None:
+        if not self.sinks:
+            return
         sinks, self.sinks = self.sinks, {}
         with EngineLoop.get().held():
             for sink in sinks.values():
