@@ -32,6 +32,8 @@ import asyncio
 import collections
 import copy
 import logging
+import random
+import struct
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -39,7 +41,7 @@ from typing import Any
 
 from ..blocks import Frame
 from ..errors import ConsumerError, InputError, NsAudioError, RingClosed, ServiceError
-from ..neuralspace.connection import Connector, describe_end
+from ..neuralspace.connection import CLOSE_TIMEOUT, Connector, describe_end
 from ..neuralspace.protocol import StreamParams, Transcript, TranscriptResult
 from ..ring import Ring
 from .config import SessionConfig
@@ -142,6 +144,7 @@ class NeuralSpaceSink:
         self._closing: set[asyncio.Task[Any]] = set()  # polite closes: they outlive the stream
         self._opened = threading.Event()  # the first session is open, or the run is over
         self._finished = threading.Event()
+        self._settled = threading.Event()  # finished, and every polite close has ended
         self._outcome: Outcome | None = None
         self._held: Frame | None = None  # taken from the ring, not yet due (pacing)
         self._t0: int | None = None  # pacing origin, monotonic ns
@@ -278,7 +281,13 @@ class NeuralSpaceSink:
             pass
 
     def _raise_failure(self) -> None:
-        """The verdict, in one place: the consumer's failure, then the stream's."""
+        """The verdict, in one place: the consumer's failure, then the stream's.
+
+        Once the stream has finished, it first lets the last session's polite close end
+        (bounded by the connector's close timeout), so that a process that exits right after
+        does not cut the close handshake."""
+        if self._finished.is_set():
+            self._settled.wait(CLOSE_TIMEOUT + 0.5)
         delivery = self._delivery
         if delivery is not None and delivery.failure is not None:
             raise _consumer_error(delivery.failure)
@@ -416,6 +425,8 @@ class NeuralSpaceSink:
 
     def _task_done(self, task: asyncio.Task[Any], tasks: set[asyncio.Task[Any]]) -> None:
         tasks.discard(task)
+        if self._finished.is_set() and not self._closing:
+            self._settled.set()
         if not task.cancelled() and task.exception() is not None:
             self._crash(task.exception())  # type: ignore[arg-type]
 
@@ -439,12 +450,31 @@ class NeuralSpaceSink:
 
     def _ping(self, conn: _Conn, item: Ping) -> None:
         """A ping goes out after every frame handed over before it (its pong proves they
-        were read), so it waits behind the outbox."""
-        if conn.outbox:
+        were read), so it waits behind the outbox. The direct path is websockets' own
+        ``ping()`` without its coroutine, as for sends; the pong calls back."""
+        ws = conn.ws
+        if conn.outbox or ws.paused or ws.protocol.state is not conn.open_state:
             conn.outbox.append(item)
             conn.has_work.set()
-        else:
-            self._task(self._await_pong(conn, conn.ws.ping()), conn.tasks)
+            return
+        if ws.transport.is_closing():
+            return
+        while (data := struct.pack("!I", random.getrandbits(32))) in ws.pending_pings:
+            pass
+        pong = ws.loop.create_future()
+        ws.pending_pings[data] = (pong, ws.loop.time())
+        ws.protocol.send_ping(data)
+        ws.send_data()
+        self._on_pong(conn, item, pong)
+
+    def _on_pong(self, conn: _Conn, item: Ping, pong: asyncio.Future[Any]) -> None:
+        machine = self._machine
+
+        def answered(future: asyncio.Future[Any]) -> None:
+            if not future.cancelled() and future.exception() is None:
+                self._now(lambda now: machine.pong(conn.number, item.mark, now))
+
+        pong.add_done_callback(answered)
 
     def _finish(self, outcome: Outcome) -> None:
         self._outcome = outcome
@@ -467,6 +497,8 @@ class NeuralSpaceSink:
         self._delivery.end()
         self._opened.set()
         self._finished.set()
+        if not self._closing:
+            self._settled.set()
 
     async def _open(self, action: Open) -> None:
         if action.delay > 0:
@@ -514,7 +546,7 @@ class NeuralSpaceSink:
                 while conn.outbox:
                     item = conn.outbox.popleft()
                     if isinstance(item, Ping):
-                        self._task(self._await_pong(conn, conn.ws.ping()), conn.tasks)
+                        self._on_pong(conn, item, await conn.ws.ping())
                         continue
                     await conn.ws.send(item.pcm)
                     if send_log is not None and item.t_ns is not None:
@@ -524,16 +556,6 @@ class NeuralSpaceSink:
                 await conn.has_work.wait()
         except ConnectionClosed:
             pass  # the reader reports how it ended
-
-    async def _await_pong(self, conn: _Conn, ping: Coroutine[Any, Any, Any]) -> None:
-        from websockets.exceptions import ConnectionClosed
-
-        try:
-            pong = await ping
-            await pong
-        except ConnectionClosed:
-            return
-        self._now(lambda now: self._machine.pong(conn.number, now))
 
     async def _close(self, conn: _Conn, action: Close) -> None:
         try:
