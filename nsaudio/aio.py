@@ -276,7 +276,9 @@ class AsyncStream:
         try:
             self.sink.start(self.params.rate)
             await self._until(lambda: self.sink.opened or self.sink.finished)
-            self.sink.raise_failure()
+            if self.sink.finished:
+                await self._until(lambda: self.sink.settled)
+                self.sink.raise_failure()
         except BaseException:
             await self._stop_now()
             raise
@@ -293,7 +295,7 @@ class AsyncStream:
             return  # the exception goes on
         try:
             await self.end()
-            await self._until(lambda: self.sink.finished)
+            await self._until(lambda: self.sink.settled)  # the drain, then the polite close
         except BaseException:  # cancelled during the drain: stop at once
             await self._stop_now()
             raise
@@ -360,7 +362,7 @@ class AsyncStream:
                     self._sent_frames += len(frame)
                     return
             except RingClosed:  # the stream is over: cancelled, or failing
-                await self._until(lambda: self.sink.finished)
+                await self._until(lambda: self.sink.settled)
                 self.sink.raise_failure()
                 raise InputError("stream: the stream has ended; nothing more can be sent") from None
             await self._event.wait()
@@ -444,7 +446,7 @@ class AsyncStream:
         self.sink.cancel()
         # A stuck engine loop only delays the sockets' end, never this block's.
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._until(lambda: self.sink.finished), SETTLE_SECONDS)
+            await asyncio.wait_for(self._until(lambda: self.sink.settled), SETTLE_SECONDS)
 
     def _check_entered(self, what: str) -> None:
         if self._event is None:

@@ -43,7 +43,7 @@ from typing import Any
 
 from ..blocks import Frame
 from ..errors import ConsumerError, InputError, NsAudioError, RingClosed, ServiceError
-from ..neuralspace.connection import Connector, describe_end
+from ..neuralspace.connection import CLOSE_TIMEOUT, Connector, describe_end
 from ..neuralspace.protocol import StreamParams, Transcript, TranscriptResult
 from ..ring import Ring
 from .config import SessionConfig
@@ -76,9 +76,12 @@ HURRY_S = 0.8
 class _Conn:
     """One open session on the loop: its socket, an ordered outbox, and the tasks it owns."""
 
-    def __init__(self, ws: Any, number: int) -> None:
+    def __init__(self, ws: Any, number: int, on_pong: Callable[[_Conn, bytes], None]) -> None:
         from websockets.protocol import State
 
+        # Pongs come straight to the sink (websockets calls acknowledge_pings as it reads
+        # each one): one per frame sent, so no future per ping.
+        ws.acknowledge_pings = lambda data: on_pong(self, data)
         self.ws = ws
         self.open_state = State.OPEN
         self.number = number
@@ -146,12 +149,15 @@ class NeuralSpaceSink:
         self._closing: set[asyncio.Task[Any]] = set()  # polite closes: they outlive the stream
         self._opened = threading.Event()  # the first session is open, or the run is over
         self._finished = threading.Event()
+        self._settled = threading.Event()  # finished, and every polite close has ended
         self._outcome: Outcome | None = None
         self._held: Frame | None = None  # taken from the ring, not yet due (pacing)
         self._t0: int | None = None  # pacing origin, monotonic ns
         self._timer: asyncio.TimerHandle | None = None
         self._input_done = False
         self._feeding = False
+        self._depth = 0  # nesting of _apply
+        self._unflushed: set[_Conn] = set()  # written to by the protocol, not yet sent
         self._watcher: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
@@ -288,7 +294,7 @@ class NeuralSpaceSink:
     def watch(self, fn: Callable[[], None]) -> None:
         """Before ``start()``: call ``fn`` whenever a waiter should look again: the first
         session opened, a result was queued, the ring made room after ``offer()`` found it
-        full, or the stream finished. It runs on the engine loop's thread (or the caller's,
+        full, the stream finished, or it settled. It runs on the engine loop's thread (or the caller's,
         from ``cancel()``), so it must not block: it schedules a look, nothing more."""
         self._watcher = fn
 
@@ -299,20 +305,25 @@ class NeuralSpaceSink:
 
     @property
     def finished(self) -> bool:
-        """The stream is over: ``raise_failure()`` says whether it went well."""
+        """The stream is over (its polite close may still be under way: ``settled``)."""
         return self._finished.is_set()
+
+    @property
+    def settled(self) -> bool:
+        """Finished, and the last polite close has ended: ``raise_failure()`` does not wait."""
+        return self._settled.is_set()
 
     def offer(self, frame: Frame, *, wake: bool = True) -> bool:
         """``write()`` without the wait: False when a file's ring is full (nothing queued;
         the watcher is called once it has room). A stream that has finished raises its
-        failure, or ``RingClosed`` if it has none (it was aborted or ended). ``wake=False``:
+        failure once settled, or else ``RingClosed`` (it was aborted or ended, or is ending). ``wake=False``:
         the caller calls ``wake()`` later (once for many frames, see ``EngineLoop.held``)."""
         if self._ring is None or self._engine is None:
             raise RuntimeError("NeuralSpaceSink.offer() before start()")
         try:
             queued = self._ring.offer(frame, self._notify_watcher)
         except RingClosed:
-            if self._finished.is_set():
+            if self._settled.is_set():
                 self._raise_failure()
             raise
         if queued and wake:
@@ -349,12 +360,14 @@ class NeuralSpaceSink:
             self._ring.abort()
         if self._engine is not None and not self._finished.is_set():
             self._engine.call(self._now, self._machine.abort)
-        elif self._engine is None:
+        elif self._engine is None:  # never started: nothing to close
             self._finished.set()
+            self._settled.set()
             self._notify_watcher()
 
     def raise_failure(self) -> None:
-        """Raise the verdict, if the stream failed (what ``close()`` raises after its wait)."""
+        """Raise the verdict, if the stream failed (what ``close()`` raises after its wait).
+        Once ``settled``, this never waits."""
         self._raise_failure()
 
     def _notify_watcher(self) -> None:
@@ -367,7 +380,13 @@ class NeuralSpaceSink:
             pass
 
     def _raise_failure(self) -> None:
-        """The verdict, in one place: the consumer's failure, then the stream's."""
+        """The verdict, in one place: the consumer's failure, then the stream's.
+
+        Once the stream has finished, it first lets the last session's polite close end
+        (bounded by the connector's close timeout), so that a process that exits right after
+        does not cut the close handshake."""
+        if self._finished.is_set():
+            self._settled.wait(CLOSE_TIMEOUT + 0.5)
         delivery = self._delivery
         if delivery is not None and delivery.failure is not None:
             raise _consumer_error(delivery.failure)
@@ -463,6 +482,20 @@ class NeuralSpaceSink:
         self._apply(self._machine.stop(error, time.monotonic()))
 
     def _apply(self, actions: list[Action]) -> None:
+        """Carry out the machine's actions; what they wrote to sockets leaves in one write
+        per connection at the end (a frame and its ping: one system call, not two)."""
+        self._depth += 1
+        try:
+            self._carry_out(actions)
+        finally:
+            self._depth -= 1
+            if not self._depth and self._unflushed:
+                for conn in self._unflushed:
+                    if not conn.ws.transport.is_closing():
+                        conn.ws.send_data()
+                self._unflushed.clear()
+
+    def _carry_out(self, actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, Send):
                 conn = self._conns.get(action.session)
@@ -505,6 +538,9 @@ class NeuralSpaceSink:
 
     def _task_done(self, task: asyncio.Task[Any], tasks: set[asyncio.Task[Any]]) -> None:
         tasks.discard(task)
+        if self._finished.is_set() and not self._closing and not self._settled.is_set():
+            self._settled.set()
+            self._notify_watcher()
         if not task.cancelled() and task.exception() is not None:
             self._crash(task.exception())  # type: ignore[arg-type]
 
@@ -519,7 +555,7 @@ class NeuralSpaceSink:
             if ws.transport.is_closing():
                 return  # the reader reports how it ended
             ws.protocol.send_binary(item.pcm)
-            ws.send_data()
+            self._unflushed.add(conn)
             if self.send_log is not None and item.t_ns is not None:
                 self.send_log.append((item.start, item.t_ns, time.monotonic_ns()))
             return
@@ -528,12 +564,30 @@ class NeuralSpaceSink:
 
     def _ping(self, conn: _Conn, item: Ping) -> None:
         """A ping goes out after every frame handed over before it (its pong proves they
-        were read), so it waits behind the outbox."""
+        were read), so it waits behind the outbox. Its payload is its mark; the pong comes
+        back through :meth:`_pong` (see ``_Conn``), with no future or task per ping."""
         if conn.outbox:
             conn.outbox.append(item)
             conn.has_work.set()
-        else:
-            self._task(self._await_pong(conn, conn.ws.ping()), conn.tasks)
+            return
+        ws = conn.ws
+        if ws.protocol.state is not conn.open_state or ws.transport.is_closing():
+            return  # the reader reports how it ended
+        ws.protocol.send_ping(item.mark.to_bytes(8, "big"))
+        self._unflushed.add(conn)
+
+    def _pong(self, conn: _Conn, data: bytes) -> None:
+        """A pong arrived (called by the connection as it reads it: one per frame sent)."""
+        if len(data) != 8:
+            return  # not one of ours
+        machine = self._machine
+        was_open = machine.wants_frames
+        try:
+            self._apply(machine.pong(conn.number, int.from_bytes(data, "big"), time.monotonic()))
+            if not was_open:
+                self._feed()  # the window may have room again
+        except BaseException as err:  # inside the connection's read: nobody else would see it
+            self._crash(err)
 
     def _finish(self, outcome: Outcome) -> None:
         self._outcome = outcome
@@ -556,7 +610,9 @@ class NeuralSpaceSink:
         self._delivery.end()
         self._opened.set()
         self._finished.set()
-        self._notify_watcher()
+        if not self._closing:
+            self._settled.set()
+        self._notify_watcher()  # finished (and maybe settled)
 
     async def _open(self, action: Open) -> None:
         if action.delay > 0:
@@ -573,7 +629,7 @@ class NeuralSpaceSink:
         if action.session != self._machine.session or self._machine.done:
             self._task(ws.close(), self._closing)
             return
-        conn = self._conns[action.session] = _Conn(ws, action.session)
+        conn = self._conns[action.session] = _Conn(ws, action.session, self._pong)
         self._task(self._read(conn), conn.tasks)
         self._task(self._write(conn), conn.tasks)
         self._now(lambda now: self._machine.opened(action.session, now))
@@ -605,8 +661,11 @@ class NeuralSpaceSink:
             while True:
                 while conn.outbox:
                     item = conn.outbox.popleft()
-                    if isinstance(item, Ping):
-                        self._task(self._await_pong(conn, conn.ws.ping()), conn.tasks)
+                    if isinstance(item, Ping):  # everything before it is written now
+                        self._ping(conn, item)
+                        if self._unflushed:
+                            self._unflushed.discard(conn)
+                            conn.ws.send_data()
                         continue
                     await conn.ws.send(item.pcm)
                     if send_log is not None and item.t_ns is not None:
@@ -616,16 +675,6 @@ class NeuralSpaceSink:
                 await conn.has_work.wait()
         except ConnectionClosed:
             pass  # the reader reports how it ended
-
-    async def _await_pong(self, conn: _Conn, ping: Coroutine[Any, Any, Any]) -> None:
-        from websockets.exceptions import ConnectionClosed
-
-        try:
-            pong = await ping
-            await pong
-        except ConnectionClosed:
-            return
-        self._now(lambda now: self._machine.pong(conn.number, now))
 
     async def _close(self, conn: _Conn, action: Close) -> None:
         try:
