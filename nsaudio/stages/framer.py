@@ -64,6 +64,12 @@ class Framer:
         self._next: int | None = None  # where the next block should start
         self._t_ns = 0
 
+    @property
+    def next_end(self) -> int | None:
+        """Where the frame being filled is whole: the stream position the next block must
+        reach before this framer can give anything (None before the first block)."""
+        return None if self._next is None else self._pos + self.frame_samples
+
     def push(self, block: Block) -> list[Frame]:
         if block.data.ndim != 1:
             raise InputError("the framer takes mono blocks: put a resampler before it")

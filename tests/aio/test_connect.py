@@ -26,6 +26,7 @@ from nsaudio.neuralspace.protocol import StreamParams
 from nsaudio.runner import Pipeline, standard_stages
 from nsaudio.sinks.neuralspace import NeuralSpaceSink
 from nsaudio.sources import open_source
+from nsaudio.sources.synthetic import ArraySource
 
 from ..faults.server import Plan
 from ..faults.slots import make_speech
@@ -68,6 +69,52 @@ def test_results_are_the_pipelines_for_the_same_audio(speech20, fault_server):
     check_times([r.to_dict() for r in got])
     assert len(server.sessions) == 2
     assert bytes(server.sessions[1].audio) == bytes(server.sessions[0].audio)
+
+
+def test_audio_at_the_services_rate_in_small_chunks_makes_the_pipelines_frames(fault_server):
+    # 16 kHz mono int16 in 20 ms packets (and odd sizes): the chunks wait whole for the end of
+    # the frame being filled, and the service gets exactly the bytes a Pipeline sends for the
+    # same audio, results included.
+    audio = make_speech(12, rate=RATE, channels=1)
+    pcm = (audio.data[:, 0] * 32767).round().astype(np.int16)
+    server = fault_server()
+    expected: list = []
+    source = ArraySource(pcm.astype(np.float32)[:, None] / 32768, RATE)
+    sink = NeuralSpaceSink(server.base_url, server.api_key, on_result=expected.append)
+    Pipeline(source, standard_stages(source, "pcm_16k"), sink).run()
+
+    async def main() -> list:
+        async with nsaudio.connect(
+            server.base_url, server.api_key, rate=RATE, dtype="int16"
+        ) as stream:
+            sender = asyncio.create_task(
+                feed(stream, pcm, cuts=(320, 320, 7, 313, 1, 1599, 320), as_bytes=True)
+            )
+            got = await collect(stream)
+            await sender
+        return got
+
+    got = asyncio.run(main())
+    assert _words(got) == audio.words
+    assert _full(got) == _full(expected)
+    assert bytes(server.sessions[1].audio) == bytes(server.sessions[0].audio)
+
+
+def test_a_held_chunk_goes_out_with_the_one_that_completes_its_frame(fault_server):
+    server = fault_server()
+
+    async def main() -> list[int]:
+        offered = []
+        async with nsaudio.connect(
+            server.base_url, server.api_key, rate=RATE, dtype="int16"
+        ) as stream:
+            for _ in range(6):  # 20 ms each, into 100 ms frames
+                await stream.send(np.zeros(RATE // 50, np.int16))
+                offered.append(stream.run_stats().output_frames)
+        return offered
+
+    # The fifth packet completes the first frame: it goes at once, not with the sixth.
+    assert asyncio.run(main()) == [0, 0, 0, 0, RATE // 10, RATE // 10]
 
 
 def test_bad_input_at_the_call_is_an_input_error_and_nothing_of_it_is_sent(fault_server):
