@@ -156,7 +156,7 @@ def test_a_service_that_never_finalises_and_expires_sessions_ends_by_itself(tmp_
 def test_the_first_signal_during_the_end_ends_it_within_two_seconds(tmp_path, sig):
     """Finding 4, the signal: the first SIGTERM (or Ctrl-C) during the end ends the stream
     within 2 s, exit 130, the results so far written (it needed a second one)."""
-    audio, path = _file(tmp_path, [("speech", 2.5), ("pause", 0.5)] * 2)
+    _, path = _file(tmp_path, [("speech", 2.5), ("pause", 0.5)] * 2)
     with StandInServer(Behaviour(partials_only=True, close_after=12.0)) as server:
         proc = _start(server, path, "--pace", "0")
         try:
