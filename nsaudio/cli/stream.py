@@ -30,8 +30,9 @@ from .service import add_service_options, service_endpoint
 log = logging.getLogger("nsaudio.stream")
 
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer killed by it
-#: After the first Ctrl-C, how long the last results are awaited.
-STOP_WITHIN_S = 1.5
+#: After the first Ctrl-C (or SIGTERM), how long the last results are awaited: the stream
+#: ends within 2 s of it.
+STOP_WITHIN_S = 1.8
 MIN_STREAM_FRAME_MS, MAX_STREAM_FRAME_MS = 20, 1000
 
 
