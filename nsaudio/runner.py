@@ -179,6 +179,13 @@ class Pipeline:
         self._stop = threading.Event()
         self._stopped_by_user = False
 
+    @property
+    def gate(self) -> EnergyGate | None:
+        """The energy gate among the stages (the last, if there are several), or None: what
+        it heard (level, speech or silence, samples seen and skipped) is the stream's meter."""
+        gates = [stage for stage in self.chain.stages if isinstance(stage, EnergyGate)]
+        return gates[-1] if gates else None
+
     def stop(self) -> None:
         """End the stream early but cleanly: stages flushed, sink closed (results drained).
 

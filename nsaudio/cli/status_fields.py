@@ -10,13 +10,18 @@ row of Hindi, Arabic or Japanese text is cut where the terminal would wrap it.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ..meter import LevelMeter
 
 __all__ = [
     "Fields",
+    "GateReadings",
+    "LaneReadings",
+    "PartialClock",
+    "SinkReadings",
     "StreamProgress",
     "clock",
     "display_width",
@@ -113,9 +118,8 @@ def render(f: Fields) -> str:
         ]
     else:
         parts = [f"live {clock(f.position):>5}"]
-    state = "speech" if f.speech else "silence"
-    level = max(-99.9, f.level_db)  # silence is -100: one width for every level
-    parts.append(f"{level:5.1f} dBFS {_LEVEL.bar(level)} {state:<7}")
+    level = _level(f.level_db)
+    parts.append(f"{level:5.1f} dBFS {_LEVEL.bar(level)} {_state(f.speech)}")
     parts.append(f"sent {f.sent:5.1f} s")
     if f.skipped is not None:
         parts.append(f"skipped {f.skipped:5.1f} s")
@@ -126,30 +130,85 @@ def render(f: Fields) -> str:
     return "  ".join(parts)
 
 
+def _level(db: float) -> float:
+    return max(-99.9, db)  # silence is -100: one width for every level
+
+
+def _state(speech: bool) -> str:
+    return f"{'speech' if speech else 'silence':<7}"
+
+
+class GateReadings(Protocol):
+    """What the status line reads of an energy gate (:class:`~nsaudio.stages.EnergyGate`)."""
+
+    @property
+    def seen_samples(self) -> int: ...
+    @property
+    def skipped_samples(self) -> int: ...
+    @property
+    def level_db(self) -> float: ...
+    @property
+    def speaking(self) -> bool: ...
+
+
+class SinkReadings(Protocol):
+    """What the status line reads of a streaming sink: its counters (``samples_sent``,
+    ``reconnects``)."""
+
+    @property
+    def counters(self) -> Mapping[str, int]: ...
+
+
+class LaneReadings(Protocol):
+    """One session of a stream: its channel's label (None for a stream of one session), the
+    gate that labels its frames and the sink that sends them."""
+
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def gate(self) -> GateReadings: ...
+    @property
+    def sink(self) -> SinkReadings: ...
+
+
+class PartialClock(Protocol):
+    """Knows when the newest partial result came (``time.monotonic()``, None before one)."""
+
+    @property
+    def last_partial(self) -> float | None: ...
+
+
 class StreamProgress:
     """Reads a running stream's counters into :class:`Fields`: plain attribute reads, no
-    locks, nothing the send path waits for."""
+    locks, nothing the send path waits for.
+
+    ``lanes``: the stream's sessions, one, or one per channel (``--split-channels``, every
+    one named); ``rate``: of their frames; ``duration``: the input's, when known;
+    ``watch``: has ``last_partial``, the monotonic time of the newest partial result.
+    """
 
     def __init__(
         self,
         *,
-        gate: Any,
-        sink: Any,
+        lanes: Sequence[LaneReadings],
         rate: int,
         duration: float | None,
         pace: float,
         gated: bool,
         partials: bool,
-        watch: Any,
+        watch: PartialClock,
         now: float,
     ) -> None:
-        self.gate, self.sink, self.rate = gate, sink, rate
+        if not lanes:
+            raise ValueError("a stream has at least one session")
+        self.lanes, self.rate = list(lanes), rate
         self.duration, self.pace, self.gated, self.partials = duration, pace, gated, partials
         self.watch = watch  # has last_partial: monotonic time of the newest partial, or None
         self.t0 = now
 
     def __call__(self, now: float) -> Fields:
-        gate, rate = self.gate, self.rate
+        lanes, rate = self.lanes, self.rate
+        gate = lanes[0].gate  # every lane sees every sample of the input
         position = gate.seen_samples / rate
         if self.pace > 0:
             # The pipeline reads ahead of the paced sender by its queue (seconds of audio):
@@ -162,7 +221,7 @@ class StreamProgress:
                 eta = left / self.pace
             elif position > 0 and now - self.t0 >= 1.0:
                 eta = left * (now - self.t0) / position
-        counters = self.sink.counters
+        counters = [lane.sink.counters for lane in lanes]
         last = self.watch.last_partial
         return Fields(
             position=position,
@@ -170,9 +229,9 @@ class StreamProgress:
             eta=eta,
             level_db=gate.level_db,
             speech=bool(gate.speaking),
-            sent=counters.get("samples_sent", 0) / rate,
-            skipped=gate.skipped_samples / rate if self.gated else None,
-            reconnects=counters.get("reconnects", 0),
+            sent=sum(c.get("samples_sent", 0) for c in counters) / rate,
+            skipped=sum(lane.gate.skipped_samples for lane in lanes) / rate if self.gated else None,
+            reconnects=sum(c.get("reconnects", 0) for c in counters),
             partial_age=None if not self.partials or last is None else max(0.0, now - last),
         )
 
