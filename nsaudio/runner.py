@@ -30,6 +30,7 @@ from .ring import MAX_DROPPED_SPANS, Ring
 from .sinks import Sink
 from .sources import Source
 from .stages import Chain, EnergyGate, Framer, Resampler, Stage
+from .stages.energy_gate import find_gate
 
 __all__ = ["Pipeline", "RunStats", "prefetched", "standard_stages"]
 
@@ -183,8 +184,7 @@ class Pipeline:
     def gate(self) -> EnergyGate | None:
         """The energy gate among the stages (the last, if there are several), or None: what
         it heard (level, speech or silence, samples seen and skipped) is the stream's meter."""
-        gates = [stage for stage in self.chain.stages if isinstance(stage, EnergyGate)]
-        return gates[-1] if gates else None
+        return find_gate(self.chain.stages)
 
     def stop(self) -> None:
         """End the stream early but cleanly: stages flushed, sink closed (results drained).
