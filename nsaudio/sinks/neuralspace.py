@@ -275,13 +275,7 @@ class NeuralSpaceSink:
 
     def _consumer_failed(self, err: BaseException) -> None:
         """On the delivery thread: the consumer raised; end the stream without it."""
-        if isinstance(err, BrokenPipeError):
-            error = ConsumerError("the output was closed (broken pipe); stopped the stream")
-        else:
-            error = ConsumerError(
-                f"the result callback failed: {type(err).__name__}: {err}; stopped the stream"
-            )
-        error.__cause__ = err
+        error = ConsumerError.of(err)
         if self._ring is not None:
             self._ring.abort()  # the pipeline stops at its next write
         if self._engine is not None:
