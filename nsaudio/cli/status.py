@@ -48,7 +48,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from ..neuralspace.protocol import TranscriptResult
-from .output import Writer, make_writer
+from .output import Writer, labelled, make_writer
 from .status_fields import (
     Fields,
     LaneReadings,
@@ -340,7 +340,7 @@ class _Watched:
         if not r.full:
             self.owner.last_partial = time.monotonic()
             if self.partials:
-                self.owner.partial(r.text.strip())
+                self.owner.partial(labelled(r))
         elif self.partials:
             self.owner.partial("", draw=False)  # the full line's redraw leaves it out
         self.inner.write(r)

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from ..meter import LevelMeter
 
 __all__ = [
+    "ChannelLevel",
     "Fields",
     "GateReadings",
     "LaneReadings",
@@ -90,8 +91,18 @@ def clock(seconds: float) -> str:
 
 
 @dataclass(frozen=True)
+class ChannelLevel:
+    """One channel's level and the gate's label, when each channel has a session of its own."""
+
+    name: str
+    level_db: float
+    speech: bool
+
+
+@dataclass(frozen=True)
 class Fields:
-    """What the status line shows; seconds throughout."""
+    """What the status line shows; seconds throughout. With ``channels`` (a session per
+    channel), their levels replace the single one, and ``sent``/``skipped`` are totals."""
 
     position: float  # in the stream: audio processed, paced by the sender's clock
     duration: float | None  # of the input, when known (files): a progress bar
@@ -102,6 +113,7 @@ class Fields:
     skipped: float | None  # with --gate
     reconnects: int
     partial_age: float | None  # since the newest partial result (None: none yet, or off)
+    channels: tuple[ChannelLevel, ...] = ()
 
 
 def render(f: Fields) -> str:
@@ -118,8 +130,12 @@ def render(f: Fields) -> str:
         ]
     else:
         parts = [f"live {clock(f.position):>5}"]
-    level = _level(f.level_db)
-    parts.append(f"{level:5.1f} dBFS {_LEVEL.bar(level)} {_state(f.speech)}")
+    if f.channels:  # no bars: two or more levels must fit
+        levels = (f"{c.name} {_level(c.level_db):5.1f} dBFS {_state(c.speech)}" for c in f.channels)
+        parts.append("  ".join(levels))
+    else:
+        level = _level(f.level_db)
+        parts.append(f"{level:5.1f} dBFS {_LEVEL.bar(level)} {_state(f.speech)}")
     parts.append(f"sent {f.sent:5.1f} s")
     if f.skipped is not None:
         parts.append(f"skipped {f.skipped:5.1f} s")
@@ -233,6 +249,11 @@ class StreamProgress:
             skipped=sum(lane.gate.skipped_samples for lane in lanes) / rate if self.gated else None,
             reconnects=sum(c.get("reconnects", 0) for c in counters),
             partial_age=None if not self.partials or last is None else max(0.0, now - last),
+            channels=tuple(
+                ChannelLevel(lane.name, lane.gate.level_db, bool(lane.gate.speaking))
+                for lane in lanes
+                if lane.name is not None
+            ),
         )
 
 

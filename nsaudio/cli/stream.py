@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..channels import channel_names, check_channel_name
 from ..errors import InputError
 from ..neuralspace.protocol import RESERVED_QUERY_KEYS, StreamParams, check_query_key
 from ..sources import open_source
@@ -74,6 +75,17 @@ class _QueryParam(argparse.Action):
         setattr(namespace, self.dest, params)
 
 
+def names_list(text: str) -> list[str]:
+    """``agent,customer``: the channels' labels, each checked."""
+    names = [name.strip() for name in text.split(",")]
+    try:
+        for name in names:
+            check_channel_name(name)
+    except InputError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return names
+
+
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "stream",
@@ -137,12 +149,36 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     p.add_argument(
         "-o", "--out", metavar="FILE", help="write the transcript to FILE instead of stdout"
     )
-    p.add_argument("--record", metavar="FILE.wav", help="also save the exact audio sent, as WAV")
+    p.add_argument(
+        "--record",
+        metavar="FILE.wav",
+        help="also save the exact audio sent, as WAV (with --split-channels, one WAV per "
+        "channel: FILE.NAME.wav)",
+    )
     p.add_argument(
         "--no-status",
         action="store_true",
         help="no live status line on stderr (progress, level, speech/silence, audio sent); "
         "it shows only when stderr is a terminal, and not with -q",
+    )
+    split = p.add_argument_group(
+        "one session per channel",
+        "--split-channels streams each input channel (a call's agent and customer) to a "
+        "session of its own, with its own gate, reconnects and verdict, and prints one "
+        "transcript in time order, each line labelled with its channel: 'agent: ...' in text "
+        'and SRT, a "channel" key in JSON Lines, <v agent> in WebVTT. Exit 0 only if every '
+        "channel's transcript is complete.",
+    )
+    split.add_argument(
+        "--split-channels",
+        action="store_true",
+        help="one session per input channel, instead of one for their mean (not with --channel)",
+    )
+    split.add_argument(
+        "--channel-names",
+        type=names_list,
+        metavar="A,B,...",
+        help="the channels' labels, one per channel, in order (default ch1,ch2,...)",
     )
     gate = p.add_argument_group(
         "energy gate",
@@ -210,12 +246,19 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 
 
 def run(args: argparse.Namespace) -> int:
-    """``nsaudio stream``: the source is opened (bad input fails here, before the service is
-    reached), the run built against the service, executed, and its end told."""
+    """``nsaudio stream``: the source is opened (bad input, and channels that do not fit
+    ``--split-channels``, fail here, before the service is reached), the run built against
+    the service, executed, and its end told."""
     if args.record and not args.record.lower().endswith(".wav"):
         raise InputError(f"{args.record}: --record writes WAV: give a name ending in .wav")
+    _check_split_options(args)
     source = open_source(args.source, raw=args.raw)
     try:
+        names = (
+            channel_names(args.channel_names, source.channels, source.name)
+            if args.split_channels
+            else None
+        )
         with service_endpoint(args) as endpoint:
             params = StreamParams(
                 language=endpoint.check_language(args.language),
@@ -228,10 +271,19 @@ def run(args: argparse.Namespace) -> int:
             # The status line is put away first (the block's last exit), before any line
             # about how the run ended.
             with status_line(args) as status, transcript_writer(args, status) as writer:
-                built = build(args, source, endpoint, params, writer)
+                built = build(args, source, endpoint, params, writer, names)
                 ended = execute(args, built, status)
         return conclude(args, built, ended)
     finally:
         close = getattr(source, "close", None)  # also when the run never read from it
         if close is not None:
             close()
+
+
+def _check_split_options(args: argparse.Namespace) -> None:
+    if args.split_channels and args.channel is not None:
+        raise InputError(
+            "--split-channels sends every channel, --channel one of them: give one or the other"
+        )
+    if args.channel_names is not None and not args.split_channels:
+        raise InputError("--channel-names labels the channels of --split-channels: give both")

@@ -15,18 +15,21 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ..channels import channel_path
 from ..errors import AudioLostError, ConsumerError
 from ..formats import FORMATS
-from ..neuralspace.protocol import StreamParams
+from ..neuralspace.protocol import StreamParams, TranscriptResult
 from ..runner import Pipeline, standard_stages
 from ..sinks import Sink
+from ..sinks.channels import ChannelSinks
 from ..sources import Source
 from ..sources.stdin import StdinSource
-from ..stages import EnergyGate
+from ..stages import EnergyGate, Stage
+from ..stages.split import ChannelSplit
 from .interrupts import EXIT_INTERRUPTED, first_interrupt_stops
 from .options import resampler_quality
 from .output import TranscriptFile, Writer, make_writer
@@ -164,6 +167,13 @@ def default_pace(args: argparse.Namespace, source: Source) -> float:
     return 1.0
 
 
+def ring_seconds(pace: float) -> float:
+    """Seconds of frames a session queues ahead of what it has sent. Paced, the queue only
+    has to cover a stall; a short one means Ctrl-C on a file stops within a couple of
+    seconds instead of sending ten more."""
+    return 2.0 if pace > 0 else 10.0
+
+
 def open_session(
     args: argparse.Namespace,
     endpoint: Endpoint,
@@ -171,16 +181,14 @@ def open_session(
     *,
     pace: float,
     live: bool,
-    on_result: Any,
+    on_result: Callable[[TranscriptResult], None],
 ) -> NeuralSpaceSink:
     """A sink streaming to ``endpoint`` with the options' settings, results to ``on_result``."""
     sink: NeuralSpaceSink = endpoint.sink(
         params,
         pace=pace,
         live=live,
-        # Paced, the queue only has to cover a stall; a short one means Ctrl-C on a file
-        # stops within a couple of seconds instead of sending ten more.
-        ring_seconds=2.0 if pace > 0 else 10.0,
+        ring_seconds=ring_seconds(pace),
         on_result=on_result,
         drain_timeout=args.drain_timeout,
         ping_interval=args.ping_interval,
@@ -208,29 +216,64 @@ def build(
     endpoint: Endpoint,
     params: StreamParams,
     writer: Any,
+    names: Sequence[str] | None = None,
 ) -> StreamRun:
-    """Everything the run needs, results to ``writer``; nothing is read or sent yet."""
+    """Everything the run needs, results to ``writer``; nothing is read or sent yet.
+
+    ``names``: with ``--split-channels``, the channels' labels: a session for each channel
+    (see :mod:`nsaudio.channels`); None: one session for the mean, or ``--channel``.
+    """
     fmt, rate = params.format, FORMATS[params.format]
     quality = resampler_quality(args, source.live)
     log.info(
-        "%s: %s, %d Hz, %d channels -> %s (soxr %s, %g ms frames)",
+        "%s: %s, %d Hz, %d channels -> %s (soxr %s, %g ms frames%s)",
         source.name, getattr(source, "format", "audio"), source.rate, source.channels,
-        fmt, quality, args.frame_ms,
+        fmt, quality, args.frame_ms, ", a session per channel" if names else "",
     )  # fmt: skip
     pace = default_pace(args, source)
-    stages = standard_stages(
-        source, fmt, frame_ms=args.frame_ms, channel=args.channel, quality=quality,
-        gate_threshold=args.gate_threshold, skip_silence=args.gate,
-        pre_roll_ms=args.gate_pre_roll, tail_ms=args.gate_tail,
-    )  # fmt: skip
-    sink = open_session(args, endpoint, params, pace=pace, live=source.live, on_result=writer.write)
-    pipeline = Pipeline(
-        source, stages, recording(sink, args.record), rate=rate, limit_seconds=args.duration
-    )
-    gate = pipeline.gate
-    if gate is None:  # standard_stages() with a threshold always makes one
-        raise RuntimeError("the stream's stages have no energy gate")
-    return StreamRun(source, pipeline, [Lane(None, gate, sink)], rate, pace)
+
+    def stages(channel: int | None) -> list[Stage]:
+        return standard_stages(
+            source, fmt, frame_ms=args.frame_ms, channel=channel, quality=quality,
+            gate_threshold=args.gate_threshold, skip_silence=args.gate,
+            pre_roll_ms=args.gate_pre_roll, tail_ms=args.gate_tail,
+        )  # fmt: skip
+
+    def session(on_result: Callable[[TranscriptResult], None]) -> NeuralSpaceSink:
+        return open_session(
+            args, endpoint, params, pace=pace, live=source.live, on_result=on_result
+        )
+
+    if names is None:
+        sink = session(writer.write)
+        pipeline = Pipeline(
+            source, stages(args.channel), recording(sink, args.record), rate=rate,
+            limit_seconds=args.duration,
+        )  # fmt: skip
+        gates: Sequence[EnergyGate | None] = [pipeline.gate]
+        sessions = [sink]
+    else:
+        split = ChannelSplit([stages(i) for i in range(len(names))], rate=rate)
+        sessions = []
+
+        def channel_sink(name: str, on_result: Callable[[TranscriptResult], None]) -> Sink:
+            sessions.append(session(on_result))
+            return recording(sessions[-1], args.record and channel_path(args.record, name))
+
+        # A channel waits for another's result no longer than that one's queue runs ahead
+        # of what it has sent, and then the time its service takes to finalise.
+        channels = ChannelSinks(
+            names, channel_sink, on_result=writer.write, hold_seconds=ring_seconds(pace) + 5.0
+        )
+        pipeline = Pipeline(source, [split], channels, rate=rate, limit_seconds=args.duration)
+        gates = split.gates
+    labels: Sequence[str | None] = names if names is not None else [None]
+    lanes = []
+    for name, gate, sink in zip(labels, gates, sessions, strict=True):
+        if gate is None:  # standard_stages() with a threshold always makes one
+            raise RuntimeError("the stream's stages have no energy gate")
+        lanes.append(Lane(name, gate, sink))
+    return StreamRun(source, pipeline, lanes, rate, pace)
 
 
 # -- running -----------------------------------------------------------------------------

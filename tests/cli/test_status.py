@@ -28,6 +28,7 @@ import wcwidth
 
 from nsaudio.cli.status import StatusLine
 from nsaudio.cli.status_fields import (
+    ChannelLevel,
     Fields,
     StreamProgress,
     clock,
@@ -116,6 +117,18 @@ def test_render_live_input_with_the_gate_and_reconnects():
     )
 
 
+def test_render_a_session_per_channel():
+    both = ChannelLevel("agent", -23.44, True), ChannelLevel("customer", -120.0, False)
+    split = Fields(
+        position=12.0, duration=26.0, eta=13.0, level_db=-23.4, speech=True, sent=22.4,
+        skipped=None, reconnects=0, partial_age=None, channels=both,
+    )  # fmt: skip
+    assert render(split) == (
+        "[#####.....] 0:12/0:26 ETA 0:13  agent -23.4 dBFS speech   customer -99.9 dBFS "
+        "silence  sent  22.4 s"
+    )
+
+
 def test_render_keeps_its_fields_in_place():
     """Fixed-width fields: the line does not jitter as the numbers change."""
 
@@ -169,6 +182,7 @@ def test_progress_reads_the_stream_from_its_sessions():
         watch=_Watch(), now=0.0,
     )(0.5)  # fmt: skip
     assert (fields.position, fields.sent, fields.skipped, fields.reconnects) == (2.0, 2.5, 1.5, 2)
+    assert fields.channels == (ChannelLevel("b", -60.0, False),)  # the named sessions
     with pytest.raises(ValueError, match="at least one session"):
         StreamProgress(
             lanes=[], rate=16000, duration=None, pace=0, gated=False, partials=False,
@@ -500,6 +514,24 @@ def test_ctrl_c_takes_the_status_line_down_first(server, three_in_noise):
     assert lines[0] == "nsaudio: stopping (Ctrl-C again to abort)", lines
     assert not [line for line in lines[1:] if "dBFS" in line or line.startswith("nsaudio")]
     assert not screen.cursor.hidden
+
+
+@pytest_server
+def test_a_session_per_channel_shows_each_channels_level(server):
+    call = next(f for f in MANIFEST if f["kind"] == "conversation")
+    status, pty, _, _ = cli_on_pty(
+        "stream", str(fixture_path(call["file"])), "--base-url", server.base_url, "--pace", "0",
+        "--split-channels", "--channel-names", "agent,customer", "--ping-timeout", "60",
+        cols=140,
+    )  # fmt: skip
+    assert status == 0, pty.data.decode(errors="replace")
+    assert any(
+        "agent" in row and "dBFS" in row and "customer" in row and "sent" in row
+        for row in drawn_rows(pty.data)
+    )
+    lines = [line.rstrip() for line in pty.screen().display if line.strip()]
+    assert len(lines) == 5 and all(line.startswith(("agent: ", "customer: ")) for line in lines)
+    assert not pty.screen().cursor.hidden
 
 
 @pytest_server
