@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from ..errors import InputError
 from ..neuralspace.protocol import TranscriptResult
 from ..sinks.files import PendingFile
 
-__all__ = ["OUTPUTS", "TranscriptFile", "labelled", "make_writer"]
+__all__ = ["OUTPUTS", "ResultWriter", "TranscriptFile", "labelled", "make_writer"]
 
 OUTPUTS = ("text", "jsonl", "srt", "vtt")
 
@@ -161,6 +161,19 @@ class SubtitleWriter:
 
 
 Writer = TextWriter | JsonlWriter | SubtitleWriter
+
+
+class ResultWriter(Protocol):
+    """What a run writes its results with: any writer here, or the status line's."""
+
+    @property
+    def written(self) -> int:
+        """Results written so far."""
+        ...
+
+    def write(self, r: TranscriptResult) -> None: ...
+
+    def close(self) -> None: ...
 
 
 def make_writer(kind: str, out: TextIO, *, live: bool) -> Writer:

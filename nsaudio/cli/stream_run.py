@@ -32,7 +32,7 @@ from ..stages import EnergyGate, Stage
 from ..stages.split import ChannelSplit
 from .interrupts import EXIT_INTERRUPTED, first_interrupt_stops
 from .options import resampler_quality
-from .output import TranscriptFile, Writer, make_writer
+from .output import ResultWriter, TranscriptFile, Writer, make_writer
 from .service import Endpoint
 
 if TYPE_CHECKING:
@@ -133,7 +133,9 @@ def status_line(args: argparse.Namespace) -> Iterator[StatusLine | _NoStatus]:
 
 
 @contextlib.contextmanager
-def transcript_writer(args: argparse.Namespace, status: StatusLine | _NoStatus) -> Iterator[Any]:
+def transcript_writer(
+    args: argparse.Namespace, status: StatusLine | _NoStatus
+) -> Iterator[ResultWriter]:
     """The writer of the transcript (stdout, or ``-o FILE``), closed when the block ends.
 
     FILE is put in place if the block ended without an error, or if anything was written
@@ -215,7 +217,7 @@ def build(
     source: Source,
     endpoint: Endpoint,
     params: StreamParams,
-    writer: Any,
+    writer: ResultWriter,
     names: Sequence[str] | None = None,
 ) -> StreamRun:
     """Everything the run needs, results to ``writer``; nothing is read or sent yet.
@@ -260,10 +262,12 @@ def build(
             sessions.append(session(on_result))
             return recording(sessions[-1], args.record and channel_path(args.record, name))
 
-        # A channel waits for another's result no longer than that one's queue runs ahead
-        # of what it has sent, and then the time its service takes to finalise.
+        # A channel waits for another's result no longer than that one's queue may run ahead
+        # of what it has sent (a live source's stays near empty), and then the time its
+        # service takes to finalise.
+        ahead = 2.0 if source.live else ring_seconds(pace)
         channels = ChannelSinks(
-            names, channel_sink, on_result=writer.write, hold_seconds=ring_seconds(pace) + 5.0
+            names, channel_sink, on_result=writer.write, hold_seconds=ahead + 5.0
         )
         pipeline = Pipeline(source, [split], channels, rate=rate, limit_seconds=args.duration)
         gates = split.gates
