@@ -10,7 +10,7 @@ row of Hindi, Arabic or Japanese text is cut where the terminal would wrap it.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -22,6 +22,7 @@ __all__ = [
     "GateReadings",
     "LaneReadings",
     "PartialClock",
+    "SendCounters",
     "SinkReadings",
     "StreamProgress",
     "clock",
@@ -167,12 +168,21 @@ class GateReadings(Protocol):
     def speaking(self) -> bool: ...
 
 
-class SinkReadings(Protocol):
-    """What the status line reads of a streaming sink: its counters (``samples_sent``,
-    ``reconnects``)."""
+class SendCounters(Protocol):
+    """What the status line reads of a sink's counters
+    (:class:`~nsaudio.sinks.session.SessionCounters`)."""
 
     @property
-    def counters(self) -> Mapping[str, int]: ...
+    def samples_sent(self) -> int: ...
+    @property
+    def reconnects(self) -> int: ...
+
+
+class SinkReadings(Protocol):
+    """What the status line reads of a streaming sink: its counters."""
+
+    @property
+    def counters(self) -> SendCounters: ...
 
 
 class LaneReadings(Protocol):
@@ -245,9 +255,9 @@ class StreamProgress:
             eta=eta,
             level_db=gate.level_db,
             speech=bool(gate.speaking),
-            sent=sum(c.get("samples_sent", 0) for c in counters) / rate,
+            sent=sum(c.samples_sent for c in counters) / rate,
             skipped=sum(lane.gate.skipped_samples for lane in lanes) / rate if self.gated else None,
-            reconnects=sum(c.get("reconnects", 0) for c in counters),
+            reconnects=sum(c.reconnects for c in counters),
             partial_age=None if not self.partials or last is None else max(0.0, now - last),
             channels=tuple(
                 ChannelLevel(lane.name, lane.gate.level_db, bool(lane.gate.speaking))

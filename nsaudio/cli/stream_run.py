@@ -26,9 +26,11 @@ from ..neuralspace.protocol import StreamParams, TranscriptResult
 from ..runner import Pipeline, standard_stages
 from ..sinks import Sink
 from ..sinks.channels import ChannelSinks
+from ..sinks.config import SessionConfig
 from ..sources import Source
 from ..sources.stdin import StdinSource
 from ..stages import EnergyGate, Stage
+from ..stages.energy_gate import find_gate
 from ..stages.split import ChannelSplit
 from .interrupts import EXIT_INTERRUPTED, first_interrupt_stops
 from .options import resampler_quality
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXIT_BROKEN_PIPE",
+    "STOP_WITHIN_S",
     "Ended",
     "Lane",
     "StreamRun",
@@ -55,6 +58,8 @@ __all__ = [
 log = logging.getLogger("nsaudio.stream")
 
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer killed by it
+#: After the first Ctrl-C, how long the last results are awaited.
+STOP_WITHIN_S = 1.5
 
 
 @dataclass(frozen=True)
@@ -176,29 +181,23 @@ def ring_seconds(pace: float) -> float:
     return 2.0 if pace > 0 else 10.0
 
 
-def open_session(
-    args: argparse.Namespace,
-    endpoint: Endpoint,
-    params: StreamParams,
-    *,
-    pace: float,
-    live: bool,
-    on_result: Callable[[TranscriptResult], None],
-) -> NeuralSpaceSink:
-    """A sink streaming to ``endpoint`` with the options' settings, results to ``on_result``."""
-    sink: NeuralSpaceSink = endpoint.sink(
-        params,
+def session_config(
+    args: argparse.Namespace, *, pace: float, live: bool, gate: EnergyGate
+) -> SessionConfig:
+    """The options' settings of a session whose frames ``gate`` labels."""
+    return SessionConfig(
         pace=pace,
         live=live,
         ring_seconds=ring_seconds(pace),
-        on_result=on_result,
         drain_timeout=args.drain_timeout,
         ping_interval=args.ping_interval,
         ping_timeout=args.ping_timeout,
         connect_timeout=args.connect_timeout,
         startup_timeout=args.connect_timeout,
+        # The gate holds speech for its hangover and labels whole frames: a final result
+        # may end that much (and a little) before a span of speech does.
+        speech_tolerance=(gate.hangover_ms + args.frame_ms + 100) / 1000,
     )
-    return sink
 
 
 def recording(sink: Sink, path: str | None) -> Sink:
@@ -241,26 +240,27 @@ def build(
             pre_roll_ms=args.gate_pre_roll, tail_ms=args.gate_tail,
         )  # fmt: skip
 
-    def session(on_result: Callable[[TranscriptResult], None]) -> NeuralSpaceSink:
-        return open_session(
-            args, endpoint, params, pace=pace, live=source.live, on_result=on_result
-        )
+    def session(
+        name: str | None, gate: EnergyGate, on_result: Callable[[TranscriptResult], None]
+    ) -> Lane:
+        config = session_config(args, pace=pace, live=source.live, gate=gate)
+        return Lane(name, gate, endpoint.sink(params, config, on_result=on_result))
 
+    lanes: list[Lane] = []
     if names is None:
-        sink = session(writer.write)
+        mono = stages(args.channel)
+        lanes.append(session(None, _gate_of(mono), writer.write))
         pipeline = Pipeline(
-            source, stages(args.channel), recording(sink, args.record), rate=rate,
+            source, mono, recording(lanes[0].sink, args.record), rate=rate,
             limit_seconds=args.duration,
         )  # fmt: skip
-        gates: Sequence[EnergyGate | None] = [pipeline.gate]
-        sessions = [sink]
     else:
         split = ChannelSplit([stages(i) for i in range(len(names))], rate=rate)
-        sessions = []
+        gates = dict(zip(names, split.gates, strict=True))
 
         def channel_sink(name: str, on_result: Callable[[TranscriptResult], None]) -> Sink:
-            sessions.append(session(on_result))
-            return recording(sessions[-1], args.record and channel_path(args.record, name))
+            lanes.append(session(name, _gate_of([gates[name]]), on_result))
+            return recording(lanes[-1].sink, args.record and channel_path(args.record, name))
 
         # A channel waits for another's result no longer than that one's queue may run ahead
         # of what it has sent (a live source's stays near empty), and then the time its
@@ -270,14 +270,14 @@ def build(
             names, channel_sink, on_result=writer.write, hold_seconds=ahead + 5.0
         )
         pipeline = Pipeline(source, [split], channels, rate=rate, limit_seconds=args.duration)
-        gates = split.gates
-    labels: Sequence[str | None] = names if names is not None else [None]
-    lanes = []
-    for name, gate, sink in zip(labels, gates, sessions, strict=True):
-        if gate is None:  # standard_stages() with a threshold always makes one
-            raise RuntimeError("the stream's stages have no energy gate")
-        lanes.append(Lane(name, gate, sink))
     return StreamRun(source, pipeline, lanes, rate, pace)
+
+
+def _gate_of(stages: Sequence[object]) -> EnergyGate:
+    gate = find_gate(stages)
+    if gate is None:  # standard_stages() with a threshold always makes one
+        raise RuntimeError("the stream's stages have no energy gate")
+    return gate
 
 
 # -- running -----------------------------------------------------------------------------
@@ -294,9 +294,8 @@ def execute(args: argparse.Namespace, run: StreamRun, status: StatusLine | _NoSt
 
     def stop() -> None:
         status.close()  # first: the interrupt's line must not tear it
-        pipeline.stop()
-        for lane in run.lanes:
-            lane.sink.hurry()  # what is queued goes out unpaced: only the last results are awaited
+        # What is queued goes out unpaced; the last results are awaited briefly.
+        pipeline.stop(within=STOP_WITHIN_S)
 
     with first_interrupt_stops(stop) as interrupted:
         try:

@@ -42,7 +42,7 @@ MakeSink = Callable[[str, Callable[[TranscriptResult], None]], Sink]
 
 @runtime_checkable
 class _Hurries(Protocol):
-    def hurry(self) -> None: ...
+    def hurry(self, within: float) -> None: ...
 
 
 @runtime_checkable
@@ -175,11 +175,12 @@ class ChannelSinks:
             self._out.end()
         self._done.set()
 
-    def hurry(self) -> None:
-        """Every channel's sink that paces its sending stops pacing (the user stopped)."""
+    def hurry(self, within: float) -> None:
+        """The user stopped the stream: every channel's sink that can end sooner (stop
+        pacing, wait at most ``within`` seconds for its last results) is told so."""
         for channel in self._channels:
             if isinstance(channel.sink, _Hurries):
-                channel.sink.hurry()
+                channel.sink.hurry(within)
 
     def results(self) -> Iterator[TranscriptResult]:
         """Every channel's results, merged (full results in start-time order, partials as

@@ -41,6 +41,7 @@ from nsaudio.cli.status_fields import (
 from nsaudio.cli.stream_run import status_line
 from nsaudio.neuralspace.protocol import TranscriptResult
 from nsaudio.server.app import LocalServer
+from nsaudio.sinks.session import SessionCounters
 
 from ..conftest import MANIFEST, ROOT, fixture_path, run_cli
 
@@ -151,7 +152,7 @@ class _Gate:
 
 class _Sink:
     def __init__(self, sent, reconnects=0):
-        self.counters = {"samples_sent": sent, "reconnects": reconnects}
+        self.counters = SessionCounters(samples_sent=sent, reconnects=reconnects)
 
 
 class _Lane:
