@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from ..blocks import ChannelFrame, Frame
-from ..errors import ConsumerError, NsAudioError
+from ..errors import ConsumerError, NsAudioError, ServiceError
 from ..neuralspace.protocol import TranscriptResult
 from . import Sink
 from .delivery import Delivery
@@ -128,7 +128,7 @@ class ChannelSinks:
     def write(self, frame: Frame) -> None:
         """``frame`` (a ChannelFrame) to its channel's sink, unless that one was set aside."""
         if self._failure is not None:
-            raise self._failure
+            raise _fresh(self._failure)
         if not isinstance(frame, ChannelFrame) or not 0 <= frame.channel < len(self._channels):
             raise TypeError(f"{self!r} takes the frames of a ChannelSplit of as many channels")
         channel = self._channels[frame.channel]
@@ -137,7 +137,7 @@ class ChannelSinks:
                 channel.sink.write(frame)
             except NsAudioError as err:
                 if self._failure is not None:
-                    raise self._failure from None
+                    raise _fresh(self._failure)  # noqa: B904 - its cause is the consumer's error
                 self._set_aside(channel, err)
         self._merged(lambda m: m.frame(frame.channel, frame.start, frame.end, frame.speech))
 
@@ -160,7 +160,7 @@ class ChannelSinks:
         out.join()  # on_result has had every result (Ctrl-C still interrupts the wait)
         self._done.set()
         if self._failure is not None:
-            raise self._failure
+            raise _fresh(self._failure)
         failed = [c for c in self._channels if c.error is not None]
         if failed:
             raise _combined([c.error for c in failed if c.error is not None])
@@ -283,17 +283,24 @@ def _all_at_once(calls: Sequence[Callable[[], None]]) -> list[BaseException | No
 
 def _labelled(err: NsAudioError, name: str) -> NsAudioError:
     """``err`` (its class, so its exit status, and its attributes) saying which channel."""
-    out = copy.copy(err)
-    out.args = (f"channel {name}: {err}",)
-    out.__cause__ = err.__cause__
+    out = _fresh(err)
+    out.args = (f"channel {name}: {err.args[0] if err.args else err}", *err.args[1:])
     return out
 
 
 def _combined(errors: Sequence[NsAudioError]) -> NsAudioError:
-    """One error for several channels' (each already labelled): the first's class."""
-    if len(errors) == 1:
-        return errors[0]
-    out = copy.copy(errors[0])
-    out.args = ("; ".join(str(err) for err in errors),)
-    out.__cause__ = errors[0].__cause__
+    """One error for several channels' (each already labelled): the first's class, a
+    fresh copy to raise (the stored ones never carry a traceback, whose frames would keep
+    the whole run alive)."""
+    out = _fresh(errors[0])
+    if len(errors) > 1:
+        out.args = ("; ".join(str(err) for err in errors),)
+        if isinstance(out, ServiceError):
+            out.untranscribed([], None)  # each channel's is in the message already
+    return out
+
+
+def _fresh(err: NsAudioError) -> NsAudioError:
+    out = copy.copy(err)
+    out.__cause__ = err.__cause__
     return out

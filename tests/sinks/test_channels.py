@@ -93,12 +93,16 @@ def test_every_channel_failing_ends_the_stream_at_once_with_each_named():
     made = {}
 
     def make(name, _):
-        made[name] = Failing(ServiceError(f"{name} broke"), at=2)
+        error = ServiceError(f"{name} broke")
+        error.untranscribed([(1.0, 2.5)] if name == "a" else [], None)
+        made[name] = Failing(error, at=2)
         return made[name]
 
     with pytest.raises(ServiceError) as caught:
         split_pipeline(stereo(60), ChannelSinks(["a", "b"], make)).run()
-    assert str(caught.value) == "channel a: a broke; channel b: b broke"
+    assert str(caught.value) == (
+        "channel a: a broke; untranscribed: 1.0-2.5 s of the stream; channel b: b broke"
+    )
     assert made["a"].frames == made["b"].frames == 2  # not a frame more than it took
 
 
