@@ -27,6 +27,7 @@ from ..runner import Pipeline, standard_stages
 from ..sinks import Sink
 from ..sinks.channels import ChannelSinks
 from ..sinks.config import SessionConfig
+from ..sinks.loop import EngineLoop
 from ..sources import Source
 from ..sources.stdin import StdinSource
 from ..stages import EnergyGate, Stage
@@ -307,6 +308,10 @@ def execute(args: argparse.Namespace, run: StreamRun, status: StatusLine | _NoSt
             return Ended(broken_pipe=True)
         except AudioLostError as err:
             return Ended(interrupted=bool(interrupted), lost=err)
+        finally:
+            # A session stopped early (a closed output, an error) is closed politely by the
+            # engine loop after the run returns: its close frame goes out before the exit.
+            EngineLoop.settle()
     return Ended(interrupted=bool(interrupted))
 
 

@@ -49,6 +49,18 @@ class EngineLoop:
                 cls._instance = cls()
             return cls._instance
 
+    @classmethod
+    def settle(cls, timeout: float = 0.5) -> None:
+        """If the loop runs, wait (at most ``timeout`` seconds) until it has run what was
+        scheduled before this call: a stream that ended has its polite close (the close
+        frame) scheduled there, and a process about to exit lets it go out first."""
+        loop = cls._instance
+        if loop is None or not loop.thread.is_alive() or threading.current_thread() is loop.thread:
+            return
+        turned = threading.Event()
+        loop.call(turned.set)
+        turned.wait(timeout)
+
     def submit(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
