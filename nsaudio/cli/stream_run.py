@@ -357,12 +357,14 @@ def _report(lane: Lane, source: Source, rate: int) -> None:
     dropped = stats.get("dropped_frames", 0)
     captured_drops = source_stats.get("dropped_frames", 0)
     overflows = source_stats.get("overflows", 0)
+    silence = stats["silence_samples"]
     label = f"{lane.name}: " if lane.name is not None else ""
     log.info(
-        "%ssent %.2f s of audio in %d frames; %d reconnects; dropped: %d frames before "
-        "sending, %d captured frames, %d device overflows; %d malformed results",
-        label, stats["samples_sent"] / rate, stats["frames_sent"], stats["reconnects"],
-        dropped, captured_drops, overflows, stats["malformed"],
+        "%ssent %.2f s of audio (and %.2f s of silence after it, to end the stream) in %d "
+        "frames; %d reconnects; dropped: %d frames before sending, %d captured frames, "
+        "%d device overflows; %d malformed results",
+        label, (stats["samples_sent"] - silence) / rate, silence / rate, stats["frames_sent"],
+        stats["reconnects"], dropped, captured_drops, overflows, stats["malformed"],
     )  # fmt: skip
     if stats["reconnects"]:
         lost = stats.get("replay_dropped_samples", 0)

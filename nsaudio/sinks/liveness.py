@@ -1,26 +1,34 @@
-"""Is the open session alive, and how much audio may go out before it proves it read it?
+"""What the open session has provably read, whether it is alive, and how much may go out.
 
-Pure, one session at a time (``reset`` when a new one opens). A ping goes out every
-``ping_interval``; neither its pong nor any message within ``ping_timeout`` and the
-connection is dead (a half-open connection is noticed within the sum; a service busy with a
-backlog still sends results, so it is not). A pong also proves the service has read
-everything sent before its ping, so at most ``window`` bytes go out unconfirmed, and a ping
-goes out early once half of that awaits confirmation: a fast sender (a file at ``--pace 0``,
-a re-send) never queues so much ahead of a ping that a live service's pong comes too late,
-and a service that stops reading stops the sender within a window.
+Pure, one session at a time (``reset`` when a new one opens). A ping follows every piece of
+audio written (pings are a few bytes, and a WebSocket server answers one as soon as it
+reads it, before it hands the audio before it to its recogniser), so the pong of the ping
+that followed byte ``n`` proves the service has read everything up to ``n``: ``acked``.
+That is the only fact a client has about what a service heard, and the session machine
+counts a full result only up to it (a result cannot be about audio the service never
+read); because each ping's pong comes before any result about the audio before it, an
+honest service's results are confirmed by the time they arrive.
+
+With nothing to send, a ping goes out every ``ping_interval`` to keep the connection
+alive. The oldest unanswered ping older than ``ping_timeout``, with no message since, and
+the connection is dead: a half-open connection is noticed within the sum; a service busy
+with a backlog still sends results, so it is not. At most ``window`` bytes go out
+unconfirmed: a fast sender (a file at ``--pace 0``, a re-send) never queues so much ahead of
+the service that its pongs come too late, and a service that stops reading stops the sender
+within a window.
 """
 
 from __future__ import annotations
+
+import collections
 
 __all__ = ["Liveness"]
 
 
 class Liveness:
-    """Ping schedule, pong deadline and the unconfirmed-audio window; see the module docstring.
-
-    With ``ping_interval`` 0 nothing is pinged, nothing is ever dead, every byte counts as
-    read and the window never closes.
-    """
+    """Pings with their byte marks, pongs, the pong deadline and the window; see the module
+    docstring. With ``ping_interval`` 0 nothing is pinged, nothing is ever dead, every byte
+    counts as read and the window never closes."""
 
     def __init__(self, ping_interval: float, ping_timeout: float, window_bytes: int) -> None:
         self.ping_interval = ping_interval
@@ -30,9 +38,8 @@ class Liveness:
 
     def reset(self, now: float) -> None:
         self.last_ping = now
-        self.ping_sent: float | None = None
+        self.pending: collections.deque[tuple[float, int]] = collections.deque()  # (sent, mark)
         self.sent = 0  # bytes written on this session
-        self.ping_bytes = 0  # written before the ping that is out
         self.acked = 0  # read by the service, as a pong proved
         self.last_message = now
 
@@ -59,28 +66,34 @@ class Liveness:
     def message(self, now: float) -> None:
         self.last_message = now
 
-    def pong(self) -> None:
-        self.ping_sent = None
-        self.acked = self.ping_bytes
-
-    def ping_due(self, now: float, *, soon: bool = False) -> bool:
-        """A ping should go out now: it is time, half the window awaits confirmation, or
-        (``soon``) anything does."""
-        if not self.pinging or self.ping_sent is not None:
+    def pong(self, mark: int) -> bool:
+        """The ping sent after byte ``mark`` was answered; True if that proved more read."""
+        pending = self.pending
+        while pending and pending[0][1] <= mark:
+            pending.popleft()
+        if mark <= self.acked:
             return False
-        return (
-            now - self.last_ping >= self.ping_interval
-            or self.unacked >= self.window // 2
-            or (soon and self.unacked > 0)
-        )
+        self.acked = mark
+        return True
 
-    def pinged(self, now: float) -> None:
-        self.ping_sent = self.last_ping = now
-        self.ping_bytes = self.sent
+    def ping_due(self, now: float) -> bool:
+        """A ping should go out now: audio was written since the last one, or it is time."""
+        if not self.pinging:
+            return False
+        if self.pending and self.pending[-1][1] >= self.sent:
+            return False  # one is out for everything written
+        return self.sent > self.acked or now - self.last_ping >= self.ping_interval
+
+    def pinged(self, now: float) -> int:
+        """A ping goes out now; its mark (the bytes written before it)."""
+        self.last_ping = now
+        self.pending.append((now, self.sent))
+        return self.sent
 
     def silent_for(self, now: float) -> float | None:
-        """Seconds since a ping that got neither a pong nor any message, if past the timeout."""
-        if self.ping_sent is None:
+        """Seconds since the oldest unanswered ping, if past the timeout with no message."""
+        if not self.pending:
             return None
-        waited = now - max(self.ping_sent, self.last_message)
-        return now - self.ping_sent if waited > self.ping_timeout else None
+        oldest = self.pending[0][0]
+        waited = now - max(oldest, self.last_message)
+        return now - oldest if waited > self.ping_timeout else None

@@ -39,7 +39,7 @@ from typing import Any
 
 from ..blocks import Frame
 from ..errors import ConsumerError, InputError, NsAudioError, RingClosed, ServiceError
-from ..neuralspace.connection import Connector, describe_end
+from ..neuralspace.connection import CLOSE_TIMEOUT, Connector, describe_end
 from ..neuralspace.protocol import StreamParams, Transcript, TranscriptResult
 from ..ring import Ring
 from .config import SessionConfig
@@ -72,9 +72,12 @@ HURRY_S = 0.8
 class _Conn:
     """One open session on the loop: its socket, an ordered outbox, and the tasks it owns."""
 
-    def __init__(self, ws: Any, number: int) -> None:
+    def __init__(self, ws: Any, number: int, on_pong: Callable[[_Conn, bytes], None]) -> None:
         from websockets.protocol import State
 
+        # Pongs come straight to the sink (websockets calls acknowledge_pings as it reads
+        # each one): one per frame sent, so no future per ping.
+        ws.acknowledge_pings = lambda data: on_pong(self, data)
         self.ws = ws
         self.open_state = State.OPEN
         self.number = number
@@ -142,12 +145,15 @@ class NeuralSpaceSink:
         self._closing: set[asyncio.Task[Any]] = set()  # polite closes: they outlive the stream
         self._opened = threading.Event()  # the first session is open, or the run is over
         self._finished = threading.Event()
+        self._settled = threading.Event()  # finished, and every polite close has ended
         self._outcome: Outcome | None = None
         self._held: Frame | None = None  # taken from the ring, not yet due (pacing)
         self._t0: int | None = None  # pacing origin, monotonic ns
         self._timer: asyncio.TimerHandle | None = None
         self._input_done = False
         self._feeding = False
+        self._depth = 0  # nesting of _apply
+        self._unflushed: set[_Conn] = set()  # written to by the protocol, not yet sent
 
     def __repr__(self) -> str:
         return f"NeuralSpaceSink({self.connector.base_url!r}, {self.params!r})"
@@ -278,7 +284,13 @@ class NeuralSpaceSink:
             pass
 
     def _raise_failure(self) -> None:
-        """The verdict, in one place: the consumer's failure, then the stream's."""
+        """The verdict, in one place: the consumer's failure, then the stream's.
+
+        Once the stream has finished, it first lets the last session's polite close end
+        (bounded by the connector's close timeout), so that a process that exits right after
+        does not cut the close handshake."""
+        if self._finished.is_set():
+            self._settled.wait(CLOSE_TIMEOUT + 0.5)
         delivery = self._delivery
         if delivery is not None and delivery.failure is not None:
             raise ConsumerError.of(delivery.failure)
@@ -374,6 +386,20 @@ class NeuralSpaceSink:
         self._apply(self._machine.stop(error, time.monotonic()))
 
     def _apply(self, actions: list[Action]) -> None:
+        """Carry out the machine's actions; what they wrote to sockets leaves in one write
+        per connection at the end (a frame and its ping: one system call, not two)."""
+        self._depth += 1
+        try:
+            self._carry_out(actions)
+        finally:
+            self._depth -= 1
+            if not self._depth and self._unflushed:
+                for conn in self._unflushed:
+                    if not conn.ws.transport.is_closing():
+                        conn.ws.send_data()
+                self._unflushed.clear()
+
+    def _carry_out(self, actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, Send):
                 conn = self._conns.get(action.session)
@@ -416,6 +442,8 @@ class NeuralSpaceSink:
 
     def _task_done(self, task: asyncio.Task[Any], tasks: set[asyncio.Task[Any]]) -> None:
         tasks.discard(task)
+        if self._finished.is_set() and not self._closing:
+            self._settled.set()
         if not task.cancelled() and task.exception() is not None:
             self._crash(task.exception())  # type: ignore[arg-type]
 
@@ -430,7 +458,7 @@ class NeuralSpaceSink:
             if ws.transport.is_closing():
                 return  # the reader reports how it ended
             ws.protocol.send_binary(item.pcm)
-            ws.send_data()
+            self._unflushed.add(conn)
             if self.send_log is not None and item.t_ns is not None:
                 self.send_log.append((item.start, item.t_ns, time.monotonic_ns()))
             return
@@ -439,12 +467,30 @@ class NeuralSpaceSink:
 
     def _ping(self, conn: _Conn, item: Ping) -> None:
         """A ping goes out after every frame handed over before it (its pong proves they
-        were read), so it waits behind the outbox."""
+        were read), so it waits behind the outbox. Its payload is its mark; the pong comes
+        back through :meth:`_pong` (see ``_Conn``), with no future or task per ping."""
         if conn.outbox:
             conn.outbox.append(item)
             conn.has_work.set()
-        else:
-            self._task(self._await_pong(conn, conn.ws.ping()), conn.tasks)
+            return
+        ws = conn.ws
+        if ws.protocol.state is not conn.open_state or ws.transport.is_closing():
+            return  # the reader reports how it ended
+        ws.protocol.send_ping(item.mark.to_bytes(8, "big"))
+        self._unflushed.add(conn)
+
+    def _pong(self, conn: _Conn, data: bytes) -> None:
+        """A pong arrived (called by the connection as it reads it: one per frame sent)."""
+        if len(data) != 8:
+            return  # not one of ours
+        machine = self._machine
+        was_open = machine.wants_frames
+        try:
+            self._apply(machine.pong(conn.number, int.from_bytes(data, "big"), time.monotonic()))
+            if not was_open:
+                self._feed()  # the window may have room again
+        except BaseException as err:  # inside the connection's read: nobody else would see it
+            self._crash(err)
 
     def _finish(self, outcome: Outcome) -> None:
         self._outcome = outcome
@@ -467,6 +513,8 @@ class NeuralSpaceSink:
         self._delivery.end()
         self._opened.set()
         self._finished.set()
+        if not self._closing:
+            self._settled.set()
 
     async def _open(self, action: Open) -> None:
         if action.delay > 0:
@@ -483,7 +531,7 @@ class NeuralSpaceSink:
         if action.session != self._machine.session or self._machine.done:
             self._task(ws.close(), self._closing)
             return
-        conn = self._conns[action.session] = _Conn(ws, action.session)
+        conn = self._conns[action.session] = _Conn(ws, action.session, self._pong)
         self._task(self._read(conn), conn.tasks)
         self._task(self._write(conn), conn.tasks)
         self._now(lambda now: self._machine.opened(action.session, now))
@@ -513,8 +561,11 @@ class NeuralSpaceSink:
             while True:
                 while conn.outbox:
                     item = conn.outbox.popleft()
-                    if isinstance(item, Ping):
-                        self._task(self._await_pong(conn, conn.ws.ping()), conn.tasks)
+                    if isinstance(item, Ping):  # everything before it is written now
+                        self._ping(conn, item)
+                        if self._unflushed:
+                            self._unflushed.discard(conn)
+                            conn.ws.send_data()
                         continue
                     await conn.ws.send(item.pcm)
                     if send_log is not None and item.t_ns is not None:
@@ -524,16 +575,6 @@ class NeuralSpaceSink:
                 await conn.has_work.wait()
         except ConnectionClosed:
             pass  # the reader reports how it ended
-
-    async def _await_pong(self, conn: _Conn, ping: Coroutine[Any, Any, Any]) -> None:
-        from websockets.exceptions import ConnectionClosed
-
-        try:
-            pong = await ping
-            await pong
-        except ConnectionClosed:
-            return
-        self._now(lambda now: self._machine.pong(conn.number, now))
 
     async def _close(self, conn: _Conn, action: Close) -> None:
         try:

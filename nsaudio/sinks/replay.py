@@ -92,6 +92,10 @@ class Timeline:
             return self._next
         return self._stream(s, end=True)
 
+    def stream_at(self, session_samples: int) -> int:
+        """The stream sample that ends the first ``session_samples`` of this session."""
+        return self._stream(session_samples, end=True)
+
     def forget_before(self, seconds: float, rate: int) -> None:
         """Drop runs that end more than ``KEEP_BACK_S`` before session ``seconds``."""
         s = round(seconds * rate) - self.KEEP_BACK_S * rate

@@ -105,7 +105,10 @@ class Send:
 
 @dataclass(frozen=True)
 class Ping:
+    """Ping ``session``; its pong proves the service read the first ``mark`` bytes."""
+
     session: int
+    mark: int = 0
 
 
 @dataclass(frozen=True)
@@ -229,6 +232,8 @@ class SessionMachine:
         self._got_result = False
         self._queue: collections.deque[tuple[int, bytes]] = collections.deque()  # to send
         self._replay_end = 0  # what the open session re-sends ends here
+        self._claim = 0  # session sample the open session's full results claim to cover to
+        self._confirmed = 0  # how much of that claim was confirmed read (and covered)
         self._stop_by: float | None = None  # the user stopped: the end comes by then
         self.counters = SessionCounters()
 
@@ -274,6 +279,7 @@ class SessionMachine:
             self._retry = None  # the start-up budget is spent on the first session only
         self._session_started = now
         self._got_result = False
+        self._claim = self._confirmed = 0
         self.liveness.reset(now)
         self._release()
         lost_from = max(self.final_pos, self._lost_to)
@@ -320,9 +326,8 @@ class SessionMachine:
         if not self.transcript.add(result):
             return []  # a straggling partial of a segment already final
         if result.full:
-            if self.coverage.cover(self._covered_to(said)):
-                self._retry = None  # progress: the service works again
-                self._release()
+            self._claim = max(self._claim, self._claimed(said))
+            self._confirm()
             self.timeline.forget_before(said.end_time, self.rate)
         meaningful = result.full or (
             result.text.strip() and (before is None or before.text != result.text)
@@ -331,10 +336,15 @@ class SessionMachine:
             self.drain.progressed(now)
         return [Deliver(result), *self._check_end(now)]
 
-    def pong(self, session: int, now: float) -> list[Action]:
+    def pong(self, session: int, mark: int, now: float) -> list[Action]:
+        """The ping sent after byte ``mark`` of ``session`` was answered (one per frame sent:
+        the common case, nothing waiting on it, costs a comparison or two)."""
         if session != self.session or not self.connected:
             return []
-        self.liveness.pong()
+        if self.liveness.pong(mark) and self._claim > self._confirmed:
+            self._confirm()
+        if not self._queue and self.drain is None:
+            return []
         return self._pump(now) + self._check_end(now)
 
     def closed(
@@ -447,22 +457,22 @@ class SessionMachine:
         return Send(self.session, pcm, start, t_ns)
 
     def _pump(self, now: float) -> list[Action]:
-        """Send what waits (a re-send, silence) as far as the window allows."""
+        """Send what waits (a re-send, silence) as far as the window allows, each piece
+        followed by its ping."""
         actions: list[Action] = []
         while self._queue and self.liveness.window_open:
             pos, pcm = self._queue.popleft()
             if pos < self._replay_end:
                 self.counters.replayed_samples += len(pcm) // 2
             actions.append(self._send(pos, pcm))
+            actions += self._maybe_ping(now)
         return actions + self._maybe_ping(now)
 
     def _maybe_ping(self, now: float) -> list[Action]:
         if not self.connected:
             return []
-        soon = self.phase is Phase.DRAINING  # the end asks whether everything was read
-        if self.liveness.ping_due(now, soon=soon):
-            self.liveness.pinged(now)
-            return [Ping(self.session)]
+        if self.liveness.ping_due(now):
+            return [Ping(self.session, self.liveness.pinged(now))]
         return []
 
     def _needed_from(self) -> int:
@@ -480,10 +490,23 @@ class SessionMachine:
         """Let go of audio no new session will need: finalised, or silence nobody awaits."""
         self.replay.finalised(self._needed_from())
 
-    def _covered_to(self, result: TranscriptResult) -> int:
-        """The stream sample a full result (in session times) covers to: its end, but never
-        past the audio its session was sent (a result that claims more cannot have heard it)."""
-        return self.timeline.stream_sample(result.end_time, self.rate, clamp=True)
+    def _claimed(self, result: TranscriptResult) -> int:
+        """The session sample a full result (in session times) claims to cover to, never past
+        the audio its session was sent."""
+        return min(round(result.end_time * self.rate), self.timeline.sent)
+
+    def _confirm(self) -> None:
+        """Cover the stream as far as the full results claim and the service has provably
+        read (see :mod:`.liveness`): a result that claims audio its session had not read
+        (sent, or never sent at all) cannot have heard it."""
+        read = self.liveness.acked // 2 if self.liveness.pinging else self.timeline.sent
+        upto = min(self._claim, read)
+        if upto <= self._confirmed:
+            return
+        self._confirmed = upto
+        if self.coverage.cover(self.timeline.stream_at(upto)):
+            self._retry = None  # progress: the service works again
+            self._release()
 
     def _absolute(self, result: TranscriptResult) -> TranscriptResult:
         """Session times as stream times; a time far past what was sent is hostile."""
@@ -568,6 +591,11 @@ class SessionMachine:
         if decision.step is Step.CLOSE:
             return self._close(now)
         if decision.step is Step.SILENCE:
+            log.debug(
+                "the end: %.1f s more silence (uncovered speech: %s; a partial pending: %s)",
+                decision.samples / self.rate, _said(self.missing()) or "none",
+                partial.text.strip()[:40] if partial is not None else "no",
+            )  # fmt: skip
             return self._silence(decision.samples, now)
         if decision.step is Step.GIVE_UP:
             return self._give_up(decision.reason, now)
@@ -611,7 +639,9 @@ class SessionMachine:
         the failure is all there is to say."""
         missing = tuple(self.missing())
         open_end = None if self.drain is not None else self.next_pos / self.rate
-        if missing or (open_end is not None and self.final_pos > 0):
+        if open_end is not None and self.final_pos == 0:
+            pass  # the stream stopped before anything was transcribed: nothing to place
+        elif missing or open_end is not None:
             error.untranscribed(list(missing), open_end)
         return self._finish(Outcome(error, missing=missing))
 

@@ -134,7 +134,9 @@ class Harness:
                     self.after_send(a.session, self.service.sessions[a.session]["heard"])
             elif isinstance(a, Ping):
                 if a.session not in self.half_open:
-                    self.at(0.01, lambda s=a.session: self.apply(self.m.pong(s, self.now)))
+                    self.at(
+                        0.01, lambda s=a.session, k=a.mark: self.apply(self.m.pong(s, k, self.now))
+                    )
             elif isinstance(a, Close):
                 self.closes.append(a)
                 self.at(
@@ -575,13 +577,14 @@ def test_at_most_a_window_goes_out_unconfirmed_and_a_pong_opens_it_again():
             break
         actions = m.frame(frame, h.now)
         sent += [a for a in actions if isinstance(a, Send)]
-        pings = [a for a in actions if isinstance(a, Ping)]
-        if pings:
-            assert sum(len(a.pcm) for a in sent) >= RATE  # half the window (bytes = 2/sample)
+        # Every frame is followed by its ping, whose mark is every byte written before it.
+        assert [type(a) for a in actions] == [Send, Ping]
+        assert actions[1].mark == sum(len(a.pcm) for a in sent)
     assert sum(len(a.pcm) for a in sent) == 2 * RATE  # one window of audio, then it waits
     h.half_open.discard(1)
-    h.apply(m.pong(1, h.now))  # the ping's pong: everything before it was read
-    assert m.wants_frames
+    h.apply(m.pong(1, RATE, h.now))  # half of it read: half a window opens
+    assert m.wants_frames and m.liveness.unacked == RATE
+    assert m.pong(1, RATE // 2, h.now) == [] and m.liveness.acked == RATE  # an older pong
 
 
 def test_a_replay_goes_out_a_window_at_a_time():
@@ -646,7 +649,7 @@ def test_a_service_that_never_answers_fails_naming_the_speech_within_a_bounded_t
     )
     assert h.outcome.missing == ((1.0, 2.0),)
     assert m.counters.silence_samples == round((1.2 + 5.0) * RATE)
-    assert 9.5 <= h.now - t0 < 10.5  # steps at 0, 0.5, ... 4.5 s, then 5 s idle
+    assert 10.5 <= h.now - t0 < 11.5  # steps at 1.0, 1.5, ... 5.5 s, then 5 s idle
 
 
 def test_a_stopped_stream_ends_within_its_budget_and_names_what_is_missing():
