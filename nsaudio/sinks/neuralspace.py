@@ -293,7 +293,7 @@ class NeuralSpaceSink:
             self._settled.wait(CLOSE_TIMEOUT + 0.5)
         delivery = self._delivery
         if delivery is not None and delivery.failure is not None:
-            raise _consumer_error(delivery.failure)
+            raise ConsumerError.of(delivery.failure)
         outcome = self._outcome
         if outcome is not None and outcome.error is not None:
             # A copy: the one raised collects the caller's frames in its traceback, and the
@@ -304,7 +304,7 @@ class NeuralSpaceSink:
 
     def _consumer_failed(self, err: BaseException) -> None:
         """On the delivery thread: the consumer raised; end the stream without it."""
-        error = _consumer_error(err)
+        error = ConsumerError.of(err)
         if self._ring is not None:
             self._ring.abort()  # the pipeline stops at its next write
         if self._sockets is not None:
@@ -585,14 +585,3 @@ class NeuralSpaceSink:
         # The reader may not run again once its task is cancelled: report the end here (a
         # second report of the same session is ignored).
         self._now(lambda now: self._machine.closed(conn.number, action.code, "", now, local=True))
-
-
-def _consumer_error(err: BaseException) -> ConsumerError:
-    if isinstance(err, BrokenPipeError):
-        error = ConsumerError("the output was closed (broken pipe); stopped the stream")
-    else:
-        error = ConsumerError(
-            f"the result callback failed: {type(err).__name__}: {err}; stopped the stream"
-        )
-    error.__cause__ = err
-    return error
