@@ -105,6 +105,17 @@ class GatewayThread:
             threading.Event().wait(0.05)
         return self.recorded.ends
 
+    def wait_call(self, call_id: str, timeout: float = 60) -> CallEnd:
+        """The end of ``call_id``, once it has ended."""
+        deadline = self.loop.time() + timeout
+        while True:
+            for end in self.recorded.ends:
+                if end.call_id == call_id:
+                    return end
+            if self.loop.time() > deadline:
+                raise AssertionError(f"call {call_id} did not end")
+            threading.Event().wait(0.05)
+
     def __exit__(self, *exc: object) -> None:
         if self.gateway is not None and not self.gateway.draining:
             self.run(self.gateway.close())
