@@ -140,7 +140,7 @@ class Call:
                 self._file.write(json.dumps(line, ensure_ascii=False) + "\n")
                 self._file.flush()
             if gw.webhook is not None:
-                gw.webhook.post({"event": "result", **line})
+                gw.webhook.post({"event": "result", "sequence": self._results, **line})
         gw.call_hook(gw.on_result, self.call_id, label, result)
 
     async def end(self, reason: str, detail: str = "", *, hurry: bool = False) -> CallEnd:
@@ -208,6 +208,6 @@ class Call:
             self._results, f"; {problems}" if problems else "",
         )  # fmt: skip
         if gw.webhook is not None:
-            gw.webhook.post(end.to_dict())
+            gw.webhook.post({**end.to_dict(), "sequence": self._results + 1})
         gw.call_hook(gw.on_call_end, end)
         return end

@@ -233,7 +233,7 @@ class Gateway:
     async def drain(self) -> bool:
         """Stop taking calls, let those in progress finish (up to ``drain_timeout``), end
         the rest cleanly, deliver the last webhook events. True if every call in progress
-        ended ``complete`` and every event was delivered."""
+        ended ``complete`` and no webhook event failed from the start of the drain on."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.drain_timeout
         self.draining = True
@@ -242,6 +242,7 @@ class Gateway:
             if listener is not None:
                 listener.stop_accepting()
         before = len(self.ended)
+        failed_before = self.webhook.failed if self.webhook is not None else 0
         in_flight = len(self.calls)
         log.info("draining: %d calls in progress, up to %g s", in_flight, self.config.drain_timeout)
         # The calls run on until a share of the time is left for ending the rest: the end
@@ -260,6 +261,7 @@ class Gateway:
         delivered = True
         if self.webhook is not None:
             delivered = await self.webhook.close(max(0.5, deadline - loop.time()))
+            delivered &= self.webhook.failed == failed_before
         ends = self.ended[before:]
         ok = delivered and not aborted and all(e.verdict == "complete" for e in ends)
         log.info(

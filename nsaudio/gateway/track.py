@@ -144,6 +144,7 @@ class SinkTrack:
         self.dropped_waiting = 0  # samples dropped while the first session opened
         self.received_samples = 0
         self._open_error: str | None = None
+        self._handed_over = False
         self._opening: asyncio.Future[Any] = loop.run_in_executor(pool, self._open)
         self._opening.add_done_callback(self._opened)
         self._finished = False
@@ -160,6 +161,9 @@ class SinkTrack:
     # -- the loop's side ----------------------------------------------------------------
 
     def _opened(self, fut: asyncio.Future[Any]) -> None:
+        if self._handed_over:
+            return
+        self._handed_over = True
         err = fut.exception() if not fut.cancelled() else None
         if fut.cancelled() or err is not None:
             self._open_error = str(err) if err is not None else "the session was not opened"
@@ -204,6 +208,9 @@ class SinkTrack:
             self._frame(frame)
         with contextlib.suppress(BaseException):  # its failure is _open_error
             await asyncio.shield(self._opening)
+        # A future already done when awaited returns at once, before the callbacks it
+        # scheduled have run: hand the waiting frames over here (it happens once).
+        self._opened(self._opening)
         self._finished = True
         if self._open_error is not None:
             return TrackVerdict(False, self._open_error, self._stats())

@@ -2,7 +2,9 @@
 
 Events go into a bounded queue (``post()`` never waits; a full queue is a counted, logged
 failure) and a few sender tasks POST them, each retried with capped exponential backoff.
-A POST that still fails is counted and logged with the URL's scheme and host only: a
+Several POSTs are in flight at once, so events may arrive out of order: each carries its
+call's ``sequence`` number (results in the order they came, the call end last). A POST that
+still fails is counted and logged with the URL's scheme and host only: a
 webhook URL often carries a secret in its path or query.
 
 The client is a small HTTP/1.1 one on asyncio streams (one connection per POST, TLS with
@@ -181,9 +183,10 @@ class WebhookSender:
             await asyncio.wait_for(self.queue.join(), timeout)
         except asyncio.TimeoutError:
             done = False
-        for task in self._tasks:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         if not done:
             left = self.queue.qsize()
             while not self.queue.empty():

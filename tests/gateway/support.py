@@ -206,3 +206,54 @@ async def audiosocket_call(port: int, frames: list[bytes], *, pace: float = 0.0)
     got = await asyncio.wait_for(reader.read(), 60)
     writer.close()
     return got
+
+
+class WebhookReceiver:
+    """An HTTP server on loopback that keeps every JSON body POSTed to it; the first
+    ``fail_first`` requests are answered 500 (so retries show)."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.fail_first = fail_first
+        self.requests = 0
+        self.events: list[dict[str, Any]] = []
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.port = 0
+
+    def __enter__(self) -> WebhookReceiver:
+        self.thread.start()
+
+        async def start() -> Any:
+            return await asyncio.start_server(self._handle, "127.0.0.1", 0)
+
+        self.server = asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook/secret-path-token"
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(next(
+            line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+        ))  # fmt: skip
+        body = await reader.readexactly(length)
+        self.requests += 1
+        if self.requests <= self.fail_first:
+            writer.write(b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n")
+        else:
+            self.events.append(json.loads(body))
+            writer.write(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    def ends(self) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["event"] == "call_end"]
+
+    def __exit__(self, *exc: object) -> None:
+        self.loop.call_soon_threadsafe(self.server.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()

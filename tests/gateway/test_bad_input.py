@@ -31,10 +31,31 @@ CONNECTED = '{"event": "connected", "protocol": "Call", "version": "1.0.0"}'
 TWILIO_CASES = {
     "malformed JSON": [CONNECTED, twilio_start(BAD), "{this is not json"],
     "media before start": [CONNECTED, twilio_media("inbound", 0, b"\xff" * 160)],
-    "invalid base64": [CONNECTED, twilio_start(BAD), twilio_media("inbound", 0, b"\xff" * 160).replace('"payload": "', '"payload": "!!')],
-    "payload of odd base64 length": [CONNECTED, twilio_start(BAD), json.dumps({"event": "media", "media": {"track": "inbound", "chunk": "1", "timestamp": "0", "payload": "/w="}})],
-    "oversized message": [CONNECTED, twilio_start(BAD), json.dumps({"event": "mark", "mark": {"name": "x" * 70_000}})],
-    "a track not started": [CONNECTED, twilio_start(BAD), twilio_media("outbound", 0, b"\xff" * 160)],
+    "invalid base64": [
+        CONNECTED,
+        twilio_start(BAD),
+        twilio_media("inbound", 0, b"\xff" * 160).replace('"payload": "', '"payload": "!!'),
+    ],
+    "payload of odd base64 length": [
+        CONNECTED,
+        twilio_start(BAD),
+        json.dumps(
+            {
+                "event": "media",
+                "media": {"track": "inbound", "chunk": "1", "timestamp": "0", "payload": "/w="},
+            }
+        ),
+    ],
+    "oversized message": [
+        CONNECTED,
+        twilio_start(BAD),
+        json.dumps({"event": "mark", "mark": {"name": "x" * 70_000}}),
+    ],
+    "a track not started": [
+        CONNECTED,
+        twilio_start(BAD),
+        twilio_media("outbound", 0, b"\xff" * 160),
+    ],
 }
 
 
@@ -47,13 +68,19 @@ async def _beside_good(gw, call_audio, bad):
 def test_a_bad_twilio_message_ends_only_its_call(gateway, call_audio, caplog, case):
     gw = gateway()
     with caplog.at_level(logging.INFO, logger="nsaudio.gateway"):
-        codes = asyncio.run(_beside_good(gw, call_audio, twilio_call(gw.twilio_url, TWILIO_CASES[case])))
+        codes = asyncio.run(
+            _beside_good(gw, call_audio, twilio_call(gw.twilio_url, TWILIO_CASES[case]))
+        )
         ends = gw.wait_ends(2 if case != "media before start" else 1)
     assert codes[1] in (1008, 1009), codes
     good = next(e for e in ends if e.call_id == GOOD)
     assert good.verdict == "complete" and gw.recorded.words(GOOD) == call_audio.words
-    about_bad = [r for r in caplog.records if BAD in r.getMessage() or "before its start" in r.getMessage()]
-    assert len([r for r in about_bad if "ended" in r.getMessage()]) == 1, [r.getMessage() for r in about_bad]
+    about_bad = [
+        r for r in caplog.records if BAD in r.getMessage() or "before its start" in r.getMessage()
+    ]
+    assert len([r for r in about_bad if "ended" in r.getMessage()]) == 1, [
+        r.getMessage() for r in about_bad
+    ]
     if case != "media before start":
         bad = next(e for e in ends if e.call_id == BAD)
         assert bad.reason == "bad_input" and bad.detail
@@ -115,7 +142,10 @@ def test_silent_connections_are_closed_by_the_timeouts(gateway):
 
 
 AUDIOSOCKET_CASES = {
-    "a length past the data": lambda cid: [encode(KIND_UUID, cid.bytes), encode(KIND_SLIN, bytes(320))[:200]],
+    "a length past the data": lambda cid: [
+        encode(KIND_UUID, cid.bytes),
+        encode(KIND_SLIN, bytes(320))[:200],
+    ],
     "audio before the UUID": lambda cid: [encode(KIND_SLIN, bytes(320))],
     "odd audio length": lambda cid: [encode(KIND_UUID, cid.bytes), encode(KIND_SLIN, bytes(321))],
     "a short UUID": lambda cid: [encode(KIND_UUID, cid.bytes[:8])],
@@ -140,7 +170,9 @@ def test_bad_audiosocket_input_ends_only_its_call(gateway, call_audio, case):
             w.close()
 
         await asyncio.gather(
-            audiosocket_call(gw.audiosocket_port, audiosocket_frames(good, call_audio.data[:, 0]), pace=0.001),
+            audiosocket_call(
+                gw.audiosocket_port, audiosocket_frames(good, call_audio.data[:, 0]), pace=0.001
+            ),
             send_bad(),
         )
 

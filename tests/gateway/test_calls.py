@@ -26,7 +26,9 @@ def test_a_twilio_call_with_both_tracks_keeps_every_word(gateway, call_audio, tm
     # times one second on (the last second of them fell past the end of the call).
     agent_words = gw.recorded.words("CA" + "1" * 32, "agent")
     assert agent_words == [w for w in call_audio.words if int(w[1:]) < 50]
-    lines = [json.loads(x) for x in (tmp_path / ("CA" + "1" * 32 + ".jsonl")).read_text().splitlines()]
+    lines = [
+        json.loads(x) for x in (tmp_path / ("CA" + "1" * 32 + ".jsonl")).read_text().splitlines()
+    ]
     assert {x["track"] for x in lines} == {"caller", "agent"}
     caller = [x for x in lines if x["track"] == "caller"]
     assert " ".join(x["text"] for x in caller).split() == call_audio.words
@@ -39,7 +41,9 @@ def test_a_twilio_call_with_both_tracks_keeps_every_word(gateway, call_audio, tm
 def test_an_audiosocket_call_keeps_every_word(gateway, call_audio, tmp_path):
     gw = gateway(out_dir=str(tmp_path))
     cid = uuid.uuid4()
-    asyncio.run(audiosocket_call(gw.audiosocket_port, audiosocket_frames(cid, call_audio.data[:, 0])))
+    asyncio.run(
+        audiosocket_call(gw.audiosocket_port, audiosocket_frames(cid, call_audio.data[:, 0]))
+    )
     (end,) = gw.wait_ends(1)
     assert end.verdict == "complete" and end.reason == "hangup", end
     assert gw.recorded.words(str(cid)) == call_audio.words
