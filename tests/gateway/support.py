@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import threading
 import uuid
@@ -178,10 +179,8 @@ async def twilio_call(
             await ws.send(m)
             if pace and '"media"' in m[:30]:
                 await asyncio.sleep(pace)
-        try:
+        with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(ws.wait_closed(), 60)
-        except asyncio.TimeoutError:
-            pass
         return ws.close_code
 
 

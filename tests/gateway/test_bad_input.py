@@ -187,8 +187,9 @@ def test_bad_audiosocket_input_ends_only_its_call(gateway, call_audio, case):
 
 
 def test_peers_outside_allow_are_closed_at_once(gateway):
-    from nsaudio.gateway.audiosocket_listener import peer_allowed
     import ipaddress
+
+    from nsaudio.gateway.audiosocket_listener import peer_allowed
 
     nets = (ipaddress.ip_network("10.1.0.0/16"),)
     assert peer_allowed("10.1.2.3", nets) and not peer_allowed("10.2.0.1", nets)
