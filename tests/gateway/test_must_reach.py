@@ -36,10 +36,14 @@ from .support import (
 PACE = 0.02  # real time: one 20 ms packet every 20 ms
 
 
-def test_a_call_whose_service_drops_twice_keeps_every_word(gateway, fault_service, call_audio, tmp_path):
+def test_a_call_whose_service_drops_twice_keeps_every_word(
+    gateway, fault_service, call_audio, tmp_path
+):
     # Cut the TCP connection (no close frame) 1.5 s into the first session and 1.2 s into
     # the second (which begins with the replay of what no full result covered).
-    server = fault_service({0: Plan(at_bytes=24_000, action="cut"), 1: Plan(at_bytes=19_200, action="cut")})
+    server = fault_service(
+        {0: Plan(at_bytes=24_000, action="cut"), 1: Plan(at_bytes=19_200, action="cut")}
+    )
     gw = gateway(server, out_dir=str(tmp_path))
     sid = "CA" + "d" * 32
     msgs = twilio_messages(sid, {"inbound": call_audio.data[:, 0]})
@@ -60,8 +64,14 @@ def _flood(gw, call_audio, idle: int, calls: int, limit: float):
             port = gw.audiosocket_port if i % 2 else int(gw.twilio_url.rsplit(":", 1)[1])
             idle_conns.append(await asyncio.open_connection("127.0.0.1", port))
         t0 = loop.time()
-        twilio = [twilio_messages(f"CA{k:032d}", {"inbound": call_audio.data[:, 0]}) for k in range(calls // 2)]
-        socket_calls = [audiosocket_frames(uuid.UUID(int=k + 1), call_audio.data[:, 0]) for k in range(calls - calls // 2)]
+        twilio = [
+            twilio_messages(f"CA{k:032d}", {"inbound": call_audio.data[:, 0]})
+            for k in range(calls // 2)
+        ]
+        socket_calls = [
+            audiosocket_frames(uuid.UUID(int=k + 1), call_audio.data[:, 0])
+            for k in range(calls - calls // 2)
+        ]
 
         async def closed(reader):
             try:
@@ -134,7 +144,9 @@ def _sigterm_with_calls(fault_service, call_audio, tmp_path, calls: int, workers
         try:
             deadline = time.monotonic() + 30
             while _status_or_none(ops) != 200:
-                assert time.monotonic() < deadline and proc.poll() is None, "the gateway did not start"
+                assert time.monotonic() < deadline and proc.poll() is None, (
+                    "the gateway did not start"
+                )
                 time.sleep(0.1)
 
             async def run():
