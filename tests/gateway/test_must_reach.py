@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import socket
@@ -74,10 +75,8 @@ def _flood(gw, call_audio, idle: int, calls: int, limit: float):
         ]
 
         async def closed(reader):
-            try:
+            with contextlib.suppress(ConnectionError, asyncio.TimeoutError):
                 await asyncio.wait_for(reader.read(), limit + 5)
-            except (ConnectionError, asyncio.TimeoutError):
-                pass
             return loop.time() - t0
 
         watch = [asyncio.ensure_future(closed(r)) for r, _ in idle_conns]
