@@ -219,7 +219,9 @@ async def _callers(protocol: str, ports: tuple[int, int], n: int, seconds: float
             return await opener(port, head)
 
     writers = await asyncio.gather(*(open_one(head) for _, head, _ in calls))
-    await asyncio.sleep(1.0)  # the sessions to the service open
+    # The calls have started (Twilio's start, AudioSocket's UUID): their sessions open, as a
+    # call's do while it rings through; the clock starts once they have had time to.
+    await asyncio.sleep(max(2.0, n / 100))
     t0 = time.monotonic_ns() + 50_000_000
     offsets = [(i * PACKET_NS // n) if n else 0 for i in range(n)]  # spread over one packet
     sent = [0] * n
@@ -284,6 +286,7 @@ def run(args: argparse.Namespace, n: int, seconds: float, base_url: str) -> dict
                 p.wait()
     ends, delays = [], []
     total_packets = int(seconds * 8000) // PACKET
+    by_second: dict[int, list[float]] = {}
     for dump in dumps:
         data = json.loads(dump.read_text())
         dump.unlink()
@@ -296,6 +299,12 @@ def run(args: argparse.Namespace, n: int, seconds: float, base_url: str) -> dict
                 k = (start + 800) // PACKET - 1
                 if sent and k < total_packets:
                     delays.append((sent - (due0 + k * PACKET_NS)) / 1e6)
+                    by_second.setdefault(k // 50, []).append(delays[-1])
+    if os.environ.get("GATEWAY_BENCH_DEBUG"):
+        for sec, v in sorted(by_second.items()):
+            print(
+                f"  second {sec}: p50 {np.percentile(v, 50):.0f} p99 {np.percentile(v, 99):.0f} ms ({len(v)} frames)"
+            )
     incomplete = [e for e in ends if e["verdict"] != "complete"]
     dropped_s = sum(
         t.get("dropped_s", 0) + t.get("missing_s", 0) for e in ends for t in e["tracks"].values()

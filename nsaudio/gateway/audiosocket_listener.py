@@ -103,16 +103,15 @@ class AudioSocketListener:
                 for msg in parser.feed(data):
                     item = state.take(msg)
                     if type(item) is Audio:
-                        if call is None:
-                            call = self._start(conn, state, item.rate)
-                            if call is None:
-                                reason = "refused"
-                                return
+                        assert call is not None  # made at the UUID, which comes first
                         samples = np.frombuffer(item.pcm, "<i2")
                         call.audio(TRACK, Block(samples, position, item.rate, now))
                         position += len(samples)
-                    elif item is None:  # the UUID: the call is known, its audio to come
-                        conn.named = True
+                    elif item is None:  # the UUID: the call's sessions open now, its rate
+                        call = self._start(conn, state)  # comes with its first audio
+                        if call is None:
+                            reason = "refused"
+                            return
                     elif isinstance(item, Hangup):
                         reason = "hangup"
                         return
@@ -141,8 +140,6 @@ class AudioSocketListener:
         self, call: Call | None, state: AudioSocketCall, address: str, reason: str, detail: str
     ) -> None:
         gw = self.gateway
-        if call is None and state.call_id is not None and reason != "refused":
-            call = self._start(None, state, 8000)  # a call that sent no audio still ends
         if call is not None:
             await gw.end_call(call, reason, detail)
         elif reason not in ("closed", "refused"):
@@ -152,6 +149,6 @@ class AudioSocketListener:
                 reason, f": {detail}" if detail else "",
             )  # fmt: skip
 
-    def _start(self, conn: Connection | None, state: AudioSocketCall, rate: int) -> Call | None:
+    def _start(self, conn: Connection, state: AudioSocketCall) -> Call | None:
         assert state.call_id is not None
-        return self.gateway.start_call(conn, PROTOCOL, state.call_id, {TRACK: "caller"}, rate)
+        return self.gateway.start_call(conn, PROTOCOL, state.call_id, {TRACK: "caller"}, None)

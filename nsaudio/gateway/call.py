@@ -73,7 +73,7 @@ class Call:
         protocol: ``twilio`` or ``audiosocket``.
         call_id: names the transcript file (already checked to be a safe file name).
         tracks: the platform's track name -> the label results carry.
-        rate: the tracks' sample rate.
+        rate: the tracks' sample rate (None: each track takes its first block's).
         parameters: what the platform passed along (Twilio's custom parameters).
     """
 
@@ -83,7 +83,7 @@ class Call:
         protocol: str,
         call_id: str,
         tracks: dict[str, str],
-        rate: int,
+        rate: int | None,
         parameters: dict[str, str] | None = None,
     ) -> None:
         self.gateway = gateway
@@ -179,7 +179,7 @@ class Call:
                 log.debug("a track's end failed", exc_info=v)
                 v = TrackVerdict(False, f"internal error: {type(v).__name__}: {v}")
             ok &= v.ok
-            missing = round(self.missing_samples.get(label, 0) / self.rate, 3)
+            missing = round(self.missing_samples.get(label, 0) / (self.rate or 8000), 3)
             tracks[label] = {"ok": v.ok, "error": v.error, **v.stats, "missing_s": missing}
             gw.metrics.received_seconds.labels(self.protocol).inc(v.stats.get("received_s", 0))
             gw.metrics.sent_seconds.labels(self.protocol).inc(v.stats.get("sent_s", 0))

@@ -126,14 +126,13 @@ class GatewayConfig:
 class Connection:
     """A connection the watchdog keeps an eye on: ``last`` is when it last sent anything."""
 
-    __slots__ = ("abort", "call", "ended_by", "last", "named", "opened", "protocol")
+    __slots__ = ("abort", "call", "ended_by", "last", "opened", "protocol")
 
     def __init__(self, protocol: str, abort: Callable[[], None]) -> None:
         self.protocol = protocol
         self.abort = abort
         self.opened = self.last = time.monotonic()
         self.call: Call | None = None
-        self.named = False  # said which call it is (AudioSocket's UUID before its audio)
         self.ended_by: str | None = None
 
     def end(self, reason: str) -> None:
@@ -305,7 +304,7 @@ class Gateway:
             await asyncio.sleep(WATCH_S)
             now = time.monotonic()
             for conn in list(self._connections):
-                if conn.call is None and not conn.named:
+                if conn.call is None:
                     if now - conn.opened > cfg.handshake_timeout:
                         conn.end("timeout")
                 elif now - conn.last > cfg.idle_timeout:
@@ -336,7 +335,7 @@ class Gateway:
         protocol: str,
         call_id: str,
         tracks: dict[str, str],
-        rate: int,
+        rate: int | None,
         parameters: dict[str, str] | None = None,
     ) -> Call | None:
         """A new call on ``conn``, or None if refused (draining, full, or the id in use)."""
@@ -376,7 +375,9 @@ class Gateway:
             self._handlers.discard(task)
         self._call_ended.set()
 
-    def open_track(self, rate: int, on_result: Callable[[TranscriptResult], None]) -> TrackSession:
+    def open_track(
+        self, rate: int | None, on_result: Callable[[TranscriptResult], None]
+    ) -> TrackSession:
         assert self._loop is not None
         return SinkTrack(
             self.config.service, self.config.track, rate, on_result, self._loop, self._pool

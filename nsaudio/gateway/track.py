@@ -100,7 +100,9 @@ class SinkTrack:
     Args:
         target: the service.
         settings: how to stream.
-        rate: the track's sample rate (Twilio 8000; AudioSocket 8000 to 192000).
+        rate: the track's sample rate (Twilio 8000; AudioSocket 8000 to 192000), or None to
+            take it from the first block (the session opens at once either way: what the
+            service gets does not depend on it).
         on_result: called on the loop with each result (partials too), times absolute.
         loop: the gateway's loop.
         pool: threads for the sink's waiting calls.
@@ -111,7 +113,7 @@ class SinkTrack:
         self,
         target: ServiceTarget,
         settings: TrackSettings,
-        rate: int,
+        rate: int | None,
         on_result: Callable[[TranscriptResult], None],
         loop: asyncio.AbstractEventLoop,
         pool: concurrent.futures.Executor,
@@ -123,14 +125,7 @@ class SinkTrack:
         self._loop = loop
         self._pool = pool
         self._on_result = on_result
-        self._chain = Chain(
-            standard_stages(
-                cast(Any, _Source(rate)), settings.params.format, frame_ms=settings.frame_ms,
-                quality=settings.quality, gate_threshold=settings.gate_threshold,
-                skip_silence=settings.gate, pre_roll_ms=settings.gate_pre_roll_ms,
-                tail_ms=settings.gate_tail_ms,
-            )
-        )  # fmt: skip
+        self._chain = self._stages(rate) if rate is not None else None
         self.sink = NeuralSpaceSink(
             target.base_url, target.api_key, settings.params, live=True,
             ring_seconds=settings.ring_seconds, drain_timeout=settings.drain_timeout,
@@ -148,6 +143,16 @@ class SinkTrack:
         self._opening: asyncio.Future[Any] = loop.run_in_executor(pool, self._open)
         self._opening.add_done_callback(self._opened)
         self._finished = False
+
+    def _stages(self, rate: int) -> Chain:
+        s = self.settings
+        return Chain(
+            standard_stages(
+                cast(Any, _Source(rate)), s.params.format, frame_ms=s.frame_ms,
+                quality=s.quality, gate_threshold=s.gate_threshold, skip_silence=s.gate,
+                pre_roll_ms=s.gate_pre_roll_ms, tail_ms=s.gate_tail_ms,
+            )
+        )  # fmt: skip
 
     # -- the sink's side (its threads) --------------------------------------------------
 
@@ -183,6 +188,9 @@ class SinkTrack:
 
     def push(self, block: Block) -> None:
         """Audio at its stream position (a jump in ``start`` is a gap); never waits."""
+        if self._chain is None:
+            self.rate = block.rate
+            self._chain = self._stages(block.rate)
         self.received_samples += len(block)
         for frame in self._chain.push(block):
             self._frame(frame)
@@ -204,7 +212,7 @@ class SinkTrack:
         """End of the track: the stages flushed, the last results awaited; the verdict."""
         if self._finished:
             raise RuntimeError("finish() twice")
-        for frame in self._chain.flush():
+        for frame in self._chain.flush() if self._chain is not None else ():
             self._frame(frame)
         with contextlib.suppress(BaseException):  # its failure is _open_error
             await asyncio.shield(self._opening)
@@ -239,7 +247,7 @@ class SinkTrack:
         stats = self.sink.stats()
         rate = self.settings.params.rate
         return {
-            "received_s": round(self.received_samples / self.rate, 3),
+            "received_s": round(self.received_samples / (self.rate or rate), 3),
             "sent_s": round(stats.get("samples_sent", 0) / rate, 3),
             "reconnects": stats.get("reconnects", 0),
             "dropped_s": round((stats.get("dropped_samples", 0) + self.dropped_waiting) / rate, 3),
