@@ -84,9 +84,7 @@ def serve(args: argparse.Namespace) -> int:
         gw.start_call = recording  # type: ignore[method-assign]
         await gw.start()
         print(f"ready {gw.twilio_port} {gw.audiosocket_port}", flush=True)
-        stop = asyncio.Event()
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-        await stop.wait()
+        await asyncio.get_running_loop().run_in_executor(None, stop.wait)
         cpu0 = _cpu()
         await gw.drain()
         out = {"cpu_s": cpu0, "ends": [e.to_dict() for e in gw.ended], "frames": {}}
@@ -95,7 +93,14 @@ def serve(args: argparse.Namespace) -> int:
             out["frames"][call.call_id] = [(start, sent) for start, _, sent in sink.send_log or ()]
         Path(args.dump).write_text(json.dumps(out))
 
-    asyncio.run(main())
+    import threading
+
+    from nsaudio.gateway.server import engine_loop
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # On the session engine's loop, as the command runs it; the main thread waits.
+    asyncio.run_coroutine_threadsafe(main(), engine_loop()).result()
     return 0
 
 

@@ -11,6 +11,7 @@ import os
 import resource
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from ..errors import InputError
@@ -175,8 +176,7 @@ def run(args: argparse.Namespace) -> int:
     with service_endpoint(args) as endpoint:
         if not args.worker:
             endpoint.check_language(args.language)
-        return asyncio.run(_serve(args, endpoint.base_url, endpoint._api_key, endpoint.ca_file,
-                                  **config_args))  # fmt: skip
+        return _serve(args, endpoint.base_url, endpoint._api_key, endpoint.ca_file, **config_args)
 
 
 def _config_args(args: argparse.Namespace) -> dict[str, str | None]:
@@ -190,7 +190,7 @@ def _config_args(args: argparse.Namespace) -> dict[str, str | None]:
     return {"auth_token": token, "shared_key": shared}
 
 
-async def _serve(
+def _serve(
     args: argparse.Namespace,
     base_url: str,
     api_key: str,
@@ -200,6 +200,7 @@ async def _serve(
     shared_key: str | None,
 ) -> int:
     from ..gateway import Gateway, GatewayConfig, ServiceTarget, TrackSettings
+    from ..gateway.server import engine_loop
 
     params = StreamParams(
         language=args.language, format=args.format, max_chunk_size=args.max_chunk_size,
@@ -221,8 +222,9 @@ async def _serve(
         drain_timeout=args.drain_timeout, handshake_timeout=args.handshake_timeout,
         idle_timeout=args.idle_timeout, jitter_ms=args.jitter_ms, reuse_port=args.worker,
     )  # fmt: skip
+    loop = engine_loop()  # one thread parses the calls and drives their sessions
     gateway = Gateway(config)
-    await gateway.start()
+    asyncio.run_coroutine_threadsafe(gateway.start(), loop).result()
     where = ", ".join(
         f"{name} {host}:{port}" for name, host, port in (
             ("twilio", args.twilio and args.twilio[0], gateway.twilio_port),
@@ -234,12 +236,12 @@ async def _serve(
     if args.worker:
         sys.stdout.write("ready\n")
         sys.stdout.flush()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
+    stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    ok = await gateway.drain()
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5):  # in slices: signals reach the main thread between them
+        pass
+    ok = asyncio.run_coroutine_threadsafe(gateway.drain(), loop).result()
     return 0 if ok else 1
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from nsaudio.gateway import Gateway, GatewayConfig
 from nsaudio.gateway.audiosocket import KIND_HANGUP, KIND_SLIN, KIND_UUID, encode
 from nsaudio.gateway.call import CallEnd
+from nsaudio.gateway.server import engine_loop
 
 PACKET = 160  # 20 ms at 8 kHz
 
@@ -56,17 +57,15 @@ class Recorded:
 
 
 class GatewayThread:
-    """A :class:`Gateway` on its own loop thread; ``drain()`` from the test's thread."""
+    """A :class:`Gateway` on the session engine's loop thread; ``drain()`` from the test's."""
 
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
         self.recorded = Recorded()
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.loop = engine_loop()  # where the command runs it too
         self.gateway: Gateway | None = None
 
     def __enter__(self) -> GatewayThread:
-        self.thread.start()
         rec = self.recorded
 
         async def start() -> Gateway:
@@ -120,9 +119,6 @@ class GatewayThread:
     def __exit__(self, *exc: object) -> None:
         if self.gateway is not None and not self.gateway.draining:
             self.run(self.gateway.close())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
 
 
 def twilio_start(call_sid: str, tracks: tuple[str, ...] = ("inbound",)) -> str:
