@@ -28,7 +28,8 @@ from ..blocks import Block, Frame
 from ..errors import NsAudioError
 from ..neuralspace.protocol import StreamParams, TranscriptResult
 from ..runner import standard_stages
-from ..stages import Chain
+from ..stages import Chain, EnergyGate
+from .frames import PcmFramer
 
 __all__ = ["ServiceTarget", "SinkTrack", "TrackSession", "TrackSettings", "TrackVerdict"]
 
@@ -146,6 +147,16 @@ class SinkTrack:
 
     def _stages(self, rate: int) -> Chain:
         s = self.settings
+        if rate == s.params.rate:  # telephony into pcm_8k: bytes in, bytes out
+            return Chain(
+                [
+                    PcmFramer(rate, s.frame_ms),
+                    EnergyGate(
+                        s.gate_threshold, skip_silence=s.gate, pre_roll_ms=s.gate_pre_roll_ms,
+                        tail_ms=s.gate_tail_ms,
+                    ),
+                ]
+            )  # fmt: skip
         return Chain(
             standard_stages(
                 cast(Any, _Source(rate)), s.params.format, frame_ms=s.frame_ms,

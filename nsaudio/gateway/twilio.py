@@ -25,6 +25,7 @@ import binascii
 import json
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -48,6 +49,7 @@ __all__ = [
     "Unknown",
     "parse_message",
     "ulaw_to_float",
+    "ulaw_to_int16",
 ]
 
 #: The one rate Twilio streams (µ-law, mono).
@@ -287,3 +289,14 @@ class TwilioStream:
 def ulaw_to_float(payload: bytes) -> np.ndarray:
     """µ-law bytes to float32 mono, full scale 1.0 (G.711, nsaudio's own table)."""
     return decode(payload, _ULAW, 1)[:, 0]
+
+
+@cache
+def _ulaw_int16() -> np.ndarray:
+    # Every G.711 µ-law value is a whole int16 (at most +-32124): the table, exactly.
+    return np.rint(ulaw_to_float(bytes(range(256))) * 32768).astype(np.int16)
+
+
+def ulaw_to_int16(payload: bytes) -> np.ndarray:
+    """µ-law bytes to int16 mono: the same values as :func:`ulaw_to_float`, times 32768."""
+    return _ulaw_int16()[np.frombuffer(payload, np.uint8)]

@@ -26,7 +26,7 @@ from .twilio import (
     Stop,
     TwilioStream,
     Unknown,
-    ulaw_to_float,
+    ulaw_to_int16,
 )
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ class TwilioListener:
                     now = time.monotonic_ns()
                     jb = jitter[event.track]
                     blocks = jb.push(
-                        jb.position_of_ms(event.timestamp_ms), ulaw_to_float(event.payload), now
+                        jb.position_of_ms(event.timestamp_ms), ulaw_to_int16(event.payload), now
                     )
                     for block in blocks:
                         call.audio(event.track, block)

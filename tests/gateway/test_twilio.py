@@ -153,3 +153,12 @@ def test_ulaw_decodes_with_the_g711_table():
     # 0xff and 0x7f are the two zeros; 0x00 and 0x80 the extremes, +-32124.
     assert x[0xFF] == 0 and x[0x7F] == 0
     assert round(x[0x00] * 32768) == -32124 and round(x[0x80] * 32768) == 32124
+
+
+def test_ulaw_to_int16_is_the_float_table_exactly():
+    from nsaudio.gateway.twilio import ulaw_to_int16
+
+    codes = bytes(range(256))
+    np.testing.assert_array_equal(
+        ulaw_to_int16(codes).astype(np.float32) / 32768, ulaw_to_float(codes)
+    )
