@@ -22,6 +22,7 @@ __version__ = "0.1.0"
 # name -> module that defines it
 _EXPORTS = {
     "Block": ".blocks",
+    "ChannelFrame": ".blocks",
     "Frame": ".blocks",
     "NsAudioError": ".errors",
     "AudioLostError": ".errors",
@@ -36,6 +37,7 @@ _EXPORTS = {
     "Ring": ".ring",
     "Pipeline": ".runner",
     "standard_stages": ".runner",
+    "split_channels": ".channels",
     "Source": ".sources",
     "open_source": ".sources",
     "ArraySource": ".sources.synthetic",
@@ -49,8 +51,10 @@ _EXPORTS = {
     "Resampler": ".stages.resampler",
     "Framer": ".stages.framer",
     "EnergyGate": ".stages.energy_gate",
+    "ChannelSplit": ".stages.split",
     "Sink": ".sinks",
     "TeeSink": ".sinks.tee",
+    "ChannelSinks": ".sinks.channels",
     "NullSink": ".sinks.files",
     "RawSink": ".sinks.files",
     "WavSink": ".sinks.files",
@@ -72,6 +76,9 @@ __all__ = [
     "AuthenticationError",
     "Block",
     "Chain",
+    "ChannelFrame",
+    "ChannelSinks",
+    "ChannelSplit",
     "DeviceError",
     "EnergyGate",
     "FileSource",
@@ -106,6 +113,7 @@ __all__ = [
     "__version__",
     "connect",
     "open_source",
+    "split_channels",
     "standard_stages",
 ]
 
@@ -115,7 +123,8 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .aio import AsyncStream, connect
-    from .blocks import Block, Frame
+    from .blocks import Block, ChannelFrame, Frame
+    from .channels import split_channels
     from .errors import (
         AudioLostError,
         AuthenticationError,
@@ -134,6 +143,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .server.app import LocalServer
     from .server.child import ServerProcess
     from .sinks import Sink
+    from .sinks.channels import ChannelSinks
     from .sinks.files import NullSink, RawSink, WavSink
     from .sinks.neuralspace import NeuralSpaceSink
     from .sinks.tee import TeeSink
@@ -144,3 +154,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from .sources.stdin import StdinSource
     from .sources.synthetic import ArraySource, ToneSource
     from .stages import Chain, EnergyGate, Framer, Resampler, Stage
+    from .stages.split import ChannelSplit

@@ -16,13 +16,13 @@ Who does what (the same stages and session engine as ``nsaudio stream``):
   with a turn of the loop between slices, so no call holds the loop for long; frames go to
   the sink's bounded ring with :meth:`~nsaudio.sinks.neuralspace.NeuralSpaceSink.offer`,
   which never waits.
-- The engine loop (:mod:`nsaudio.sinks.loop`, one thread for every stream of the process)
+- The socket loop (:mod:`nsaudio.sinks.loop`, one thread for every stream of the process)
   owns the sockets, as for the CLI.
 - Between them, only bounded structures: the sink's ring (frames) and its delivery
-  (results). The engine's side says "look again" with one ``call_soon_threadsafe`` at a
+  (results). The socket loop's side says "look again" with one ``call_soon_threadsafe`` at a
   time for all the streams of a loop (:class:`_Looks`); the caller's side then looks
   without waiting. The other way, the streams given frames during one turn of the caller's
-  loop wake the engine once, at the end of that turn (:class:`_Wakes`). A wake-up per
+  loop wake the socket loop once, at the end of that turn (:class:`_Wakes`). A wake-up per
   frame made the two threads trade the GIL on every frame (300 streams: 0.36 ms per frame,
   most of the caller's time).
 
@@ -49,7 +49,7 @@ from .errors import AudioLostError, InputError, RingClosed
 from .losses import Losses
 from .neuralspace.protocol import StreamParams, Transcript, TranscriptResult
 from .runner import RunStats, standard_stages
-from .sinks.loop import EngineLoop
+from .sinks.loop import SocketLoop
 from .sinks.neuralspace import NeuralSpaceSink
 from .sources.chunks import ChunkFormat
 from .stages import Chain, EnergyGate, Framer
@@ -59,14 +59,14 @@ __all__ = ["AsyncStream", "connect"]
 #: Input put through the stages in one step of ``send()``: 0.1 s of 48 kHz stereo is about
 #: 0.1 ms of soxr HQ here, so one step never holds the caller's loop long.
 SLICE_SECONDS = 0.1
-#: After a cancellation, how long leaving the block waits for the engine to close the
-#: sockets (it takes one turn of the engine loop; this only bounds a stuck one).
+#: After a cancellation, how long leaving the block waits for the socket loop to close
+#: the sockets (it takes one of its turns; this only bounds a stuck one).
 SETTLE_SECONDS = 5.0
 
 
 class _Wakes:
     """One caller loop's streams that were given frames during this turn of the loop: the
-    engine is told about them together, with one wake-up, when the turn ends or once
+    socket loop is told about them together, with one wake-up, when the turn ends or once
     ``BATCH`` of them wait (a long turn, a clock sending to hundreds of streams, must not
     hold the first frames back until its last send)."""
 
@@ -99,13 +99,13 @@ class _Wakes:
         if not self.sinks:
             return
         sinks, self.sinks = self.sinks, {}
-        with EngineLoop.get().held():
+        with SocketLoop.get().held():
             for sink in sinks.values():
                 sink.wake()
 
 
 class _Looks:
-    """The other way: one caller loop's streams that the engine (or any thread) asked to look
+    """The other way: one caller loop's streams that the socket loop (or any thread) asked to look
     again, woken together by one ``call_soon_threadsafe``: each such call writes to the loop's
     self-pipe and hands it the GIL, and hundreds of streams get results in the same moment."""
 
@@ -397,7 +397,7 @@ class AsyncStream:
             self._event.clear()  # before the offer: the ring's call for room cannot be missed
             try:
                 if self.sink.offer(frame, wake=False):
-                    self._wakes.add(self.sink)  # the engine hears of it when this turn ends
+                    self._wakes.add(self.sink)  # the socket loop hears of it when this turn ends
                     self._sent_frames += len(frame)
                     return
             except RingClosed:  # the stream is over: cancelled, or failing
@@ -457,10 +457,10 @@ class AsyncStream:
         """The sink's counters (frames sent, reconnects, drops...) and the input taken."""
         return {**self.sink.stats(), "input_frames": self._position + self._held_frames}
 
-    # -- the engine's side says "look again" ----------------------------------------------------
+    # -- the socket loop's side says "look again" -----------------------------------------------
 
     def _look_again(self) -> None:
-        """From any thread (the engine's, mostly): wake this stream's waiters on its loop,
+        """From any thread (the socket loop's, mostly): wake this stream's waiters on its loop,
         with the other streams of that loop asked at the same time (:class:`_Looks`)."""
         if self._looks is not None:
             self._looks.request(self)
@@ -479,11 +479,11 @@ class AsyncStream:
 
     async def _stop_now(self) -> None:
         """Cancel the stream (no result after this, no reconnect) and wait, bounded, until the
-        engine has closed its sockets."""
+        socket loop has closed its sockets."""
         self._cancelled = True
         self._ended = True
         self.sink.cancel()
-        # A stuck engine loop only delays the sockets' end, never this block's.
+        # A stuck socket loop only delays the sockets' end, never this block's.
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._until(lambda: self.sink.settled), SETTLE_SECONDS)
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from .conftest import MANIFEST, ROOT
+from .conftest import MANIFEST, ROOT, run_cli
 
 README = (ROOT / "README.md").read_text()
 TWO = next(f for f in MANIFEST if f["kind"] == "two_utterances")
@@ -22,7 +22,11 @@ def test_readme_opens_with_the_two_setup_commands():
     assert "bash scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
 
 
-EXAMPLES = re.findall(r"```python\n(.*?)```", README, re.S)
+# The Python API's example and those for audio from your own code: each prints the fixture's
+# two sentences (the split example, further on, has a test of its own).
+EXAMPLES = re.findall(
+    r"```python\n(.*?)```", README[: README.index("## A session per channel")], re.S
+)
 
 
 def test_there_is_an_example_for_each_api():
@@ -39,3 +43,32 @@ def test_each_python_example_runs_and_prints_both_sentences(code):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert [line.split("  ")[-1] for line in lines] == TWO["texts"]
+
+
+SPLIT = README[README.index("## A session per channel") : README.index("## How it works")]
+CALL = next(f for f in MANIFEST if f["kind"] == "conversation")
+
+
+@pytest.mark.server
+def test_the_split_channels_command_prints_what_the_readme_shows():
+    command, shown = re.findall(r"```(?:sh)?\n(.*?)```", SPLIT, re.S)[:2]
+    words = command.split()
+    assert words[:2] == ["nsaudio", "stream"]
+    proc = run_cli(*words[1:])  # as written: paced at real time, the local server
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stdout.decode() == shown
+
+
+@pytest.mark.server
+def test_the_split_channels_python_example_labels_every_line():
+    code = re.search(r"```python\n(.*?)```", SPLIT, re.S).group(1)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    said = [line.split(maxsplit=1)[1] for line in proc.stdout.splitlines()]
+    agent, customer = (
+        [f"{name}: {text}" for text in texts]
+        for name, texts in zip(CALL["names"], CALL["channel_texts"], strict=True)
+    )
+    assert said == [agent[0], customer[0], agent[1], customer[1], agent[2]]

@@ -26,12 +26,13 @@ came in and what went out.
 from __future__ import annotations
 
 import collections
+from collections.abc import Iterable
 
 from ..blocks import Frame
 from ..errors import InputError
 from .energy import SILENCE_DB, EnergyDetector, level_dbfs
 
-__all__ = ["EnergyGate", "level_dbfs"]
+__all__ = ["EnergyGate", "find_gate", "level_dbfs"]
 
 
 class EnergyGate:
@@ -142,3 +143,9 @@ class EnergyGate:
         self._held.clear()
         self._held_samples = 0
         return []
+
+
+def find_gate(stages: Iterable[object]) -> EnergyGate | None:
+    """The energy gate among ``stages`` (the last, if there are several), or None."""
+    gates = [stage for stage in stages if isinstance(stage, EnergyGate)]
+    return gates[-1] if gates else None

@@ -1,5 +1,5 @@
 """Helpers for the asyncio API's tests: feeding a stream, a loop-lag ticker, and counting
-what a stream may leave behind (engine tasks, client sockets)."""
+what a stream may leave behind (socket loop tasks, client sockets)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import psutil
 
 from nsaudio.aio import AsyncStream
-from nsaudio.sinks.loop import EngineLoop
+from nsaudio.sinks.loop import SocketLoop
 
 #: Chunk sizes cycled through when feeding: awkward ones, as a network delivers them.
 CUTS = (1, 17, 509, 4410, 44100, 3)
@@ -76,14 +76,14 @@ class Ticker:
         return max(self.late, default=0.0)
 
 
-def engine_tasks() -> int:
-    """Tasks alive on the engine loop (every sink's coroutines), counted on that loop."""
-    engine = EngineLoop.get()
+def socket_loop_tasks() -> int:
+    """Tasks alive on the socket loop (every sink's coroutines), counted on that loop."""
+    sockets = SocketLoop.get()
 
     async def count() -> int:
         return len(asyncio.all_tasks()) - 1  # not this one
 
-    return asyncio.run_coroutine_threadsafe(count(), engine.loop).result(5)
+    return asyncio.run_coroutine_threadsafe(count(), sockets.loop).result(5)
 
 
 def client_sockets(port: int) -> int:

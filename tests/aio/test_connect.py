@@ -31,7 +31,7 @@ from nsaudio.sources.synthetic import ArraySource
 from ..faults.server import Plan
 from ..faults.slots import make_speech
 from ..faults.support import check_times
-from .support import Ticker, client_sockets, collect, engine_tasks, eventually, feed
+from .support import Ticker, client_sockets, collect, eventually, feed, socket_loop_tasks
 
 RATE = 16000
 
@@ -261,7 +261,7 @@ def test_leaving_early_stops_at_once_and_leaves_nothing_behind(speech20, fault_s
     # The task in the block is cancelled (or raises) while another task iterates: the
     # iteration ends at once, no result comes after, no reconnect, no task or socket is left.
     server = fault_server()
-    tasks_before = engine_tasks()
+    tasks_before = socket_loop_tasks()
     seen: list[float] = []
     consumer_ended: list[float] = []
 
@@ -305,7 +305,7 @@ def test_leaving_early_stops_at_once_and_leaves_nothing_behind(speech20, fault_s
     assert consumer_ended and consumer_ended[0] - stopped < 1.0
     assert all(t <= stopped + 0.05 for t in seen), "a result came after the stream stopped"
     assert eventually(lambda: client_sockets(server.port) == 0), "a socket was left open"
-    assert eventually(lambda: engine_tasks() == tasks_before), "a task was left running"
+    assert eventually(lambda: socket_loop_tasks() == tasks_before), "a task was left running"
     assert server.attempts == 1 and len(server.sessions) == 1  # no reconnect
 
 
@@ -396,7 +396,7 @@ def test_a_finished_loop_is_not_kept_alive_by_the_streams_it_ran(fault_server):
 
     asyncio.run(once())
 
-    # The engine lets go of the stream's last pieces a turn or two after it ends.
+    # The socket loop lets go of the stream's last pieces a turn or two after it ends.
     def freed() -> bool:
         gc.collect()
         return loops[0]() is None

@@ -1,34 +1,70 @@
-"""The engine loop: notifies from other threads coalesce, and held() wakes it once."""
+"""The one event loop of the process (``sinks/loop.py``) that owns every socket."""
 
 from __future__ import annotations
 
 import threading
 import time
 
-from nsaudio.sinks.loop import EngineLoop
+from nsaudio.sinks.loop import TICK_S, SocketLoop
+
+
+def test_there_is_one_loop_on_one_thread_and_calls_run_there():
+    loop = SocketLoop.get()
+    assert SocketLoop.get() is loop and loop.thread.name == "nsaudio-sockets"
+    where = []
+    done = threading.Event()
+    loop.call(lambda: (where.append(threading.current_thread()), done.set()))
+    assert done.wait(5) and where == [loop.thread]
+
+
+def test_many_notifies_of_one_stream_before_the_loop_turns_run_it_once():
+    loop = SocketLoop.get()
+    gate = threading.Event()
+    loop.call(gate.wait, 5)  # hold the loop while the notifies pile up
+    runs: list[str] = []
+    for _ in range(100):
+        loop.notify(1, lambda: runs.append("a"))
+    loop.notify(2, lambda: runs.append("b"))
+    gate.set()
+    done = threading.Event()
+    loop.call(done.set)
+    assert done.wait(5)
+    assert sorted(runs) == ["a", "b"]
+
+
+def test_every_tick_calls_each_stream_until_it_stops():
+    loop = SocketLoop.get()
+    ticks: list[float] = []
+    loop.call(loop.every_tick, 7, lambda: ticks.append(time.monotonic()))
+    time.sleep(6 * TICK_S)
+    loop.call(loop.every_tick, 7, None)
+    time.sleep(2 * TICK_S)
+    seen = len(ticks)
+    time.sleep(3 * TICK_S)
+    assert len(ticks) == seen >= 3
 
 
 def test_notifies_inside_held_run_once_each_when_the_block_ends():
-    engine = EngineLoop.get()
+    loop = SocketLoop.get()
     calls: list[int] = []
     done = threading.Event()
-    with engine.held():
+    with loop.held():
         for key in range(50):
-            engine.notify(key + 10_000, lambda key=key: calls.append(key))
-            engine.notify(key + 10_000, lambda key=key: calls.append(key))  # the same key again
+            loop.notify(key + 10_000, lambda key=key: calls.append(key))
+            loop.notify(key + 10_000, lambda key=key: calls.append(key))  # the same key again
         time.sleep(0.2)
         assert calls == []  # nothing woke the loop yet
-    engine.call(done.set)
+    loop.call(done.set)
     assert done.wait(5)
     assert sorted(calls) == list(range(50))  # once per key
 
 
 def test_held_is_per_thread():
     # Another thread's notify is not held back by this thread's block.
-    engine = EngineLoop.get()
+    loop = SocketLoop.get()
     ran = threading.Event()
-    with engine.held():
-        other = threading.Thread(target=lambda: engine.notify(20_000, ran.set))
+    with loop.held():
+        other = threading.Thread(target=lambda: loop.notify(20_000, ran.set))
         other.start()
         other.join()
         assert ran.wait(5)
