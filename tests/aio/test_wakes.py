@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from nsaudio.aio import _Looks, _Wakes
+from nsaudio.aio.wakes import Looks, Wakes
 
 
 class Woken:
@@ -23,8 +23,8 @@ class Woken:
 
 def test_frames_offered_in_one_turn_wake_the_engine_by_batches_and_at_the_turns_end():
     async def main() -> list[int]:
-        wakes = _Wakes(asyncio.get_running_loop())
-        sinks = [Woken() for _ in range(2 * _Wakes.BATCH + 5)]
+        wakes = Wakes(asyncio.get_running_loop())
+        sinks = [Woken() for _ in range(2 * Wakes.BATCH + 5)]
         seen = []
         for sink in sinks:
             wakes.add(sink)
@@ -39,7 +39,7 @@ def test_frames_offered_in_one_turn_wake_the_engine_by_batches_and_at_the_turns_
         return seen
 
     seen = asyncio.run(main())
-    b = _Wakes.BATCH
+    b = Wakes.BATCH
     assert seen[b - 2] == 0 and seen[b - 1] == b  # a full batch goes at once
     assert seen[2 * b - 1] == 2 * b
     assert seen[-3] == 2 * b and seen[-2] == 2 * b + 5  # the rest when the turn ends
@@ -49,7 +49,7 @@ def test_frames_offered_in_one_turn_wake_the_engine_by_batches_and_at_the_turns_
 def test_calls_to_look_again_from_another_thread_come_as_one():
     async def main() -> tuple[int, list[int]]:
         loop = asyncio.get_running_loop()
-        looks = _Looks(loop)
+        looks = Looks(loop)
         streams = [Woken() for _ in range(50)]
         scheduled = []
         original = loop.call_soon_threadsafe

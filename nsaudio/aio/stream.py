@@ -19,12 +19,8 @@ Who does what (the same stages and session engine as ``nsaudio stream``):
 - The socket loop (:mod:`nsaudio.sinks.loop`, one thread for every stream of the process)
   owns the sockets, as for the CLI.
 - Between them, only bounded structures: the sink's ring (frames) and its delivery
-  (results). The socket loop's side says "look again" with one ``call_soon_threadsafe`` at a
-  time for all the streams of a loop (:class:`_Looks`); the caller's side then looks
-  without waiting. The other way, the streams given frames during one turn of the caller's
-  loop wake the socket loop once, at the end of that turn (:class:`_Wakes`). A wake-up per
-  frame made the two threads trade the GIL on every frame (300 streams: 0.36 ms per frame,
-  most of the caller's time).
+  (results). Each side tells the other to look again with wake-ups batched per caller loop
+  (:mod:`.wakes`); the caller's side then looks without waiting.
 
 Nothing here blocks the caller's loop: opening, waiting for room, for results and for the
 drain are all awaited.
@@ -35,24 +31,22 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import threading
 import time
-import weakref
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, cast
 
 import numpy as np
 
-from .blocks import Block, Frame
-from .errors import AudioLostError, InputError, RingClosed
-from .losses import Losses
-from .neuralspace.protocol import StreamParams, Transcript, TranscriptResult
-from .runner import RunStats, standard_stages
-from .sinks.loop import SocketLoop
-from .sinks.neuralspace import NeuralSpaceSink
-from .sources.chunks import ChunkFormat
-from .stages import Chain, EnergyGate, Framer
+from ..blocks import Block, Frame
+from ..errors import AudioLostError, InputError, RingClosed
+from ..losses import Losses
+from ..neuralspace.protocol import StreamParams, Transcript, TranscriptResult
+from ..runner import RunStats, standard_stages
+from ..sinks.neuralspace import NeuralSpaceSink
+from ..sources.chunks import ChunkFormat
+from ..stages import Chain, EnergyGate, Framer
+from .wakes import Looks, Wakes, per_loop
 
 __all__ = ["AsyncStream", "connect"]
 
@@ -62,93 +56,6 @@ SLICE_SECONDS = 0.1
 #: After a cancellation, how long leaving the block waits for the socket loop to close
 #: the sockets (it takes one of its turns; this only bounds a stuck one).
 SETTLE_SECONDS = 5.0
-
-
-class _Wakes:
-    """One caller loop's streams that were given frames during this turn of the loop: the
-    socket loop is told about them together, with one wake-up, when the turn ends or once
-    ``BATCH`` of them wait (a long turn, a clock sending to hundreds of streams, must not
-    hold the first frames back until its last send)."""
-
-    #: Streams told in one wake-up at most.
-    BATCH = 16
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        # Weakly: this is the value of a WeakKeyDictionary keyed by the loop.
-        self.loop = weakref.ref(loop)
-        self.sinks: dict[int, NeuralSpaceSink] = {}
-        self.scheduled = False
-
-    def add(self, sink: NeuralSpaceSink) -> None:
-        self.sinks[id(sink)] = sink
-        if len(self.sinks) >= self.BATCH:
-            self.flush()
-        elif not self.scheduled:
-            loop = self.loop()
-            if loop is None:  # cannot happen while a stream on it sends
-                self.flush()
-                return
-            self.scheduled = True
-            loop.call_soon(self._end_of_turn)
-
-    def _end_of_turn(self) -> None:
-        self.scheduled = False
-        self.flush()
-
-    def flush(self) -> None:
-        if not self.sinks:
-            return
-        sinks, self.sinks = self.sinks, {}
-        with SocketLoop.get().held():
-            for sink in sinks.values():
-                sink.wake()
-
-
-class _Looks:
-    """The other way: one caller loop's streams that the socket loop (or any thread) asked to look
-    again, woken together by one ``call_soon_threadsafe``: each such call writes to the loop's
-    self-pipe and hands it the GIL, and hundreds of streams get results in the same moment."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = weakref.ref(loop)  # weakly, as _Wakes
-        self.streams: dict[int, AsyncStream] = {}
-        self.lock = threading.Lock()
-
-    def request(self, stream: AsyncStream) -> None:
-        """From any thread: ``stream`` looks again soon, on its loop."""
-        with self.lock:
-            first = not self.streams
-            self.streams[id(stream)] = stream
-        loop = self.loop()
-        if first and loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits
-                loop.call_soon_threadsafe(self.run)
-
-    def run(self) -> None:
-        with self.lock:
-            streams, self.streams = self.streams, {}
-        for stream in streams.values():
-            stream._woken()
-
-
-class _PerLoop:
-    """A loop's :class:`_Wakes` and :class:`_Looks`, made on first use."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.wakes = _Wakes(loop)
-        self.looks = _Looks(loop)
-
-
-_PER_LOOP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _PerLoop] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _per_loop(loop: asyncio.AbstractEventLoop) -> _PerLoop:
-    got = _PER_LOOP.get(loop)
-    if got is None:
-        got = _PER_LOOP[loop] = _PerLoop(loop)
-    return got
 
 
 def connect(
@@ -262,8 +169,8 @@ class AsyncStream:
         self._sent_frames = 0  # output frames handed to the sink
         self._t0 = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._wakes: _Wakes | None = None
-        self._looks: _Looks | None = None
+        self._wakes: Wakes | None = None
+        self._looks: Looks | None = None
         self._event: asyncio.Event | None = None
         self._sending: asyncio.Lock | None = None
         self._ended = False
@@ -280,8 +187,8 @@ class AsyncStream:
         if self._loop is not None:
             raise RuntimeError("an AsyncStream is entered once; connect() again for another")
         self._loop = asyncio.get_running_loop()
-        per_loop = _per_loop(self._loop)
-        self._wakes, self._looks = per_loop.wakes, per_loop.looks
+        batches = per_loop(self._loop)
+        self._wakes, self._looks = batches.wakes, batches.looks
         self._event = asyncio.Event()
         self._sending = asyncio.Lock()
         self._t0 = time.perf_counter()
@@ -461,7 +368,7 @@ class AsyncStream:
 
     def _look_again(self) -> None:
         """From any thread (the socket loop's, mostly): wake this stream's waiters on its loop,
-        with the other streams of that loop asked at the same time (:class:`_Looks`)."""
+        with the other streams of that loop asked at the same time (:class:`~.wakes.Looks`)."""
         if self._looks is not None:
             self._looks.request(self)
 
