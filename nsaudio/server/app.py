@@ -236,8 +236,9 @@ class LocalServer:
                     server_header="nsaudio-local",
                     max_size=MAX_MESSAGE_BYTES,
                     # Frames of up to 1 MiB each bound memory per session; enough of them
-                    # that reading (and so answering pings) goes on while a decode is busy.
-                    max_queue=16,
+                    # that reading (and so answering pings) goes on while a decode is busy:
+                    # a client keeps up to 2 s unconfirmed, 20 frames of 100 ms, 100 of 20.
+                    max_queue=64,
                     ping_interval=None,  # loopback: a dead peer shows as a TCP close
                     close_timeout=2,
                     logger=ws_log,
