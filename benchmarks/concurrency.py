@@ -4,6 +4,7 @@ the protocol.
     python benchmarks/concurrency.py --streams 300 --seconds 20 --format pcm_8k [--json FILE]
     python benchmarks/concurrency.py --format pcm_8k --find-max [--plot FILE.png]
     python benchmarks/concurrency.py ... --base-url https://voice.neuralspace.ai --api-key-file KEY
+    python benchmarks/concurrency.py --api async --streams 300 --seconds 20 --format pcm_8k
 
 ``pcm_8k``: telephony-shaped streams. Every stream's audio is already what the service takes
 (8 kHz mono int16) and arrives in 20 ms packets at real time. No stream has a thread: one clock
@@ -14,6 +15,10 @@ apart in turn, so their frames complete on every tick, not all on one. A frame i
 with the time its last packet was due, so a clock starved by the sinks shows in the figures.
 Frames are prepared before the run (a few looped speech-like patterns, as bytes), so the
 clock's own cost per frame is a Frame and a ``write()``.
+
+``--api async`` (pcm_8k only): the same packets go through ``await stream.send(packet)`` of
+``nsaudio.connect()`` streams on one event loop, the stages running on that loop; it also
+reports how long each ``send()`` held the loop and the loop's lag (``aio_streams.py``).
 
 ``pcm_16k``: each stream is a synthetic live source (48 kHz stereo, 10 ms blocks, released at
 real time) through its own pipeline thread and sink, as ``nsaudio stream`` runs one.
@@ -49,6 +54,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from aio_streams import run_async_telephony
 from latency import percentiles, run_stream, speechlike
 
 from nsaudio.blocks import Frame
@@ -331,6 +337,13 @@ def line(run: dict[str, Any]) -> str:
         if p
         else "no frame sent"
     )
+    if run.get("loop_lag_ms"):
+        lag, call = run["loop_lag_ms"], run["send_call_ms"]
+        over += (
+            f"; send() held the loop p50 {call['p50']:.3f} p99 {call['p99']:.3f} max "
+            f"{call['max']:.2f} ms; loop lag p50 {lag['p50']:.2f} p99 {lag['p99']:.2f} "
+            f"max {lag['max']:.2f} ms"
+        )
     extra = f", {run['failed_streams']} streams failed" if run["failed_streams"] else ""
     if run.get("full_results") is not None:
         extra += f", {run['full_results']} full results"
@@ -443,6 +456,13 @@ def main() -> None:
     )
     ap.add_argument("--format", default="pcm_16k", choices=["pcm_16k", "pcm_8k"])
     ap.add_argument(
+        "--api",
+        default="threads",
+        choices=["threads", "async"],
+        help="threads: sinks written by a clock thread (pcm_8k) or pipelines (pcm_16k); "
+        "async: nsaudio.connect() streams on one event loop (pcm_8k)",
+    )
+    ap.add_argument(
         "--frame-ms",
         type=float,
         help="frame sent (default 100, as nsaudio stream; for pcm_8k a whole number of 20 ms "
@@ -485,6 +505,8 @@ def main() -> None:
     frame_ms = args.frame_ms or 100
     if streams < 1 or seconds <= 0:
         ap.error("--streams and --seconds must be positive")
+    if args.api == "async" and args.format != "pcm_8k":
+        ap.error("--api async runs telephony streams: give --format pcm_8k")
     if args.format == "pcm_8k" and frame_ms % PACKET_MS:
         ap.error(f"--frame-ms must be a whole number of {PACKET_MS} ms packets for pcm_8k")
 
@@ -504,8 +526,17 @@ def main() -> None:
                 "local server with the cheap recogniser: results come from its VAD, text '[speech N s]'"
             )
 
+    def server_cpu(before: float | None = None) -> float | None:
+        return _children_cpu() if before is None else _cpu_since(before)
+
     def trial(n: int) -> dict[str, Any]:
-        if args.format == "pcm_8k":
+        if args.api == "async":
+            packets = telephony_packets(8000)
+            run = run_async_telephony(
+                target, n, seconds, int(frame_ms), packets, [quiet_ends(p) for p in packets],
+                percentiles, _error_kinds, server_cpu,
+            )  # fmt: skip
+        elif args.format == "pcm_8k":
             run = run_telephony(target, n, seconds, int(frame_ms))
         else:
             run = run_pipelines(target, n, seconds, args.format, frame_ms)
@@ -514,11 +545,15 @@ def main() -> None:
 
     report: dict[str, Any] = {
         "format": args.format,
+        "api": args.api,
         "seconds": seconds,
         "frame_ms": frame_ms,
         "server": target.description,
         "sources": (
-            f"8 kHz mono int16, 20 ms packets released by one clock thread, joined into "
+            f"8 kHz mono int16, 20 ms packets sent by one clock coroutine through "
+            f"nsaudio.connect() on one event loop, framed into {frame_ms:g} ms frames"
+            if args.api == "async"
+            else f"8 kHz mono int16, 20 ms packets released by one clock thread, joined into "
             f"{frame_ms:g} ms frames"
             if args.format == "pcm_8k"
             else "48 kHz stereo, 10 ms blocks, a pipeline thread per stream"

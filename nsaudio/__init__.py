@@ -4,6 +4,9 @@ The pipeline, as the package layout draws it::
 
     sources/ ──ring──▶ stages/ (Resampler ▶ Framer ▶ EnergyGate) ──▶ sinks/ ──▶ service
 
+``Pipeline`` runs it on threads; ``connect()`` (``nsaudio.aio``) runs the same stages and
+sink from your own asyncio loop.
+
 ``import nsaudio`` loads nothing heavy: each name below is imported on first use, so the
 command line starts fast and works where PortAudio or the server extras are missing.
 """
@@ -39,6 +42,7 @@ _EXPORTS = {
     "open_source": ".sources",
     "ArraySource": ".sources.synthetic",
     "ToneSource": ".sources.synthetic",
+    "PushSource": ".sources.push",
     "FileSource": ".sources.file",
     "StdinSource": ".sources.stdin",
     "MicSource": ".sources.mic",
@@ -60,11 +64,14 @@ _EXPORTS = {
     "TranscriptResult": ".neuralspace.protocol",
     "ServerProcess": ".server.child",
     "LocalServer": ".server.app",
+    "AsyncStream": ".aio",
+    "connect": ".aio",
 }
 
 __all__ = [
     "FORMATS",
     "ArraySource",
+    "AsyncStream",
     "AudioLostError",
     "AuthenticationError",
     "Block",
@@ -85,6 +92,7 @@ __all__ = [
     "NullSink",
     "Pipeline",
     "ProtocolError",
+    "PushSource",
     "RawSink",
     "Resampler",
     "Ring",
@@ -103,6 +111,7 @@ __all__ = [
     "UnsupportedAudioError",
     "WavSink",
     "__version__",
+    "connect",
     "open_source",
     "split_channels",
     "standard_stages",
@@ -113,6 +122,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .aio import AsyncStream, connect
     from .blocks import Block, ChannelFrame, Frame
     from .channels import split_channels
     from .errors import (
@@ -140,6 +150,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .sources import Source, open_source
     from .sources.file import FileSource
     from .sources.mic import MicSource
+    from .sources.push import PushSource
     from .sources.stdin import StdinSource
     from .sources.synthetic import ArraySource, ToneSource
     from .stages import Chain, EnergyGate, Framer, Resampler, Stage

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian machine, in one command: installs the system
-# packages the tests use (sox, flite, PulseAudio, PortAudio), a virtualenv with nsaudio and
-# its extras, then runs pytest. Arguments are passed on to pytest.
+# packages the tests use (sox, flite, PulseAudio, PortAudio, Chromium for the browser
+# example's test), a virtualenv with nsaudio and its extras, then runs pytest. Arguments are
+# passed on to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(sox libsox-fmt-all flite openssl pulseaudio pulseaudio-utils libasound2-plugins libportaudio2)
+APT_PACKAGES=(sox libsox-fmt-all flite openssl pulseaudio pulseaudio-utils libasound2-plugins libportaudio2 chromium)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -30,5 +31,8 @@ if pulse_env=$(bash scripts/pulse.sh); then
 else
     echo "test.sh: PulseAudio did not start: device tests will be skipped" >&2
 fi
+
+# The browser example's test drives the chromium installed above: CI fails without it.
+export NSAUDIO_REQUIRE_BROWSER=1
 
 exec "$VENV/bin/python" -m pytest "$@"

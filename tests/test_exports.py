@@ -8,12 +8,12 @@ import sys
 import nsaudio
 
 EXPECTED = [
-    "FORMATS", "ArraySource", "AudioLostError", "AuthenticationError", "Block", "Chain", "ChannelFrame", "ChannelSinks", "ChannelSplit", "DeviceError", "EnergyGate",
+    "FORMATS", "ArraySource", "AsyncStream", "AudioLostError", "AuthenticationError", "Block", "Chain", "ChannelFrame", "ChannelSinks", "ChannelSplit", "DeviceError", "EnergyGate",
     "FileSource", "Frame", "Framer", "InputError", "LocalServer", "MicSource", "NeuralSpaceSink",
-    "NsAudioError", "NullSink", "Pipeline", "ProtocolError", "RawSink", "Resampler", "Ring",
+    "NsAudioError", "NullSink", "Pipeline", "ProtocolError", "PushSource", "RawSink", "Resampler", "Ring",
     "RingClosed", "ServerProcess", "ServiceError", "Sink", "Source", "Stage", "StdinSource",
     "StreamParams", "TeeSink", "ToneSource", "Transcript", "TranscriptResult",
-    "UnsupportedAudioError", "WavSink", "__version__", "open_source", "split_channels", "standard_stages",
+    "UnsupportedAudioError", "WavSink", "__version__", "connect", "open_source", "split_channels", "standard_stages",
 ]  # fmt: skip
 
 
