@@ -94,8 +94,14 @@ class Endpoint:
             known = self.languages()
         except NsAudioError as err:
             # A rejected key, or no HTTP answer at all (the cause is named; the sessions
-            # would meet it too): stop now. An HTTP error on this one path: fall back.
+            # would meet it too): stop now, unless the language is wrong anyway, which is
+            # the first thing to fix. An HTTP error on this one path: fall back.
             if getattr(err, "exit_status", 1) == 3 or getattr(err, "status", 0) is None:
+                if lang not in LANGUAGES:
+                    raise InputError(
+                        f"language {language!r} is not one the service documents: choose one "
+                        f"of {', '.join(LANGUAGES)}"
+                    ) from None
                 raise
             log.info(
                 "cannot fetch the language list (%s); checking against the documented one", err
