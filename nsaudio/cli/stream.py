@@ -8,6 +8,7 @@ import os
 import sys
 from typing import Any
 
+from ..detectors.base import DETECTORS, SpeechDetector, make_detector
 from ..errors import AudioLostError, ConsumerError, InputError
 from ..formats import FORMATS
 from ..neuralspace.protocol import RESERVED_QUERY_KEYS, StreamParams, check_query_key
@@ -156,19 +157,33 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
         "it shows only when stderr is a terminal, and not with -q",
     )
     gate = p.add_argument_group(
-        "energy gate",
-        "The gate hears speech as frames standing out of an adaptive noise floor. --gate sends "
-        "only speech, with a pre-roll before each onset and a tail of the real audio after it "
-        "so the service finalises each utterance; result times stay those of the stream.",
+        "speech gate",
+        "The gate hears speech with a detector: energy (frames standing out of an adaptive "
+        "noise floor) or silero (a neural voice detector, for music, clicks or voices in the "
+        "background). --gate sends only speech, with a pre-roll before each onset and a tail "
+        "of the real audio after it so the service finalises each utterance; result times "
+        "stay those of the stream.",
     )
     gate.add_argument("--gate", action="store_true", help="send only what the gate hears as speech")
+    gate.add_argument(
+        "--gate-vad",
+        choices=list(DETECTORS),
+        default="energy",
+        help="the gate's speech detector: energy (default) or silero (needs "
+        "pip install 'nsaudio[vad]')",
+    )
+    gate.add_argument(
+        "--gate-vad-model",
+        metavar="FILE.onnx",
+        help="with --gate-vad silero: a Silero VAD v5/v6 ONNX model instead of the bundled one",
+    )
     gate.add_argument(
         "--gate-threshold",
         type=unit_interval,
         default=0.5,
         metavar="X",
-        help="the gate's sensitivity, above 0 to 1: higher needs louder speech (default 0.5: "
-        "16 dB above the noise floor; 1: 26 dB)",
+        help="the gate's sensitivity, above 0 to 1: higher needs louder speech (default 0.5; "
+        "energy: 16 dB above the noise floor, 1 is 26 dB; silero: the speech probability)",
     )
     gate.add_argument(
         "--gate-pre-roll",
@@ -233,16 +248,20 @@ def _default_pace(args: argparse.Namespace, source: Any) -> float:
 def run(args: argparse.Namespace) -> int:
     if args.record and not args.record.lower().endswith(".wav"):
         raise InputError(f"{args.record}: --record writes WAV: give a name ending in .wav")
+    if args.gate_vad_model is not None and args.gate_vad != "silero":
+        raise InputError("--gate-vad-model is for --gate-vad silero")
+    # Before the source and any connection: a missing extra or model is a usage error.
+    detector = make_detector(args.gate_vad, args.gate_threshold, model_path=args.gate_vad_model)
     source = open_source(args.source, raw=args.raw)
     try:
-        return _run(args, source)
+        return _run(args, source, detector)
     finally:
         close = getattr(source, "close", None)  # also when the run never read from it
         if close is not None:
             close()
 
 
-def _run(args: argparse.Namespace, source: Any) -> int:
+def _run(args: argparse.Namespace, source: Any, detector: SpeechDetector) -> int:
     fmt = args.format
     with service_endpoint(args) as endpoint:
         language = endpoint.check_language(args.language)
@@ -262,8 +281,8 @@ def _run(args: argparse.Namespace, source: Any) -> int:
         )  # fmt: skip
         stages = standard_stages(
             source, fmt, frame_ms=args.frame_ms, channel=args.channel, quality=quality,
-            gate_threshold=args.gate_threshold, skip_silence=args.gate,
-            pre_roll_ms=args.gate_pre_roll, tail_ms=args.gate_tail,
+            skip_silence=args.gate, pre_roll_ms=args.gate_pre_roll, tail_ms=args.gate_tail,
+            detector=detector,
         )  # fmt: skip
         transcript = TranscriptFile(args.out)
         status = _status_line(args)

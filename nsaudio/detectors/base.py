@@ -9,7 +9,10 @@ calls (the energy detector's noise floor, Silero's recurrent state and context s
   loud frames, so a threshold above 1 still means "louder" (the service's ``vad_threshold``
   takes any positive number); Silero's are probabilities.
 - ``reset()``: forget the stream.
-- ``threshold`` and ``name`` (``"energy"``, ``"silero"``).
+- ``threshold`` and ``name`` (``"energy"``, ``"silero"``);
+- ``onset_lag_ms``: how much later than the speech itself the detector's first speech frame
+  can come (energy: 0, it hears the first loud frame; Silero: 150, its state takes a few
+  windows to rise). The gate reaches that much further back for its pre-roll.
 
 The gate (:class:`~nsaudio.stages.SpeechGate`) and the local server's segmenter
 (``nsaudio.server.vad``) take any object with these verbs; both default to energy.
@@ -40,6 +43,7 @@ class SpeechDetector(Protocol):
 
     name: str
     threshold: float
+    onset_lag_ms: float
 
     def scores(self, frames: npt.NDArray[np.int16], rate: int) -> list[float]: ...
 

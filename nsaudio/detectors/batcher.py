@@ -45,19 +45,23 @@ FOLLOWER_WAIT_S = 30.0
 class BatchPolicy:
     """When the leader of a batch stops waiting for more streams to join (pure, no clock).
 
-    A stream is *active* if it submitted within ``active_s``; a batch is ready when every
-    active stream is in it, or it holds ``max_batch`` streams, or ``max_wait_s`` has passed
-    since it opened.
+    A stream is *active* if it submitted within ``active_s`` (default: a second, or ten
+    waits if that is longer, so that a stream is not forgotten while a batch waits); a batch
+    is ready when every active stream is in it, or it holds ``max_batch`` streams, or
+    ``max_wait_s`` has passed since it opened. A stream's first frame may so go alone: the
+    others are not known yet.
     """
 
-    def __init__(self, max_wait_s: float, *, max_batch: int = 1024, active_s: float = 1.0):
+    def __init__(
+        self, max_wait_s: float, *, max_batch: int = 1024, active_s: float | None = None
+    ) -> None:
         if not 0 <= max_wait_s < float("inf"):
             raise InputError(f"max_wait must be 0 or more seconds, not {max_wait_s}")
         if max_batch < 1:
             raise InputError(f"max_batch must be at least 1, not {max_batch}")
         self.max_wait_s = max_wait_s
         self.max_batch = max_batch
-        self.active_s = active_s
+        self.active_s = active_s if active_s is not None else max(1.0, 10 * max_wait_s)
         self._seen: dict[int, float] = {}  # stream -> when it last submitted
 
     def note(self, stream: int, now: float) -> None:
@@ -93,8 +97,8 @@ class SileroBatcher:
     from ``model_path`` or the bundled file). ``max_wait_ms``: how long the leader of a
     batch waits for other streams (default 10: at 300 streams of 100 ms frames, about 30
     join a batch). ``max_batch``: streams a batch takes at most. ``clock``: monotonic
-    seconds, for tests. ``calls``, ``windows`` and ``batches`` count the model calls, the
-    windows scored and the batches run.
+    seconds, for tests. ``calls``, ``windows``, ``jobs`` and ``batches`` count the model
+    calls, the windows scored, the streams' frames (jobs) scored and the batches run.
     """
 
     def __init__(
@@ -116,6 +120,7 @@ class SileroBatcher:
         self._count_lock = threading.Lock()
         self.calls = 0
         self.windows = 0
+        self.jobs = 0
         self.batches = 0
 
     def run(self, jobs: Sequence[Windows]) -> None:
@@ -143,6 +148,7 @@ class SileroBatcher:
         with self._count_lock:
             self.calls += calls
             self.windows += windows
+            self.jobs += len(jobs)
             self.batches += 1
 
     def submit(self, job: Windows) -> None:

@@ -70,6 +70,7 @@ class EnergyDetector:
     """
 
     name = "energy"
+    onset_lag_ms = 0.0  # it hears the first loud frame as it comes
 
     def __init__(
         self,

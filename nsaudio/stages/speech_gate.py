@@ -12,7 +12,8 @@ what a service needs to transcribe the speech, and holds the rest back:
 - the speech itself (hangover included);
 - a **pre-roll**: up to ``pre_roll_ms`` of the audio just before each onset (whole frames,
   at least that long where the gap allows), so a first syllable too quiet to trip the
-  detector is still heard;
+  detector is still heard. It is counted from where the speech began: a detector whose
+  first speech frame comes late (its ``onset_lag_ms``: Silero's 150) gets that much more;
 - a **tail**: ``tail_ms`` of the real audio after the hangover, so the service's own VAD hears
   the speech end and finalises it. The default, 700 ms, makes 1.0 s of audio after the last
   loud frame with the 300 ms hangover: the local server closes a segment 0.6 s after its
@@ -133,7 +134,7 @@ class SpeechGate:
         """Keep ``frame`` for the next onset's pre-roll; forget what is older than that."""
         self._held.append(frame)
         self._held_samples += frame.frames
-        pre_roll = round(self.pre_roll_ms * frame.rate / 1000)
+        pre_roll = round((self.pre_roll_ms + self.detector.onset_lag_ms) * frame.rate / 1000)
         while self._held and self._held_samples - self._held[0].frames >= pre_roll:
             self._held_samples -= self._held.popleft().frames
 
