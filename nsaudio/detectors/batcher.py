@@ -133,18 +133,23 @@ class SileroBatcher:
         calls = windows = 0
         for rate, group in by_rate.items():
             group.sort(key=lambda j: -j.count)  # those with step i are a prefix of the group
+            counts = [j.count for j in group]
+            x = np.zeros((counts[0], len(group), group[0].inputs.shape[1]), np.float32)
+            for b, job in enumerate(group):
+                x[: job.count, b] = job.inputs
             state = np.stack([j.detector.state for j in group], axis=1)
-            for i in range(group[0].count):
-                n = sum(1 for j in group if j.count > i)
-                x = np.stack([j.inputs[i] for j in group[:n]])
-                probs, new_state = self.model.run(x, np.ascontiguousarray(state[:, :n]), rate)
-                state[:, :n] = new_state
-                for j, p in zip(group[:n], probs.tolist(), strict=True):
-                    j.probs[i] = p
+            probs = np.empty((counts[0], len(group)), np.float32)
+            n = len(group)
+            for i in range(counts[0]):
+                while counts[n - 1] <= i:
+                    n -= 1
+                part = state if n == len(group) else np.ascontiguousarray(state[:, :n])
+                probs[i, :n], state[:, :n] = self.model.run(x[i, :n], part, rate)
                 calls += 1
                 windows += n
             for b, job in enumerate(group):
-                job.detector.state = state[:, b].copy()
+                job.probs = probs[: job.count, b]
+                job.detector.state = state[:, b]
         with self._count_lock:
             self.calls += calls
             self.windows += windows

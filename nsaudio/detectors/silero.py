@@ -46,6 +46,7 @@ MODEL_PATH = Path(__file__).resolve().parent / "data" / "silero_vad.onnx"
 WINDOWS = {16000: (512, 64), 8000: (256, 32)}
 STATE_ROWS, STATE_WIDTH = 2, 128
 _INSTALL = "pip install 'nsaudio[vad]'"
+_SCALE = np.float32(1 / 32768)  # int16 full scale to the model's float range
 
 Float32 = npt.NDArray[np.float32]
 
@@ -147,13 +148,11 @@ class Windows:
     inputs: Float32
     ends: list[int]  # windows ended by the end of each frame (cumulative)
     probs: Float32 = field(init=False)
+    count: int = field(init=False)  # windows
 
     def __post_init__(self) -> None:
-        self.probs = np.zeros(len(self.inputs), np.float32)
-
-    @property
-    def count(self) -> int:
-        return len(self.inputs)
+        self.count = len(self.inputs)
+        self.probs = np.zeros(self.count, np.float32)
 
 
 class SileroDetector:
@@ -217,24 +216,30 @@ class SileroDetector:
             raise TypeError(f"expected frames as a 2-D array, got shape {frames.shape}")
         if rate != self._rate:
             self._start(rate)
-        x = frames.astype(np.float32) * np.float32(1 / 32768)
-        if self._resampler is not None:
-            rows = [self._resampler.resample_chunk(row) for row in x]
-        else:
-            rows = list(x)
         window, context = WINDOWS[self._model_rate]
-        lengths = np.cumsum([len(self._carry)] + [len(r) for r in rows])
-        ends = (lengths[1:] // window).tolist()
-        audio = np.concatenate([self._carry, *rows]) if rows else self._carry
+        carry = self._carry
+        if self._resampler is None:
+            rows, width = frames.shape
+            audio = np.empty(len(carry) + frames.size, np.float32)
+            audio[: len(carry)] = carry
+            np.multiply(frames.reshape(-1), _SCALE, out=audio[len(carry) :])
+            ends = [(len(carry) + width * (i + 1)) // window for i in range(rows)]
+        else:
+            pieces = [self._resampler.resample_chunk(row * _SCALE) for row in frames]
+            audio = np.concatenate([carry, *pieces])
+            done, ends = len(carry), []
+            for piece in pieces:
+                done += len(piece)
+                ends.append(done // window)
         k = len(audio) // window
-        whole = audio[: k * window].reshape(k, window)
-        self._carry = audio[k * window :].copy()
         inputs = np.empty((k, context + window), np.float32)
         if k:
+            whole = audio[: k * window].reshape(k, window)
             inputs[:, context:] = whole
             inputs[0, :context] = self._context
             inputs[1:, :context] = whole[:-1, -context:]
             self._context = whole[-1, -context:].copy()
+        self._carry = audio[k * window :].copy()
         return Windows(self, self._model_rate, inputs, ends)
 
     def step(self, job: Windows) -> None:
@@ -247,6 +252,11 @@ class SileroDetector:
 
     def finish(self, job: Windows) -> list[float]:
         """Each frame's score from ``job``'s probabilities (filled by :meth:`step` or a batcher)."""
+        self.windows += job.count
+        if len(job.ends) == 1:  # the gate's case: one frame
+            if job.count:
+                self.probability = float(job.probs.max())
+            return [self.probability]
         out = []
         done = 0
         for end in job.ends:
@@ -254,7 +264,6 @@ class SileroDetector:
                 self.probability = float(job.probs[done:end].max())
                 done = end
             out.append(self.probability)
-        self.windows += job.count
         return out
 
     def _start(self, rate: int) -> None:

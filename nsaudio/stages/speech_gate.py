@@ -28,6 +28,7 @@ as a jump in ``start`` that the sink maps back when it reports times. ``seen_sam
 from __future__ import annotations
 
 import collections
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -45,9 +46,11 @@ class SpeechGate:
     pre-roll and tail (see the module's docstring).
 
     ``detector``: any :class:`~nsaudio.detectors.SpeechDetector`, one per stream (it keeps the
-    stream's state). ``level_db`` (the frame's RMS level, for meters), ``score`` (clipped to
-    0..1) and ``speaking`` describe the last frame.
+    stream's state). ``level_db`` (the frame's RMS level, for meters: measured when asked),
+    ``score`` (clipped to 0..1) and ``speaking`` describe the last frame.
     """
+
+    _level_db: float  # NaN until a meter asks for the last frame's level
 
     def __init__(
         self,
@@ -75,6 +78,13 @@ class SpeechGate:
         return self.detector.threshold
 
     @property
+    def level_db(self) -> float:
+        """The last frame's RMS level in dBFS (-100 before the first)."""
+        if math.isnan(self._level_db):
+            self._level_db = level_dbfs(self._last_pcm)
+        return self._level_db
+
+    @property
     def skipped_samples(self) -> int:
         """Samples seen and not passed on (held in the pre-roll or skipped)."""
         return self.seen_samples - self.passed_samples
@@ -82,7 +92,8 @@ class SpeechGate:
     def reset(self) -> None:
         """Forget the stream: the detector's state, the pre-roll held, the counters."""
         self.detector.reset()
-        self.level_db = SILENCE_DB
+        self._last_pcm = b""
+        self._level_db = SILENCE_DB
         self.score = 0.0
         self.speaking = False
         self.seen_samples = 0
@@ -102,7 +113,7 @@ class SpeechGate:
         """:meth:`push` with the frame's score already known (see :func:`push_together`)."""
         seconds = frame.frames / frame.rate
         self.seen_samples += frame.frames
-        self.level_db = level_dbfs(frame.pcm)
+        self._last_pcm, self._level_db = frame.pcm, math.nan  # a meter measures it if it asks
         self.score = min(1.0, max(0.0, score))
         if score >= self.detector.threshold:
             self._hang_left = self.hangover_ms / 1000
