@@ -12,6 +12,8 @@
 - ``together``: one thread holds every stream's frame of a tick and scores them with
   ``push_together`` through one :class:`SileroBatcher`: one call per window step for all
   (what a telephony gateway's packet clock does; ``concurrency.py --gate-vad silero``).
+  ``of it, model``: as many model calls alone, on inputs made in advance (the rest of
+  ``together`` is nsaudio's Python around them).
 - ``threads``: a thread per stream, each released at real time with its frames (streams a
   frame apart in turn, as they start), each blocked in ``scores`` while the shared batcher's
   group commit gathers the others (``--max-wait-ms``). Reported too: how long a frame waited
@@ -42,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from nsaudio.blocks import Frame  # noqa: E402
 from nsaudio.detectors import SileroBatcher, SileroDetector, SileroModel  # noqa: E402
+from nsaudio.detectors.silero import WINDOWS  # noqa: E402
 from nsaudio.stages import SpeechGate, push_together  # noqa: E402
 from tests.recordings import three_utterances_in_noise  # noqa: E402
 
@@ -84,6 +87,20 @@ def together(audio: list[np.ndarray], rate: int, size: int) -> dict[str, Any]:
         push_together(gates, [f[step] for f in frames])
     cpu = time.process_time() - cpu
     return {"cpu_s": cpu, "windows": batcher.windows, "calls": batcher.calls}
+
+
+def model_only(audio: list[np.ndarray], rate: int, size: int) -> dict[str, Any]:
+    """The model's share of ``together``: the same calls on inputs made in advance."""
+    window, context = WINDOWS[rate]
+    steps = len(audio[0]) // window
+    model = SileroModel.shared()
+    x = np.zeros((len(audio), context + window), np.float32)
+    state = np.zeros((2, len(audio), 128), np.float32)
+    cpu = time.process_time()
+    for _ in range(steps):
+        _, state = model.run(x, state, rate)
+    cpu = time.process_time() - cpu
+    return {"cpu_s": cpu, "windows": steps * len(audio), "calls": steps}
 
 
 def threaded(audio: list[np.ndarray], rate: int, size: int, max_wait_ms: float) -> dict[str, Any]:
@@ -150,6 +167,7 @@ def main() -> int:
     ways = {
         "one at a time": lambda: one_at_a_time(audio, args.rate, size),
         "together": lambda: together(audio, args.rate, size),
+        "  of it, model": lambda: model_only(audio, args.rate, size),
     }
     if not args.skip_threads:
         ways["threads"] = lambda: threaded(audio, args.rate, size, args.max_wait_ms)
