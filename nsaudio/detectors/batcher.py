@@ -175,7 +175,8 @@ class SileroBatcher:
             else:
                 if len(batch.jobs) >= self.policy.max_batch:
                     self._open = _Batch()  # full: the next stream opens another
-                self._cond.notify_all()  # the leader may be waiting for this one
+                if self.policy.ready(len(batch.jobs), batch.opened, now):
+                    self._cond.notify()  # the leader waits for this: wake it, only now
         if leader:
             try:
                 self.run(batch.jobs)

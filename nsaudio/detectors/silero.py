@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -35,10 +36,7 @@ import soxr
 
 from ..errors import DetectorError, InputError
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .batcher import SileroBatcher
-
-__all__ = ["MODEL_PATH", "WINDOWS", "SileroDetector", "SileroModel", "Windows"]
+__all__ = ["MODEL_PATH", "WINDOWS", "Batcher", "SileroDetector", "SileroModel", "Windows"]
 
 MODEL_PATH = Path(__file__).resolve().parent / "data" / "silero_vad.onnx"
 
@@ -155,6 +153,18 @@ class Windows:
         self.probs = np.zeros(self.count, np.float32)
 
 
+class Batcher(Protocol):
+    """What detectors need of a batcher (:class:`~nsaudio.detectors.SileroBatcher`): its
+    model; ``submit(job)``, which returns once ``job``'s probabilities are in; and
+    ``run(jobs)``, which scores several streams' jobs together now."""
+
+    model: SileroModel
+
+    def submit(self, job: Windows) -> None: ...
+
+    def run(self, jobs: Sequence[Windows]) -> None: ...
+
+
 class SileroDetector:
     """Silero VAD for one stream: :class:`~nsaudio.detectors.SpeechDetector`'s ``scores``
     and ``reset`` (see the module's docstring for what a frame's score is).
@@ -177,7 +187,7 @@ class SileroDetector:
         threshold: float = 0.5,
         *,
         model_path: str | Path | None = None,
-        batcher: SileroBatcher | None = None,
+        batcher: Batcher | None = None,
     ) -> None:
         if not (math.isfinite(threshold) and threshold > 0):
             raise InputError(f"speech threshold must be a positive number, not {threshold}")

@@ -166,15 +166,14 @@ def push_together(gates: Sequence[SpeechGate], frames: Sequence[Frame]) -> list[
     detectors that share a :class:`~nsaudio.detectors.SileroBatcher` scored in one call per
     window step, on this thread: for a thread that serves many streams (a telephony
     gateway's packet clock). Each gate at most once; other detectors score one by one."""
-    from ..detectors.batcher import SileroBatcher
-    from ..detectors.silero import SileroDetector, Windows
+    from ..detectors.silero import Batcher, SileroDetector, Windows
 
     if len(gates) != len(frames):
         raise ValueError(f"{len(gates)} gates for {len(frames)} frames")
     if len({id(g) for g in gates}) != len(gates):
         raise ValueError("a gate appears twice: its frames must be pushed in turn")
     jobs: dict[int, Windows] = {}
-    by_batcher: dict[int, tuple[SileroBatcher, list[Windows]]] = {}
+    by_batcher: dict[int, tuple[Batcher, list[Windows]]] = {}
     for i, (gate, frame) in enumerate(zip(gates, frames, strict=True)):
         d = gate.detector
         if isinstance(d, SileroDetector) and d.batcher is not None:
