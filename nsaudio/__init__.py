@@ -2,7 +2,7 @@
 
 The pipeline, as the package layout draws it::
 
-    sources/ ──ring──▶ stages/ (Resampler ▶ Framer ▶ EnergyGate) ──▶ sinks/ ──▶ service
+    sources/ ──ring──▶ stages/ (Resampler ▶ Framer ▶ SpeechGate) ──▶ sinks/ ──▶ service
 
 ``import nsaudio`` loads nothing heavy: each name below is imported on first use, so the
 command line starts fast and works where PortAudio or the server extras are missing.
@@ -25,6 +25,7 @@ _EXPORTS = {
     "InputError": ".errors",
     "UnsupportedAudioError": ".errors",
     "DeviceError": ".errors",
+    "DetectorError": ".errors",
     "ServiceError": ".errors",
     "AuthenticationError": ".errors",
     "ProtocolError": ".errors",
@@ -45,6 +46,7 @@ _EXPORTS = {
     "Resampler": ".stages.resampler",
     "Framer": ".stages.framer",
     "EnergyGate": ".stages.energy_gate",
+    "SpeechGate": ".stages.speech_gate",
     "Sink": ".sinks",
     "TeeSink": ".sinks.tee",
     "NullSink": ".sinks.files",
@@ -65,6 +67,7 @@ __all__ = [
     "AuthenticationError",
     "Block",
     "Chain",
+    "DetectorError",
     "DeviceError",
     "EnergyGate",
     "FileSource",
@@ -86,6 +89,7 @@ __all__ = [
     "ServiceError",
     "Sink",
     "Source",
+    "SpeechGate",
     "Stage",
     "StdinSource",
     "StreamParams",
@@ -109,6 +113,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .errors import (
         AudioLostError,
         AuthenticationError,
+        DetectorError,
         DeviceError,
         InputError,
         NsAudioError,
@@ -132,4 +137,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from .sources.mic import MicSource
     from .sources.stdin import StdinSource
     from .sources.synthetic import ArraySource, ToneSource
-    from .stages import Chain, EnergyGate, Framer, Resampler, Stage
+    from .stages import Chain, EnergyGate, Framer, Resampler, SpeechGate, Stage
