@@ -38,6 +38,8 @@ __all__ = ["Pipeline", "RunStats", "prefetched", "standard_stages"]
 PREFETCH_SECONDS = 4.0
 #: Seconds of resampled audio the resampling may run ahead of the writer thread.
 WRITE_BEHIND_SECONDS = 4.0
+#: How long a stopped stream waits for its last results (``Pipeline.stop()``).
+STOP_WITHIN_S = 0.8
 
 
 @dataclass
@@ -189,17 +191,26 @@ class Pipeline:
         self._stop = threading.Event()
         self._stopped_by_user = False
 
-    def stop(self) -> None:
-        """End the stream early but cleanly: stages flushed, sink closed (results drained).
+    def stop(self, within: float = STOP_WITHIN_S) -> None:
+        """End the stream early but cleanly: stages flushed, sink closed, its last results
+        awaited for at most ``within`` seconds (a sink that can wait less, such as the
+        service's, is told so): ``run()`` returns soon after, at any pace.
 
         Safe from another thread or a signal handler.
         """
         self._stopped_by_user = True
         self._stop.set()
         _stop_source(self.source)
+        hurry = getattr(self.sink, "hurry", None)
+        if hurry is not None:
+            hurry(within)
 
     def results(self) -> Iterator[Any]:
-        """Run on a background thread and yield the sink's results as they arrive."""
+        """Run on a background thread and yield the sink's results as they arrive.
+
+        Every result received is yielded before the run's error, if any, is raised. Leaving
+        the loop early (``break``, an exception, Ctrl-C) stops the run as :meth:`stop` does:
+        the generator's end returns within about a second."""
         sink_results = getattr(self.sink, "results", None)
         if sink_results is None:
             raise TypeError(f"{type(self.sink).__name__} gives no results")

@@ -170,9 +170,9 @@ class StreamProgress:
             eta=eta,
             level_db=gate.level_db,
             speech=bool(gate.speaking),
-            sent=counters.get("samples_sent", 0) / rate,
+            sent=counters.samples_sent / rate,
             skipped=gate.skipped_samples / rate if self.gated else None,
-            reconnects=counters.get("reconnects", 0),
+            reconnects=counters.reconnects,
             partial_age=None if not self.partials or last is None else max(0.0, now - last),
         )
 

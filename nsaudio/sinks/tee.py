@@ -35,6 +35,13 @@ class TeeSink:
         for sink in self.sinks:
             sink.abort()
 
+    def hurry(self, within: float) -> None:
+        """The user stopped the stream: every sink that can end sooner is told so."""
+        for sink in self.sinks:
+            hurry = getattr(sink, "hurry", None)
+            if hurry is not None:
+                hurry(within)
+
     def dropped_audio(self) -> tuple[int, list[tuple[int, int]]]:
         """What the sinks that can drop (a live ``NeuralSpaceSink``) dropped before sending."""
         total, spans = 0, []
