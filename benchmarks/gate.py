@@ -11,10 +11,12 @@ sentences get a noise that is not stationary (``tests/noises.py``), at each ``--
 - ``babble``: three other voices, low (RMS dBFS);
 - ``steady``: brown noise instead of the room's (RMS dBFS).
 
-For each run it reports the audio the sink sent (trailing silence included, from ``-v``) as a
-share of the ungated run's, the full results, the largest difference in the times of the
-results that carry the sentences (each sentence's is the full result overlapping it most)
-against the ungated run's, and the word error rate against the sentences.
+For each run it reports the audio the sink sent (trailing silence included, from ``-v``),
+the share of the recording the gate let through (its closing line; the sink's own silence at
+the end, 1.2 s and more while a result is awaited, is left out of it), the full results, the
+largest difference in the times of the results that carry the sentences (each sentence's is
+the full result overlapping it most) against the ungated run's, and the word error rate
+against the sentences.
 
     python benchmarks/gate.py [--noise music|clicks|babble|steady] [--level DB ...]
                               [--gate-tail MS] [--gate-pre-roll MS] [--json FILE]
@@ -70,8 +72,13 @@ def stream(path: Path, *options: str) -> dict[str, Any]:
     results = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
     sent = re.search(r"INFO: sent ([\d.]+) s of audio", proc.stderr)
     assert sent, proc.stderr
+    gate = re.search(r"^nsaudio: sent ([\d.]+) s of ([\d.]+) s", proc.stderr, re.M)
     fulls = [(r["start_time"], r["end_time"], r["text"]) for r in results if r["full"]]
-    return {"sent_s": float(sent.group(1)), "fulls": fulls}
+    return {
+        "sent_s": float(sent.group(1)),  # by the sink: the silence it adds at the end too
+        "passed_s": float(gate.group(1)) if gate else None,  # by the gate, of the recording
+        "fulls": fulls,
+    }
 
 
 def sentence_results(fulls: list, seconds: list[tuple[float, float]]) -> list[tuple | None]:
@@ -104,15 +111,19 @@ def measure(rec: Recording, tail: str, pre_roll: str) -> dict[str, Any]:
         run["wer"] = wer(truth, " ".join(text for *_, text in run["fulls"]))
         run["sentences"] = sentence_results(run["fulls"], rec.seconds)
     base = runs["ungated"]
+    seconds = len(rec.samples) / rec.rate
     for run in runs.values():
-        run["share"] = run["sent_s"] / base["sent_s"]
+        # What the gate let through of the recording: the sink's own trailing silence (1.2 s,
+        # and more while a result is awaited) is the same with or without a gate.
+        run["share"] = (run["passed_s"] if run["passed_s"] is not None else seconds) / seconds
         run["max_time_difference_s"] = time_difference(run["sentences"], base["sentences"])
     return runs
 
 
 def table(title: str, runs: dict[str, Any]) -> None:
     print(f"\n{title}")
-    print(f"  {'run':8} {'sent s':>7} {'share':>6} {'fulls':>5} {'max dt s':>9} {'WER':>6}")
+    print(f"  {'run':8} {'sent s':>7} {'share':>6} {'fulls':>5} {'max dt s':>9} {'WER':>6}"
+          "   (sent: by the sink, its end silence included; share: the gate's, of the recording)")  # fmt: skip
     for name, run in runs.items():
         dt = run["max_time_difference_s"]
         shown = "missing" if dt == math.inf else f"{dt:.3f}"
