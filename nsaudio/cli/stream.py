@@ -399,11 +399,13 @@ def _report(stats: dict[str, Any], source_stats: dict[str, Any], rate: int) -> N
     dropped = stats.get("dropped_frames", 0)
     captured_drops = source_stats.get("dropped_frames", 0)
     overflows = source_stats.get("overflows", 0)
+    silence = stats["silence_samples"]
     log.info(
-        "sent %.2f s of audio in %d frames; %d reconnects; dropped: %d frames before sending, "
-        "%d captured frames, %d device overflows; %d malformed results",
-        stats["samples_sent"] / rate, stats["frames_sent"], stats["reconnects"], dropped,
-        captured_drops, overflows, stats["malformed"],
+        "sent %.2f s of audio (and %.2f s of silence after it, to end the stream) in %d "
+        "frames; %d reconnects; dropped: %d frames before sending, %d captured frames, "
+        "%d device overflows; %d malformed results",
+        (stats["samples_sent"] - silence) / rate, silence / rate, stats["frames_sent"],
+        stats["reconnects"], dropped, captured_drops, overflows, stats["malformed"],
     )  # fmt: skip
     if stats["reconnects"]:
         lost = stats.get("replay_dropped_samples", 0)

@@ -639,7 +639,9 @@ class SessionMachine:
         the failure is all there is to say."""
         missing = tuple(self.missing())
         open_end = None if self.drain is not None else self.next_pos / self.rate
-        if missing or (open_end is not None and self.final_pos > 0):
+        if open_end is not None and self.final_pos == 0:
+            pass  # the stream stopped before anything was transcribed: nothing to place
+        elif missing or open_end is not None:
             error.untranscribed(list(missing), open_end)
         return self._finish(Outcome(error, missing=missing))
 
