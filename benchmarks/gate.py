@@ -67,17 +67,20 @@ def stream(path: Path, *options: str) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "nsaudio", "-v", "stream", str(path), "--local", "--pace", "0",
            "--output", "jsonl", *options]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr}")
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("nsaudio: error:")]
     results = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
     sent = re.search(r"INFO: sent ([\d.]+) s of audio", proc.stderr)
-    assert sent, proc.stderr
+    if sent is None:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr}")
     gate = re.search(r"^nsaudio: sent ([\d.]+) s of ([\d.]+) s", proc.stderr, re.M)
     fulls = [(r["start_time"], r["end_time"], r["text"]) for r in results if r["full"]]
     return {
         "sent_s": float(sent.group(1)),  # by the sink: the silence it adds at the end too
         "passed_s": float(gate.group(1)) if gate else None,  # by the gate, of the recording
         "fulls": fulls,
+        # A run that ended in an error (exit 1) still printed its results: they are kept.
+        "exit": proc.returncode,
+        "error": errors[-1] if errors else None,
     }
 
 
@@ -130,6 +133,9 @@ def table(title: str, runs: dict[str, Any]) -> None:
         print(f"  {name:8} {run['sent_s']:7.2f} {run['share']:6.2f} {len(run['fulls']):5d} "
               f"{shown:>9} {run['wer']:6.3f}")  # fmt: skip
     for name, run in runs.items():
+        if run["exit"]:
+            print(f"  {name} exited {run['exit']}: {run['error']}")
+    for name, run in runs.items():
         print(f"  {name}:")
         for start, end, text in run["fulls"]:
             print(f"    {start:6.2f}-{end:6.2f}  {text}")
@@ -138,6 +144,11 @@ def table(title: str, runs: dict[str, Any]) -> None:
 def verdicts(kind: str | None, runs: dict[str, Any]) -> dict[str, bool]:
     """The issue's bars for this recording (see the module's docstring)."""
     energy, silero, ungated = runs["energy"], runs["silero"], runs["ungated"]
+    ended = {"silero: the run ended well (exit 0)": silero["exit"] == 0}
+    return ended | _bars(kind, energy, silero, ungated)
+
+
+def _bars(kind: str | None, energy: dict, silero: dict, ungated: dict) -> dict[str, bool]:
     if kind is None:
         return {
             f"{name}: <= 0.5 sent, same results, times <= 0.1 s, WER <= +0.05": (
