@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 # name -> module that defines it
 _EXPORTS = {
     "Block": ".blocks",
+    "ChannelFrame": ".blocks",
     "Frame": ".blocks",
     "NsAudioError": ".errors",
     "AudioLostError": ".errors",
@@ -34,6 +35,7 @@ _EXPORTS = {
     "Ring": ".ring",
     "Pipeline": ".runner",
     "standard_stages": ".runner",
+    "split_channels": ".channels",
     "Source": ".sources",
     "open_source": ".sources",
     "ArraySource": ".sources.synthetic",
@@ -47,8 +49,10 @@ _EXPORTS = {
     "Framer": ".stages.framer",
     "EnergyGate": ".stages.energy_gate",
     "SpeechGate": ".stages.speech_gate",
+    "ChannelSplit": ".stages.split",
     "Sink": ".sinks",
     "TeeSink": ".sinks.tee",
+    "ChannelSinks": ".sinks.channels",
     "NullSink": ".sinks.files",
     "RawSink": ".sinks.files",
     "WavSink": ".sinks.files",
@@ -67,6 +71,9 @@ __all__ = [
     "AuthenticationError",
     "Block",
     "Chain",
+    "ChannelFrame",
+    "ChannelSinks",
+    "ChannelSplit",
     "DetectorError",
     "DeviceError",
     "EnergyGate",
@@ -101,6 +108,7 @@ __all__ = [
     "WavSink",
     "__version__",
     "open_source",
+    "split_channels",
     "standard_stages",
 ]
 
@@ -109,7 +117,8 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .blocks import Block, Frame
+    from .blocks import Block, ChannelFrame, Frame
+    from .channels import split_channels
     from .errors import (
         AudioLostError,
         AuthenticationError,
@@ -129,6 +138,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .server.app import LocalServer
     from .server.child import ServerProcess
     from .sinks import Sink
+    from .sinks.channels import ChannelSinks
     from .sinks.files import NullSink, RawSink, WavSink
     from .sinks.neuralspace import NeuralSpaceSink
     from .sinks.tee import TeeSink
@@ -138,3 +148,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from .sources.stdin import StdinSource
     from .sources.synthetic import ArraySource, ToneSource
     from .stages import Chain, EnergyGate, Framer, Resampler, SpeechGate, Stage
+    from .stages.split import ChannelSplit

@@ -31,6 +31,7 @@ from .ring import MAX_DROPPED_SPANS, Ring
 from .sinks import Sink
 from .sources import Source
 from .stages import Chain, EnergyGate, Framer, Resampler, SpeechGate, Stage
+from .stages.speech_gate import find_gate
 
 __all__ = ["Pipeline", "RunStats", "prefetched", "standard_stages"]
 
@@ -190,6 +191,12 @@ class Pipeline:
         self.write_thread = write_thread
         self._stop = threading.Event()
         self._stopped_by_user = False
+
+    @property
+    def gate(self) -> SpeechGate | None:
+        """The speech gate among the stages (the last, if there are several), or None: what
+        it heard (level, speech or silence, samples seen and skipped) is the stream's meter."""
+        return find_gate(self.chain.stages)
 
     def stop(self, within: float = STOP_WITHIN_S) -> None:
         """End the stream early but cleanly: stages flushed, sink closed, its last results

@@ -1,7 +1,9 @@
 """How ``nsaudio stream`` prints results: live text, JSON Lines, SRT or WebVTT.
 
 Every writer takes results as they arrive (times already absolute) and writes each full
-result as soon as it comes, so an interrupted run keeps everything it had. ``-o FILE`` is
+result as soon as it comes, so an interrupted run keeps everything it had. A result of one
+channel's session (``--split-channels``) carries its channel's name: text and SRT lines
+begin ``agent: ``, JSON Lines have a ``channel`` key, WebVTT cues a voice tag ``<v agent>``. ``-o FILE`` is
 a :class:`TranscriptFile`: FILE appears at the end of the run, and only a run that failed
 before a single result was written leaves none.
 """
@@ -10,13 +12,13 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from ..errors import InputError
 from ..neuralspace.protocol import TranscriptResult
 from ..sinks.files import PendingFile
 
-__all__ = ["OUTPUTS", "TranscriptFile", "make_writer"]
+__all__ = ["OUTPUTS", "ResultWriter", "TranscriptFile", "labelled", "make_writer"]
 
 OUTPUTS = ("text", "jsonl", "srt", "vtt")
 
@@ -68,6 +70,16 @@ def _utf8_stdout() -> TextIO:
     return sys.stdout
 
 
+def labelled(r: TranscriptResult) -> str:
+    """The result's text, after its channel's name when it has one (``agent: hello``)."""
+    text = r.text.strip()
+    return f"{r.channel}: {text}" if r.channel is not None and text else text
+
+
+def _vtt_escaped(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 class TextWriter:
     """One line per full result; on a terminal the current partial is rewritten in place."""
 
@@ -86,11 +98,11 @@ class TextWriter:
         if r.full:
             self._clear()
             if r.text.strip():
-                self.out.write(r.text.strip() + "\n")
+                self.out.write(labelled(r) + "\n")
                 self.written += 1
         elif self.live:
             self._clear()
-            self.out.write(r.text.strip())
+            self.out.write(labelled(r))
             self._shown = True
         self.out.flush()
 
@@ -134,11 +146,14 @@ class SubtitleWriter:
             return
         self.count += 1
         sep = "." if self.vtt else ","
-        if not self.vtt:
+        if self.vtt:  # cue text is markup: a voice tag names the channel
+            text = _vtt_escaped(r.text.strip())
+            if r.channel is not None:
+                text = f"<v {_vtt_escaped(r.channel)}>{text}"
+        else:
             self.out.write(f"{self.count}\n")
-        self.out.write(
-            f"{_clock(r.start_time, sep)} --> {_clock(r.end_time, sep)}\n{r.text.strip()}\n\n"
-        )
+            text = labelled(r)
+        self.out.write(f"{_clock(r.start_time, sep)} --> {_clock(r.end_time, sep)}\n{text}\n\n")
         self.out.flush()
 
     def close(self) -> None:
@@ -146,6 +161,19 @@ class SubtitleWriter:
 
 
 Writer = TextWriter | JsonlWriter | SubtitleWriter
+
+
+class ResultWriter(Protocol):
+    """What a run writes its results with: any writer here, or the status line's."""
+
+    @property
+    def written(self) -> int:
+        """Results written so far."""
+        ...
+
+    def write(self, r: TranscriptResult) -> None: ...
+
+    def close(self) -> None: ...
 
 
 def make_writer(kind: str, out: TextIO, *, live: bool) -> Writer:

@@ -10,13 +10,20 @@ row of Hindi, Arabic or Japanese text is cut where the terminal would wrap it.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ..meter import LevelMeter
 
 __all__ = [
+    "ChannelLevel",
     "Fields",
+    "GateReadings",
+    "LaneReadings",
+    "PartialClock",
+    "SendCounters",
+    "SinkReadings",
     "StreamProgress",
     "clock",
     "display_width",
@@ -85,8 +92,18 @@ def clock(seconds: float) -> str:
 
 
 @dataclass(frozen=True)
+class ChannelLevel:
+    """One channel's level and the gate's label, when each channel has a session of its own."""
+
+    name: str
+    level_db: float
+    speech: bool
+
+
+@dataclass(frozen=True)
 class Fields:
-    """What the status line shows; seconds throughout."""
+    """What the status line shows; seconds throughout. With ``channels`` (a session per
+    channel), their levels replace the single one, and ``sent``/``skipped`` are totals."""
 
     position: float  # in the stream: audio processed, paced by the sender's clock
     duration: float | None  # of the input, when known (files): a progress bar
@@ -97,6 +114,7 @@ class Fields:
     skipped: float | None  # with --gate
     reconnects: int
     partial_age: float | None  # since the newest partial result (None: none yet, or off)
+    channels: tuple[ChannelLevel, ...] = ()
 
 
 def render(f: Fields) -> str:
@@ -113,9 +131,12 @@ def render(f: Fields) -> str:
         ]
     else:
         parts = [f"live {clock(f.position):>5}"]
-    state = "speech" if f.speech else "silence"
-    level = max(-99.9, f.level_db)  # silence is -100: one width for every level
-    parts.append(f"{level:5.1f} dBFS {_LEVEL.bar(level)} {state:<7}")
+    if f.channels:  # no bars: two or more levels must fit
+        levels = (f"{c.name} {_level(c.level_db):5.1f} dBFS {_state(c.speech)}" for c in f.channels)
+        parts.append("  ".join(levels))
+    else:
+        level = _level(f.level_db)
+        parts.append(f"{level:5.1f} dBFS {_LEVEL.bar(level)} {_state(f.speech)}")
     parts.append(f"sent {f.sent:5.1f} s")
     if f.skipped is not None:
         parts.append(f"skipped {f.skipped:5.1f} s")
@@ -126,30 +147,94 @@ def render(f: Fields) -> str:
     return "  ".join(parts)
 
 
+def _level(db: float) -> float:
+    return max(-99.9, db)  # silence is -100: one width for every level
+
+
+def _state(speech: bool) -> str:
+    return f"{'speech' if speech else 'silence':<7}"
+
+
+class GateReadings(Protocol):
+    """What the status line reads of a speech gate (:class:`~nsaudio.stages.SpeechGate`)."""
+
+    @property
+    def seen_samples(self) -> int: ...
+    @property
+    def skipped_samples(self) -> int: ...
+    @property
+    def level_db(self) -> float: ...
+    @property
+    def speaking(self) -> bool: ...
+
+
+class SendCounters(Protocol):
+    """What the status line reads of a sink's counters
+    (:class:`~nsaudio.sinks.session.SessionCounters`)."""
+
+    @property
+    def samples_sent(self) -> int: ...
+    @property
+    def reconnects(self) -> int: ...
+
+
+class SinkReadings(Protocol):
+    """What the status line reads of a streaming sink: its counters."""
+
+    @property
+    def counters(self) -> SendCounters: ...
+
+
+class LaneReadings(Protocol):
+    """One session of a stream: its channel's label (None for a stream of one session), the
+    gate that labels its frames and the sink that sends them."""
+
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def gate(self) -> GateReadings: ...
+    @property
+    def sink(self) -> SinkReadings: ...
+
+
+class PartialClock(Protocol):
+    """Knows when the newest partial result came (``time.monotonic()``, None before one)."""
+
+    @property
+    def last_partial(self) -> float | None: ...
+
+
 class StreamProgress:
     """Reads a running stream's counters into :class:`Fields`: plain attribute reads, no
-    locks, nothing the send path waits for."""
+    locks, nothing the send path waits for.
+
+    ``lanes``: the stream's sessions, one, or one per channel (``--split-channels``, every
+    one named); ``rate``: of their frames; ``duration``: the input's, when known;
+    ``watch``: has ``last_partial``, the monotonic time of the newest partial result.
+    """
 
     def __init__(
         self,
         *,
-        gate: Any,
-        sink: Any,
+        lanes: Sequence[LaneReadings],
         rate: int,
         duration: float | None,
         pace: float,
         gated: bool,
         partials: bool,
-        watch: Any,
+        watch: PartialClock,
         now: float,
     ) -> None:
-        self.gate, self.sink, self.rate = gate, sink, rate
+        if not lanes:
+            raise ValueError("a stream has at least one session")
+        self.lanes, self.rate = list(lanes), rate
         self.duration, self.pace, self.gated, self.partials = duration, pace, gated, partials
         self.watch = watch  # has last_partial: monotonic time of the newest partial, or None
         self.t0 = now
 
     def __call__(self, now: float) -> Fields:
-        gate, rate = self.gate, self.rate
+        lanes, rate = self.lanes, self.rate
+        gate = lanes[0].gate  # every lane sees every sample of the input
         position = gate.seen_samples / rate
         if self.pace > 0:
             # The pipeline reads ahead of the paced sender by its queue (seconds of audio):
@@ -162,7 +247,7 @@ class StreamProgress:
                 eta = left / self.pace
             elif position > 0 and now - self.t0 >= 1.0:
                 eta = left * (now - self.t0) / position
-        counters = self.sink.counters
+        counters = [lane.sink.counters for lane in lanes]
         last = self.watch.last_partial
         return Fields(
             position=position,
@@ -170,10 +255,15 @@ class StreamProgress:
             eta=eta,
             level_db=gate.level_db,
             speech=bool(gate.speaking),
-            sent=counters.samples_sent / rate,
-            skipped=gate.skipped_samples / rate if self.gated else None,
-            reconnects=counters.reconnects,
+            sent=sum(c.samples_sent for c in counters) / rate,
+            skipped=sum(lane.gate.skipped_samples for lane in lanes) / rate if self.gated else None,
+            reconnects=sum(c.reconnects for c in counters),
             partial_age=None if not self.partials or last is None else max(0.0, now - last),
+            channels=tuple(
+                ChannelLevel(lane.name, lane.gate.level_db, bool(lane.gate.speaking))
+                for lane in lanes
+                if lane.name is not None
+            ),
         )
 
 

@@ -178,7 +178,11 @@ def redact(text: str, *secrets: str) -> str:
 
 @dataclass(frozen=True)
 class TranscriptResult:
-    """One result message. Times are seconds; ``offset`` makes them absolute after a reconnect."""
+    """One result message. Times are seconds; ``offset`` makes them absolute after a reconnect.
+
+    ``channel`` is not the service's: it names the input channel whose session sent the
+    result when each channel has a session of its own (``--split-channels``), else None.
+    """
 
     full: bool
     text: str
@@ -188,9 +192,11 @@ class TranscriptResult:
     stream_id: str = ""
     send_time: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    channel: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The service's keys (times as they are here), then the unknown keys it sent."""
+        """The service's keys (times as they are here), ``channel`` when there is one, then
+        the unknown keys the service sent."""
         out: dict[str, Any] = {
             "full": self.full,
             "stream_id": self.stream_id,
@@ -200,6 +206,8 @@ class TranscriptResult:
             "send_time": self.send_time,
             "text": self.text,
         }
+        if self.channel is not None:
+            out["channel"] = self.channel
         for key, value in self.extra.items():
             out.setdefault(key, value)
         return out

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from ..detectors.energy import EnergyDetector, level_dbfs
 from ..errors import InputError
-from .speech_gate import SpeechGate
+from .speech_gate import SpeechGate, find_gate
 
-__all__ = ["EnergyGate", "level_dbfs"]
+__all__ = ["EnergyGate", "find_gate", "level_dbfs"]
 
 
 class EnergyGate(SpeechGate):

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import collections
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -38,7 +38,7 @@ from ..detectors.base import SpeechDetector
 from ..detectors.energy import SILENCE_DB, level_dbfs
 from ..errors import InputError
 
-__all__ = ["SpeechGate", "push_together"]
+__all__ = ["SpeechGate", "find_gate", "push_together"]
 
 
 class SpeechGate:
@@ -190,3 +190,10 @@ def push_together(gates: Sequence[SpeechGate], frames: Sequence[Frame]) -> list[
             (score,) = pending.detector.finish(pending)
             out.append(gate.decide(frame, score))
     return out
+
+
+def find_gate(stages: Iterable[object]) -> SpeechGate | None:
+    """The speech gate among ``stages`` (the last, if there are several), or None; an
+    :class:`~nsaudio.stages.EnergyGate` is one."""
+    gates = [stage for stage in stages if isinstance(stage, SpeechGate)]
+    return gates[-1] if gates else None
