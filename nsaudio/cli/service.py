@@ -125,12 +125,13 @@ def service_endpoint(args: argparse.Namespace) -> Iterator[Endpoint]:
     if getattr(args, "local", False) or (key is None and base is None):
         from ..server.child import ServerProcess
 
-        server = ServerProcess().start()
+        engine = getattr(args, "local_engine", None) or "pocketsphinx"  # gateway's option
+        server = ServerProcess(engine=engine).start()
         if not getattr(args, "quiet", False):  # -q: only errors
             why = "--local" if getattr(args, "local", False) else "no NS_API_KEY set"
             sys.stderr.write(
                 f"nsaudio: {why}: using the built-in offline server "
-                f"(English, pocketsphinx) at {server.base_url}\n"
+                f"(English, {engine}) at {server.base_url}\n"
             )
         try:
             yield Endpoint(server.base_url, LOCAL_KEY, ca_file=None, local=True)

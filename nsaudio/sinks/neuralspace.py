@@ -59,14 +59,12 @@ from .session import (
     SessionMachine,
 )
 
-__all__ = ["HURRY_S", "NeuralSpaceSink"]
+__all__ = ["NeuralSpaceSink"]
 
 log = logging.getLogger("nsaudio.neuralspace")
 
 #: Frames handed to a connection and not yet written before the feeder waits.
 SEND_BACKLOG = 4
-#: How long a stopped stream waits for its last results, unless told otherwise.
-HURRY_S = 0.8
 
 
 class _Conn:
@@ -244,7 +242,7 @@ class NeuralSpaceSink:
         if self._sockets is None:
             self._finished.set()  # never opened: a results() waiting for it ends
 
-    def hurry(self, within: float = HURRY_S) -> None:
+    def hurry(self, within: float) -> None:
         """The user stopped the stream: stop pacing, and end within ``within`` seconds
         however the service behaves (results until then are delivered; speech not yet
         transcribed by then is named in a warning, and ``close()`` does not raise for it)."""
