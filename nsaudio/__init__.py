@@ -2,7 +2,7 @@
 
 The pipeline, as the package layout draws it::
 
-    sources/ ──ring──▶ stages/ (Resampler ▶ Framer ▶ EnergyGate) ──▶ sinks/ ──▶ service
+    sources/ ──ring──▶ stages/ (Resampler ▶ Framer ▶ SpeechGate) ──▶ sinks/ ──▶ service
 
 ``Pipeline`` runs it on threads; ``connect()`` (``nsaudio.aio``) runs the same stages and
 sink from your own asyncio loop.
@@ -29,6 +29,7 @@ _EXPORTS = {
     "InputError": ".errors",
     "UnsupportedAudioError": ".errors",
     "DeviceError": ".errors",
+    "DetectorError": ".errors",
     "ServiceError": ".errors",
     "AuthenticationError": ".errors",
     "ProtocolError": ".errors",
@@ -51,6 +52,7 @@ _EXPORTS = {
     "Resampler": ".stages.resampler",
     "Framer": ".stages.framer",
     "EnergyGate": ".stages.energy_gate",
+    "SpeechGate": ".stages.speech_gate",
     "ChannelSplit": ".stages.split",
     "Sink": ".sinks",
     "TeeSink": ".sinks.tee",
@@ -79,6 +81,7 @@ __all__ = [
     "ChannelFrame",
     "ChannelSinks",
     "ChannelSplit",
+    "DetectorError",
     "DeviceError",
     "EnergyGate",
     "FileSource",
@@ -101,6 +104,7 @@ __all__ = [
     "ServiceError",
     "Sink",
     "Source",
+    "SpeechGate",
     "Stage",
     "StdinSource",
     "StreamParams",
@@ -128,6 +132,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .errors import (
         AudioLostError,
         AuthenticationError,
+        DetectorError,
         DeviceError,
         InputError,
         NsAudioError,
@@ -153,5 +158,5 @@ if TYPE_CHECKING:  # pragma: no cover
     from .sources.push import PushSource
     from .sources.stdin import StdinSource
     from .sources.synthetic import ArraySource, ToneSource
-    from .stages import Chain, EnergyGate, Framer, Resampler, Stage
+    from .stages import Chain, EnergyGate, Framer, Resampler, SpeechGate, Stage
     from .stages.split import ChannelSplit

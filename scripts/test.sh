@@ -21,7 +21,8 @@ fi
 
 VENV="${NSAUDIO_VENV:-.venv}"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-"$VENV/bin/pip" install -q --disable-pip-version-check '.[all]'
+# vad-reference: torch (CPU) and silero-vad, the reference the Silero detector is tested against
+"$VENV/bin/pip" install -q --disable-pip-version-check '.[all,vad-reference]'
 
 # A real capture path without sound hardware: PulseAudio with a null sink whose monitor is
 # the default source. CI fails rather than quietly skipping the device tests.

@@ -7,6 +7,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
+from ..detectors.base import DETECTORS
 from ..server.engines import ENGINES  # numpy only: pocketsphinx loads with its engine
 from .options import whole_number
 from .service import read_api_key
@@ -44,6 +45,13 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
         "VAD finds comes back as '[speech 1.2 s]', for load tests with hundreds of streams",
     )
     p.add_argument(
+        "--vad",
+        choices=list(DETECTORS),
+        default="energy",
+        help="the speech detector that segments each session: energy (default: level above "
+        "an adaptive noise floor) or silero (a neural VAD, needs pip install 'nsaudio[vad]')",
+    )
+    p.add_argument(
         "--max-sessions",
         type=whole_number(1, 100_000),
         default=None,
@@ -60,12 +68,17 @@ def run(args: argparse.Namespace) -> int:
     from ..server.app import LocalServer  # the server extra: imported only to serve
 
     key = read_api_key(args.api_key_file) if args.api_key_file else None
+    if args.vad == "silero":
+        from ..detectors.silero import SileroModel
+
+        SileroModel.shared()  # a missing extra or a damaged model: one line, before listening
     server = LocalServer(
         host=args.host,
         port=args.port,
         api_key=key,
         engine_factory=ENGINES[args.engine],
         max_sessions=args.max_sessions or DEFAULT_MAX_SESSIONS[args.engine],
+        vad=args.vad,
     )
 
     def ready(srv: LocalServer) -> None:

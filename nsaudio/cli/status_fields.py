@@ -156,7 +156,7 @@ def _state(speech: bool) -> str:
 
 
 class GateReadings(Protocol):
-    """What the status line reads of an energy gate (:class:`~nsaudio.stages.EnergyGate`)."""
+    """What the status line reads of a speech gate (:class:`~nsaudio.stages.SpeechGate`)."""
 
     @property
     def seen_samples(self) -> int: ...

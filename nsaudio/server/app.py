@@ -39,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from ..detectors.base import DETECTORS
 from ..errors import ServerError
 from .engines import ENGINE_RATE, EngineFactory, EnginePool, PocketSphinxEngine, PoolExhausted
 from .logs import RedactSecrets, log, ws_log
@@ -52,6 +53,7 @@ from .params import (
 from .rest import RestApi
 from .tokens import TokenStore
 from .transcriber import Transcriber
+from .vad import VadConfig
 
 __all__ = ["LocalServer", "RedactSecrets", "ServerStartError"]
 
@@ -81,7 +83,9 @@ class LocalServer:
     are open at once (default 16: pocketsphinx decodes about 2.5 real-time streams per core),
     and as many engines exist, reused across sessions. ``token_clock`` (monotonic seconds) is
     for tests, and so is ``on_audio(session_id, pcm)``: called with every audio message as it
-    arrives, so a test can compare what the server received with what was sent.
+    arrives, so a test can compare what the server received with what was sent. ``vad``
+    names the speech detector each session's segmenter uses (``"energy"``, or ``"silero"``:
+    needs the ``vad`` extra; each session scores its own frames, not batched).
 
     After ``start()``, ``port`` is the bound port and ``base_url`` is ``http://host:port``.
     """
@@ -97,7 +101,10 @@ class LocalServer:
         token_clock: Callable[[], float] = time.monotonic,
         prewarm: bool = True,
         on_audio: Callable[[str, bytes], None] | None = None,
+        vad: str = "energy",
     ) -> None:
+        if vad not in DETECTORS:
+            raise ValueError(f"vad must be one of {', '.join(DETECTORS)}, got {vad!r}")
         if not 0 <= port <= 65535:
             raise ValueError(f"port must be in 0..65535, got {port}")
         if max_sessions < 1:
@@ -113,6 +120,7 @@ class LocalServer:
         self._pool = EnginePool(engine_factory or PocketSphinxEngine, max_sessions)
         self._prewarm = prewarm
         self._on_audio = on_audio
+        self.vad = vad
         self._active = 0
         self._thread: threading.Thread | None = None
         self._background = False
@@ -330,7 +338,8 @@ class LocalServer:
             if params.ignored
             else "",
         )
-        transcriber = Transcriber(params, engine)
+        vad_config = VadConfig(threshold=params.vad_threshold, rate=ENGINE_RATE, detector=self.vad)
+        transcriber = Transcriber(params, engine, vad_config=vad_config)
         # A cheap engine is fed here, on the loop, 250 ms of audio at a time: what it costs
         # is the VAD and, for pcm_8k, the upsampling, mostly per call (measured for pcm_8k:
         # 0.9-1.5 ms of CPU per second of audio fed 100 ms at a time, 0.4-0.5 fed 250 ms at a

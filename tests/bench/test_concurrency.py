@@ -81,3 +81,18 @@ def test_find_max_searches_and_plots(tmp_path: Path) -> None:
     assert all(set(r["send_overhead_ms"]) == {"p50", "p95", "p99", "max"} for r in report["runs"])
     assert all(isinstance(r["passed"], bool) for r in report["runs"])
     assert plot.read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("fmt", ["pcm_8k", "pcm_16k"])
+def test_streams_gated_by_silero_report_its_cost(tmp_path: Path, fmt: str) -> None:
+    # pcm_8k: ten streams in five phases (100 ms frames of 20 ms packets): two a tick
+    report, stdout = run_benchmark(
+        tmp_path, "--streams", "10", "--seconds", "2", "--format", fmt, "--gate-vad", "silero"
+    )
+    assert report["gate_vad"] == "silero" and report["failed_streams"] == 0
+    gate = report["gate"]
+    assert gate["vad"] == "silero" and gate["windows"] >= 10 * 2 * 31  # 32 ms windows
+    assert gate["calls"] < gate["windows"]  # the streams shared calls
+    if fmt == "pcm_8k":
+        assert gate["us_per_stream_frame"] > 0 and "µs CPU per stream-frame" in stdout
