@@ -165,7 +165,9 @@ class AsyncStream:
             url, key, self.params, live=live, ring_seconds=buffer_seconds, **options
         )
         self._slice = max(1, round(SLICE_SECONDS * self.format.rate))
-        self._position = 0  # input frames taken so far: the next block's start
+        self._position = 0  # the next block's start: input frames taken, and the gaps
+        self._gap_frames = 0  # frames the stream skipped over (send(start=) jumped ahead)
+        self._gaps = 0
         self._sent_frames = 0  # output frames handed to the sink
         self._t0 = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -226,23 +228,35 @@ class AsyncStream:
 
     # -- audio in ---------------------------------------------------------------------------
 
-    async def send(self, chunk: Any) -> None:
+    async def send(self, chunk: Any, *, start: int | None = None) -> None:
         """Send ``chunk``: a numpy array of the stream's dtype, shape ``(frames,)`` (mono) or
         ``(frames, channels)``, or bytes of whole interleaved frames; any number of frames.
 
+        ``start``: where the chunk sits in the stream, in input frames from the first (None:
+        right after the previous chunk). A platform that stamps its packets (a phone call's
+        media timestamps) says so: a ``start`` past the end of the audio so far is a gap (a
+        packet that never came), which nothing fills and the results' times step over, so
+        the times after it stay true; a ``start`` before that end is an ``InputError``
+        (audio cannot be placed twice).
+
         Checked whole before anything of it is used: a wrong dtype or shape, NaN or infinite
-        samples, or a send after ``end()`` raise ``InputError`` and nothing of it is sent.
-        Not live, this waits while ``buffer_seconds`` of audio wait to be sent. A stream that
-        failed raises its error here.
+        samples, a ``start`` that goes back, or a send after ``end()`` raise ``InputError``
+        and nothing of it is sent. Not live, this waits while ``buffer_seconds`` of audio
+        wait to be sent. A stream that failed raises its error here.
         """
         t_ns = time.monotonic_ns()  # when the newest sample of the chunk came
         self._check_open("send()")
         data = self.format.samples(chunk)
+        if start is not None and (isinstance(start, bool) or not isinstance(start, int)
+                                  or start < 0):  # fmt: skip
+            raise InputError(f"stream: start must be a whole number of frames, not {start!r}")
         sending = self._sending
         assert sending is not None
         await sending.acquire()  # whole chunks in call order (not `async with`: a layer less)
         try:
             self._check_open("send()")
+            if start is not None and start != self._position + self._held_frames:
+                await self._jump(start)
             if self._framer is not None:
                 data = self._hold(data, t_ns)
             rate = self.format.rate
@@ -256,6 +270,31 @@ class AsyncStream:
                     await self._put(frame)
         finally:
             sending.release()
+
+    async def _jump(self, start: int) -> None:
+        """The next chunk starts at ``start``, not where the audio so far ends: a gap, after
+        the held chunks go through at their own place; going back raises ``InputError``."""
+        end = self._position + self._held_frames
+        if start < end:
+            raise InputError(
+                f"stream: a chunk placed at frame {start} goes back into the audio so far "
+                f"(it reaches frame {end}); nothing of it was sent"
+            )
+        await self._release_held()
+        self._gap_frames += start - self._position
+        self._gaps += 1
+        self._position = start
+
+    async def _release_held(self) -> None:
+        """The held chunks (short of a frame) through the stages now, as one block."""
+        if not self._held:
+            return
+        held = np.concatenate(self._held)
+        self._held, self._held_frames = [], 0
+        block = Block(held, self._position, self.format.rate, self._held_t_ns)
+        self._position += len(held)
+        for frame in self._chain.push(block):
+            await self._put(frame)
 
     def _hold(self, data: np.ndarray, t_ns: int) -> np.ndarray:
         """What of the input (held chunks, then ``data``) goes through the stages now: all of
@@ -286,13 +325,7 @@ class AsyncStream:
             if self._ended:
                 return
             self._ended = True
-            if self._held:  # the last chunks, short of a frame
-                held = np.concatenate(self._held)
-                self._held, self._held_frames = [], 0
-                block = Block(held, self._position, self.format.rate, self._held_t_ns)
-                self._position += len(held)
-                for frame in self._chain.push(block):
-                    await self._put(frame)
+            await self._release_held()  # the last chunks, short of a frame
             for frame in self._chain.flush():
                 await self._put(frame)
             self.sink.end()
@@ -355,14 +388,20 @@ class AsyncStream:
     def run_stats(self) -> RunStats:
         """Frames in and out, and seconds since the block was entered."""
         return RunStats(
-            input_frames=self._position + self._held_frames,
+            input_frames=self._position + self._held_frames - self._gap_frames,
             output_frames=self._sent_frames,
             seconds=time.perf_counter() - self._t0 if self._t0 else 0.0,
         )
 
     def stats(self) -> dict[str, Any]:
-        """The sink's counters (frames sent, reconnects, drops...) and the input taken."""
-        return {**self.sink.stats(), "input_frames": self._position + self._held_frames}
+        """The sink's counters (frames sent, reconnects, drops...), the input taken, and the
+        gaps ``send(start=)`` left (how many, and the frames skipped)."""
+        return {
+            **self.sink.stats(),
+            "input_frames": self._position + self._held_frames - self._gap_frames,
+            "input_gaps": self._gaps,
+            "input_gap_frames": self._gap_frames,
+        }
 
     # -- the socket loop's side says "look again" -----------------------------------------------
 
