@@ -36,9 +36,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, cast
 
-import numpy as np
-
-from ..blocks import Block, Frame
+from ..blocks import Frame
 from ..errors import AudioLostError, InputError, RingClosed
 from ..losses import Losses
 from ..neuralspace.protocol import StreamParams, Transcript, TranscriptResult
@@ -46,6 +44,7 @@ from ..runner import RunStats, standard_stages
 from ..sinks.neuralspace import NeuralSpaceSink
 from ..sources.chunks import ChunkFormat
 from ..stages import Chain, EnergyGate, Framer
+from .placing import Placer, check_start
 from .wakes import Looks, Wakes, per_loop
 
 __all__ = ["AsyncStream", "connect"]
@@ -71,6 +70,8 @@ def connect(
     channel: int | None = None,
     gate: bool = False,
     gate_threshold: float | None = 0.5,
+    gate_pre_roll_ms: float = 300,
+    gate_tail_ms: float = 700,
     quality: str | None = None,
     buffer_seconds: float = 10.0,
     **options: Any,
@@ -89,8 +90,9 @@ def connect(
     that much is queued. ``frame_ms``: audio per message (20 to 1000). ``channel``: send one
     channel (0-based) instead of the mean of all. ``gate``: send only what the energy gate
     hears as speech (``gate_threshold``, as ``--gate-threshold``; None: no gate, and no
-    speech labels for the drain to check against). ``quality``: soxr's
-    (default LQ live, HQ otherwise). ``options``: the session's settings, as the keyword
+    speech labels for the drain to check against), with ``gate_pre_roll_ms`` before each
+    onset and ``gate_tail_ms`` after it (``--gate-pre-roll``, ``--gate-tail``).
+    ``quality``: soxr's (default LQ live, HQ otherwise). ``options``: the session's settings, as the keyword
     arguments of :class:`~nsaudio.NeuralSpaceSink` (``drain_timeout``, ``ping_interval``,
     ``connect_timeout``, ``ca_file``...).
 
@@ -99,7 +101,8 @@ def connect(
     return AsyncStream(
         url, key, params, rate=rate, channels=channels, dtype=dtype, live=live,
         frame_ms=frame_ms, channel=channel, gate=gate, gate_threshold=gate_threshold,
-        quality=quality, buffer_seconds=buffer_seconds, **options,
+        gate_pre_roll_ms=gate_pre_roll_ms, gate_tail_ms=gate_tail_ms, quality=quality,
+        buffer_seconds=buffer_seconds, **options,
     )  # fmt: skip
 
 
@@ -130,6 +133,8 @@ class AsyncStream:
         channel: int | None = None,
         gate: bool = False,
         gate_threshold: float | None = 0.5,
+        gate_pre_roll_ms: float = 300,
+        gate_tail_ms: float = 700,
         quality: str | None = None,
         buffer_seconds: float = 10.0,
         **options: Any,
@@ -144,30 +149,22 @@ class AsyncStream:
         stages = standard_stages(
             cast(Any, self.format), self.params.format, frame_ms=frame_ms, channel=channel,
             quality=quality or ("LQ" if live else "HQ"), gate_threshold=gate_threshold,
-            skip_silence=gate,
+            skip_silence=gate, pre_roll_ms=gate_pre_roll_ms, tail_ms=gate_tail_ms,
         )  # fmt: skip
         self._chain = Chain(stages)
-        # At equal rates nothing is filtered: chunks shorter than a slice wait here, whole,
-        # until they reach the end of the frame being filled, and go through the stages
-        # together (the same frames, out at the same moment; 20 ms packets into 100 ms
-        # frames: a fifth of the stage calls).
-        self._framer: Framer | None = (
-            stages[1] if self.format.rate == self.params.rate and isinstance(stages[1], Framer)
-            else None
+        # Where each chunk goes, and at equal rates (nothing filtered) short chunks held
+        # until they complete the frame being filled (see .placing).
+        framer = stages[1] if isinstance(stages[1], Framer) else None
+        self._placer = Placer(
+            self.format.rate, max(1, round(SLICE_SECONDS * self.format.rate)),
+            framer if self.format.rate == self.params.rate else None,
         )  # fmt: skip
-        self._held: list[np.ndarray] = []
-        self._held_frames = 0
-        self._held_t_ns = 0
         #: The energy gate (None with ``gate_threshold=None``): its level and speech label
         #: are the stream's meter, as the CLI's status line shows them.
         self.gate = stages[-1] if isinstance(stages[-1], EnergyGate) else None
         self.sink = NeuralSpaceSink(
             url, key, self.params, live=live, ring_seconds=buffer_seconds, **options
         )
-        self._slice = max(1, round(SLICE_SECONDS * self.format.rate))
-        self._position = 0  # the next block's start: input frames taken, and the gaps
-        self._gap_frames = 0  # frames the stream skipped over (send(start=) jumped ahead)
-        self._gaps = 0
         self._sent_frames = 0  # output frames handed to the sink
         self._t0 = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -236,8 +233,7 @@ class AsyncStream:
         right after the previous chunk). A platform that stamps its packets (a phone call's
         media timestamps) says so: a ``start`` past the end of the audio so far is a gap (a
         packet that never came), which nothing fills and the results' times step over, so
-        the times after it stay true; a ``start`` before that end is an ``InputError``
-        (audio cannot be placed twice).
+        the times after it stay true; a ``start`` before that end is an ``InputError``.
 
         Checked whole before anything of it is used: a wrong dtype or shape, NaN or infinite
         samples, a ``start`` that goes back, or a send after ``end()`` raise ``InputError``
@@ -247,71 +243,44 @@ class AsyncStream:
         t_ns = time.monotonic_ns()  # when the newest sample of the chunk came
         self._check_open("send()")
         data = self.format.samples(chunk)
-        if start is not None and (isinstance(start, bool) or not isinstance(start, int)
-                                  or start < 0):  # fmt: skip
-            raise InputError(f"stream: start must be a whole number of frames, not {start!r}")
+        check_start(start)
         sending = self._sending
         assert sending is not None
         await sending.acquire()  # whole chunks in call order (not `async with`: a layer less)
         try:
             self._check_open("send()")
-            if start is not None and start != self._position + self._held_frames:
-                await self._jump(start)
-            if self._framer is not None:
-                data = self._hold(data, t_ns)
-            rate = self.format.rate
-            for i in range(0, len(data), self._slice):
+            for i, block in enumerate(self._placer.blocks(data, start, t_ns)):
                 if i:
                     await asyncio.sleep(0)  # others run between slices of a long chunk
-                piece = data[i : i + self._slice]
-                block = Block(piece, self._position, rate, t_ns)
-                self._position += len(piece)
                 for frame in self._chain.push(block):
                     await self._put(frame)
         finally:
             sending.release()
 
-    async def _jump(self, start: int) -> None:
-        """The next chunk starts at ``start``, not where the audio so far ends: a gap, after
-        the held chunks go through at their own place; going back raises ``InputError``."""
-        end = self._position + self._held_frames
-        if start < end:
+    def send_nowait(self, chunk: Any, *, start: int | None = None) -> None:
+        """:meth:`send` for a live stream, from code that cannot await (a protocol's
+        ``data_received``, a callback on the loop): the chunk goes through the stages at
+        once, whole, and this never waits, since a live stream drops its oldest audio rather
+        than wait for room (counted, and reported at the end).
+
+        The same checks and errors as :meth:`send`, and ``InputError`` on a stream that is
+        not live; ``RuntimeError`` while a :meth:`send` or :meth:`end` is under way.
+        """
+        t_ns = time.monotonic_ns()
+        self._check_open("send_nowait()")
+        if not self.live:
             raise InputError(
-                f"stream: a chunk placed at frame {start} goes back into the audio so far "
-                f"(it reaches frame {end}); nothing of it was sent"
+                "stream: send_nowait() is for live streams (live=True), which drop their "
+                "oldest audio rather than wait; await send() instead"
             )
-        await self._release_held()
-        self._gap_frames += start - self._position
-        self._gaps += 1
-        self._position = start
-
-    async def _release_held(self) -> None:
-        """The held chunks (short of a frame) through the stages now, as one block."""
-        if not self._held:
-            return
-        held = np.concatenate(self._held)
-        self._held, self._held_frames = [], 0
-        block = Block(held, self._position, self.format.rate, self._held_t_ns)
-        self._position += len(held)
-        for frame in self._chain.push(block):
-            await self._put(frame)
-
-    def _hold(self, data: np.ndarray, t_ns: int) -> np.ndarray:
-        """What of the input (held chunks, then ``data``) goes through the stages now: all of
-        it, or nothing while it does not reach the end of the frame being filled."""
-        assert self._framer is not None
-        due = self._framer.next_end
-        end = self._position + self._held_frames + len(data)
-        if len(data) < self._slice and due is not None and end < due:
-            self._held.append(data)
-            self._held_frames += len(data)
-            self._held_t_ns = t_ns
-            return data[:0]
-        if not self._held:
-            return data
-        out = np.concatenate([*self._held, data])
-        self._held, self._held_frames = [], 0
-        return out
+        data = self.format.samples(chunk)
+        check_start(start)
+        assert self._sending is not None
+        if self._sending.locked():
+            raise RuntimeError("send_nowait() while a send() or end() is under way")
+        for block in self._placer.blocks(data, start, t_ns):
+            for frame in self._chain.push(block):
+                self._put_nowait(frame)
 
     async def end(self) -> None:
         """No more audio: the stages are flushed (the last milliseconds go too) and the drain
@@ -325,7 +294,9 @@ class AsyncStream:
             if self._ended:
                 return
             self._ended = True
-            await self._release_held()  # the last chunks, short of a frame
+            for block in self._placer.rest():  # the last chunks, short of a frame
+                for frame in self._chain.push(block):
+                    await self._put(frame)
             for frame in self._chain.flush():
                 await self._put(frame)
             self.sink.end()
@@ -345,6 +316,19 @@ class AsyncStream:
                 self.sink.raise_failure()
                 raise InputError("stream: the stream has ended; nothing more can be sent") from None
             await self._event.wait()
+
+    def _put_nowait(self, frame: Frame) -> None:
+        """Hand ``frame`` to a live stream's sink (its ring drops the oldest, never refuses)."""
+        assert self._wakes is not None
+        try:
+            queued = self.sink.offer(frame, wake=False)
+        except RingClosed:  # the stream is over: cancelled, or failing
+            if self.sink.settled:
+                self.sink.raise_failure()
+            raise InputError("stream: the stream has ended; nothing more can be sent") from None
+        if queued:
+            self._wakes.add(self.sink)
+            self._sent_frames += len(frame)
 
     # -- results out ------------------------------------------------------------------------
 
@@ -388,7 +372,7 @@ class AsyncStream:
     def run_stats(self) -> RunStats:
         """Frames in and out, and seconds since the block was entered."""
         return RunStats(
-            input_frames=self._position + self._held_frames - self._gap_frames,
+            input_frames=self._placer.taken,
             output_frames=self._sent_frames,
             seconds=time.perf_counter() - self._t0 if self._t0 else 0.0,
         )
@@ -396,12 +380,11 @@ class AsyncStream:
     def stats(self) -> dict[str, Any]:
         """The sink's counters (frames sent, reconnects, drops...), the input taken, and the
         gaps ``send(start=)`` left (how many, and the frames skipped)."""
+        placer = self._placer
         return {
-            **self.sink.stats(),
-            "input_frames": self._position + self._held_frames - self._gap_frames,
-            "input_gaps": self._gaps,
-            "input_gap_frames": self._gap_frames,
-        }
+            **self.sink.stats(), "input_frames": placer.taken, "input_gaps": placer.gaps,
+            "input_gap_frames": placer.gap_frames,
+        }  # fmt: skip
 
     # -- the socket loop's side says "look again" -----------------------------------------------
 

@@ -13,6 +13,7 @@ from nsaudio.errors import InputError
 
 from ..faults.slots import make_speech
 from ..faults.support import check_times
+from .support import collect
 
 RATE = 16000
 PACKET = RATE // 50  # 20 ms
@@ -23,7 +24,8 @@ def _words(results) -> list[str]:
     return " ".join(r.text for r in results if r.full).split()
 
 
-def test_a_jump_forward_is_a_gap_and_the_times_after_it_stay_true(fault_server):
+@pytest.mark.parametrize("nowait", [False, True], ids=["send", "send_nowait"])
+def test_a_jump_forward_is_a_gap_and_the_times_after_it_stay_true(fault_server, nowait):
     # 20 ms packets into 200 ms frames, placed by their own positions; the packets of slot 3
     # and of slots 20-22 never come. Before the first gap, slot 2 waits half a frame: it goes
     # out at its own place, short, and slot 4 starts the next frame. Every word but the
@@ -41,13 +43,19 @@ def test_a_jump_forward_is_a_gap_and_the_times_after_it_stay_true(fault_server):
 
             async def send_all() -> None:
                 for start in range(0, len(pcm), PACKET):
-                    if start // SLOT not in missing:
-                        await stream.send(pcm[start : start + PACKET].tobytes(), start=start)
+                    if start // SLOT in missing:
+                        continue
+                    packet = pcm[start : start + PACKET].tobytes()
+                    if nowait:  # as a protocol's data_received would, between awaits
+                        stream.send_nowait(packet, start=start)
+                        await asyncio.sleep(0)
+                    else:
+                        await stream.send(packet, start=start)
                 await stream.end()
 
-            sender = asyncio.create_task(send_all())
-            got = [r async for r in stream]
-            await sender
+            results = asyncio.create_task(collect(stream))
+            await send_all()  # a failure here leaves the block, which ends the iteration
+            got = await results
         return got, stream.stats()
 
     got, stats = asyncio.run(main())
@@ -86,3 +94,28 @@ def test_a_start_that_goes_back_is_an_input_error_and_nothing_of_it_is_sent(faul
     got = asyncio.run(main())
     assert _words(got) == audio.words  # every word once: nothing was placed twice
     check_times([r.to_dict() for r in got])
+
+
+def test_send_nowait_is_for_live_streams_and_one_send_at_a_time(fault_server):
+    server = fault_server()
+    audio = make_speech(2, rate=RATE, channels=1)
+
+    async def main() -> None:
+        async with nsaudio.connect(server.base_url, server.api_key, rate=RATE) as stream:
+            with pytest.raises(InputError, match="for live streams"):
+                stream.send_nowait(audio.data[:PACKET])
+            assert stream.stats()["input_frames"] == 0
+        async with nsaudio.connect(
+            server.base_url, server.api_key, rate=48000, live=True
+        ) as stream:  # 48 kHz: a long chunk goes through the stages a slice at a time
+            long = asyncio.create_task(stream.send(np.zeros(48000 * 2, np.float32)))
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # the long send is between two of its slices
+            assert not long.done()
+            with pytest.raises(RuntimeError, match="under way"):
+                stream.send_nowait(np.zeros(960, np.float32))
+            await long
+            stream.send_nowait(np.zeros(960, np.float32))
+            assert stream.stats()["input_frames"] == 48000 * 2 + 960
+
+    asyncio.run(main())
