@@ -118,7 +118,7 @@ class Call:
         self._file = open(self._pending.name, "w", encoding="utf-8")  # noqa: SIM115
 
     def audio(self, track: str, block: Block) -> None:
-        """Audio for ``track`` (the platform's name) at its stream position."""
+        """Audio for ``track`` (the platform's name) at its stream position; never waits."""
         self.sessions[self.labels[track]].push(block)
 
     def note_missing(self, track: str, samples: int) -> None:
