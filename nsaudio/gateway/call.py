@@ -73,7 +73,8 @@ class Call:
         protocol: ``twilio`` or ``audiosocket``.
         call_id: names the transcript file (already checked to be a safe file name).
         tracks: the platform's track name -> the label results carry.
-        rate: the tracks' sample rate (None: each track takes its first block's).
+        rate: the tracks' sample rate as the platform says it (a track whose first block
+            comes at another rate follows the block; None: each takes its first block's).
         parameters: what the platform passed along (Twilio's custom parameters).
     """
 

@@ -100,9 +100,11 @@ class StreamTrack:
     Args:
         target: the service.
         settings: how to stream.
-        rate: the track's sample rate (Twilio 8000; AudioSocket 8000 to 192000), or None to
-            take it from the first block (the stream opens then: a call that never sends
-            audio opens no session).
+        rate: the track's sample rate as far as the platform has said (Twilio: 8000;
+            AudioSocket: 8000, the rate every Asterisk sends, until the first audio's kind
+            says otherwise): the stream opens at once, and a first block at another rate
+            opens it again at that rate (nothing was sent to the first). None: the stream
+            opens with the first block.
         on_result: called on the loop with each result (partials too), times absolute.
     """
 
@@ -119,8 +121,9 @@ class StreamTrack:
         self._on_result = on_result
         self.stream: AsyncStream | None = None
         self._task: asyncio.Task[str | None] | None = None
+        self._retired: set[asyncio.Task[str | None]] = set()  # opened at a rate that was not
         # Blocks that came before the stream was entered (None once it was, or gave up).
-        self._waiting: collections.deque[Block] | None = collections.deque()
+        self._waiting: collections.deque[Block] | None = None
         self._waiting_samples = 0
         self.dropped_waiting = 0  # input samples dropped while the first session opened
         self.received_samples = 0
@@ -140,6 +143,7 @@ class StreamTrack:
 
         s, t = self.settings, self.target
         self.rate = rate
+        self._waiting, self._waiting_samples = collections.deque(), 0
         self.stream = AsyncStream(
             t.base_url, t.api_key, s.params, rate=rate, dtype="int16", live=True,
             frame_ms=s.frame_ms, gate=s.gate, gate_threshold=s.gate_threshold,
@@ -170,8 +174,9 @@ class StreamTrack:
             log.debug("a track's stream failed", exc_info=err)
             return f"internal error: {type(err).__name__}: {err}"
         finally:
-            self._sending = False
-            self._waiting = None
+            if stream is self.stream:  # not one opened at a rate the audio did not have
+                self._sending = False
+                self._waiting = None
 
     async def _end(self, stream: AsyncStream) -> None:
         await stream.end()
@@ -181,9 +186,12 @@ class StreamTrack:
     def push(self, block: Block) -> None:
         """Audio at its stream position (a jump in ``start`` is a gap); never waits: a live
         stream drops its oldest audio instead, counted."""
-        if self.stream is None:
+        if self.stream is None or (block.rate != self.rate and not self.received_samples):
             if self._ending:
                 return
+            if self._task is not None:  # opened at the rate the platform said, not this one
+                self._task.cancel()
+                self._retired.add(self._task)
             self._open(block.rate)
         self.received_samples += len(block)
         if self._sending:
@@ -220,6 +228,7 @@ class StreamTrack:
             await self._end(self.stream)
         # else still opening: _run ends the stream once it has handed over what waited.
         error = await asyncio.shield(self._task)
+        await self._retire()
         dropped = self.dropped_waiting / (self.rate or 1)
         if error is None and dropped:
             error = (
@@ -235,6 +244,14 @@ class StreamTrack:
         if self._task is not None and not self._task.done():
             self._task.cancel()
             await asyncio.wait([self._task])  # the stream closes its sockets (bounded)
+        await self._retire()
+
+    async def _retire(self) -> None:
+        """Wait for the streams opened at a rate the audio did not have to close (bounded:
+        a cancelled stream waits a few seconds at most for its sockets)."""
+        if self._retired:
+            await asyncio.wait(self._retired)
+            self._retired.clear()
 
     def _stats(self) -> dict[str, Any]:
         rate = self.settings.params.rate
