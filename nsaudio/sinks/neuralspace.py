@@ -26,7 +26,7 @@ never wait: ``watch()``, ``start()``, ``offer()``, ``take_results()``, ``end()``
 ``cancel()`` are the verbs above without their waits, and the watcher says when to look again.
 
 The send path writes through ``websockets`` internals (``protocol.send_binary`` and
-``send_data()`` on the loop's thread, without a coroutine per frame), which is why the
+``data_to_send()`` on the loop's thread, without a coroutine per frame), which is why the
 dependency is pinned to the major version tested (see ``pyproject.toml``).
 """
 
@@ -94,6 +94,20 @@ class _Conn:
         transport = getattr(self.ws, "transport", None)
         if transport is not None:
             transport.abort()
+
+
+def _flush(ws: Any) -> None:
+    """Write what the protocol framed since the last flush in one write: websockets' own
+    ``send_data()`` writes each frame (and ping) on its own, a system call each, and once the
+    connection is lost asyncio logs a warning for each of them."""
+    chunks = ws.protocol.data_to_send()
+    if not chunks or ws.transport.is_closing():
+        return  # lost: the reader reports how it ended
+    data = b"".join(chunks)
+    if data:
+        ws.transport.write(data)
+    if not all(chunks) and ws.transport.can_write_eof():  # websockets' end of data
+        ws.transport.write_eof()
 
 
 class NeuralSpaceSink:
@@ -501,8 +515,7 @@ class NeuralSpaceSink:
             self._depth -= 1
             if not self._depth and self._unflushed:
                 for conn in self._unflushed:
-                    if not conn.ws.transport.is_closing():
-                        conn.ws.send_data()
+                    _flush(conn.ws)
                 self._unflushed.clear()
 
     def _carry_out(self, actions: list[Action]) -> None:
@@ -670,12 +683,14 @@ class NeuralSpaceSink:
         try:
             while True:
                 while conn.outbox:
+                    if conn.ws.transport.is_closing():
+                        return  # lost (websockets hears of it next pass): the reader reports
                     item = conn.outbox.popleft()
                     if isinstance(item, Ping):  # everything before it is written now
                         self._ping(conn, item)
                         if self._unflushed:
                             self._unflushed.discard(conn)
-                            conn.ws.send_data()
+                            _flush(conn.ws)
                         continue
                     await conn.ws.send(item.pcm)
                     if send_log is not None and item.t_ns is not None:
