@@ -5,6 +5,7 @@
     NsAudioError                               exit status
     ├── InputError (ValueError)                    2   bad argument, unreadable or unsupported audio
     │   ├── UnsupportedAudioError                  2   a file that is not audio nsaudio can decode
+    │   ├── MissingExtraError                      2   an optional part is not installed (pip extra)
     │   └── DeviceError                            2   no such input device, busy, PortAudio missing
     ├── ServiceError (RuntimeError)                1   the service or the network failed
     │   ├── AuthenticationError                    3   key or token rejected; never retried
@@ -37,6 +38,7 @@ __all__ = [
     "ConsumerError",
     "DeviceError",
     "InputError",
+    "MissingExtraError",
     "NsAudioError",
     "ProtocolError",
     "RingClosed",
@@ -60,6 +62,11 @@ class InputError(NsAudioError, ValueError):
 
 class UnsupportedAudioError(InputError):
     """The input is not audio that nsaudio can decode."""
+
+
+class MissingExtraError(InputError):
+    """An optional part of nsaudio is not installed; the message names the
+    ``pip install 'nsaudio[...]'`` that brings it."""
 
 
 class DeviceError(InputError):

@@ -16,13 +16,20 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
-from ..errors import InputError, NsAudioError
+from ..errors import InputError, MissingExtraError, NsAudioError
+from ..extras import require_extra
 from ..neuralspace.protocol import DEFAULT_BASE_URL, LANGUAGES, StreamParams, rest_base
 from ..neuralspace.rest import RestClient
 
-__all__ = ["Endpoint", "add_service_options", "service_endpoint"]
+__all__ = [
+    "Endpoint",
+    "add_service_options",
+    "require_local_server",
+    "service_endpoint",
+    "uses_local_server",
+]
 
 log = logging.getLogger("nsaudio.service")
 
@@ -58,6 +65,21 @@ def read_api_key(path: str | None) -> str | None:
             raise InputError(f"{path}: the API key file is empty")
         return key
     return os.environ.get("NS_API_KEY", "").strip() or None
+
+
+def shown_url(url: str) -> str:
+    """``url`` fit for a log line: a user name or password in it (``https://u:p@host``) is
+    left out, as is any query or fragment; the key never travels in the URL."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:  # not a number: shown as it was given, without the user part
+        port = None
+    netloc = host if port is None else f"{host}:{port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _is_loopback(url: str) -> bool:
@@ -110,13 +132,41 @@ class Endpoint:
         )
 
 
+def uses_local_server(args: argparse.Namespace) -> bool:
+    """True when ``args`` make :func:`service_endpoint` start the built-in server: ``--local``,
+    or neither a key nor a base URL."""
+    return _wants_local(args, read_api_key(getattr(args, "api_key_file", None)), _base_url(args))
+
+
+def _base_url(args: argparse.Namespace) -> str | None:
+    return getattr(args, "base_url", None) or os.environ.get("NS_BASE_URL", "").strip() or None
+
+
+def _wants_local(args: argparse.Namespace, key: str | None, base: str | None) -> bool:
+    return bool(getattr(args, "local", False)) or (key is None and base is None)
+
+
+def require_local_server(args: argparse.Namespace) -> None:
+    """Raise :class:`~nsaudio.errors.MissingExtraError` (exit 2) when the built-in server is
+    wanted and pocketsphinx is not installed: before anything starts, in one line."""
+    try:
+        require_extra("pocketsphinx", "server", "the built-in offline server")
+    except MissingExtraError as err:
+        if getattr(args, "local", False):
+            raise
+        raise MissingExtraError(
+            f"NS_API_KEY is not set, and {err} (or export NS_API_KEY to use the service)"
+        ) from None
+
+
 @contextlib.contextmanager
 def service_endpoint(args: argparse.Namespace) -> Iterator[Endpoint]:
     key = read_api_key(getattr(args, "api_key_file", None))
-    base = getattr(args, "base_url", None) or os.environ.get("NS_BASE_URL", "").strip() or None
-    if getattr(args, "local", False) or (key is None and base is None):
+    base = _base_url(args)
+    if _wants_local(args, key, base):
         from ..server.child import ServerProcess
 
+        require_local_server(args)
         server = ServerProcess().start()
         if not getattr(args, "quiet", False):  # -q: only errors
             why = "--local" if getattr(args, "local", False) else "no NS_API_KEY set"
@@ -136,4 +186,5 @@ def service_endpoint(args: argparse.Namespace) -> Iterator[Endpoint]:
                 "NS_API_KEY is not set: export it, or give --api-key-file, or use --local"
             )
         key = LOCAL_KEY  # a local `nsaudio serve` takes any key
+    log.info("service: %s", shown_url(base))
     yield Endpoint(base, key, ca_file=getattr(args, "ca_file", None), local=_is_loopback(base))

@@ -40,6 +40,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from ..errors import ServerError
+from ..extras import require_extra
 from .engines import ENGINE_RATE, EngineFactory, EnginePool, PocketSphinxEngine, PoolExhausted
 from .logs import RedactSecrets, log, ws_log
 from .params import (
@@ -104,6 +105,8 @@ class LocalServer:
             raise ValueError(f"max_sessions must be at least 1, got {max_sessions}")
         if api_key is not None and not api_key.strip():
             raise ValueError("api_key must not be empty; pass None to accept any key")
+        if engine_factory is None:  # not a traceback per session later: say it now
+            require_extra("pocketsphinx", "server", "LocalServer's default recogniser")
         self.host = host
         self.max_sessions = max_sessions
         self.tokens = TokenStore(clock=token_clock)
