@@ -9,10 +9,9 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["EXIT_INTERRUPTED", "Interrupted", "first_interrupt_stops"]
+from .exits import EXIT_INTERRUPTED  # the status of a run ended by Ctrl-C or SIGTERM
 
-#: Exit status of a run ended by Ctrl-C (or SIGTERM), after a clean shutdown.
-EXIT_INTERRUPTED = 130
+__all__ = ["EXIT_INTERRUPTED", "Interrupted", "first_interrupt_stops"]
 
 
 class Interrupted:

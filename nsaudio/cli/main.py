@@ -18,7 +18,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from ..errors import NsAudioError
 from . import commands
-from .interrupts import EXIT_INTERRUPTED
+from .exits import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED
 
 __all__ = ["main", "run"]
 
@@ -109,10 +109,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"nsaudio: error: {err}\n")
         return err.exit_status
     except BrokenPipeError:
-        # The reader of our stdout went away (| head): not an error of ours.
+        # The reader of our stdout went away (| head): not an error of ours, but not a
+        # whole output either: the status a writer killed by SIGPIPE gets, as sox's.
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 0
+        os.dup2(devnull, sys.stdout.fileno())  # nothing more reaches the pipe at exit
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
     except Exception as err:  # a bug: still one line unless asked for the traceback
         if verbose >= 2:
             logging.getLogger("nsaudio").exception("traceback")

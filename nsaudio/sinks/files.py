@@ -124,7 +124,7 @@ class RawSink:
 
     def write(self, frame: Frame) -> None:
         self._out.write(frame.pcm)
-        self.frames_written += frame.frames
+        self.frames_written += frame.frames  # only once the write returned: never claimed early
 
     def close(self) -> None:
         if self._pending is not None:
