@@ -8,15 +8,17 @@ before a single result was written leaves none.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from typing import TextIO
 
 from ..errors import InputError
 from ..neuralspace.protocol import TranscriptResult
-from ..sinks.files import PendingFile
+from ..sinks.files import PendingFile, WavSink
 
-__all__ = ["OUTPUTS", "TranscriptFile", "make_writer"]
+__all__ = ["OUTPUTS", "TranscriptFile", "make_writer", "recording"]
 
 OUTPUTS = ("text", "jsonl", "srt", "vtt")
 
@@ -46,7 +48,8 @@ class TranscriptFile:
             raise InputError(f"{path}: cannot write ({err.strerror})") from None
 
     def finish(self, *, keep: bool) -> None:
-        """Put FILE in place (``keep``), or remove what was written."""
+        """Put FILE in place (``keep``), or remove what was written; once: a second call
+        changes nothing."""
         if self._pending is None:
             self.out.flush()
             return
@@ -55,6 +58,25 @@ class TranscriptFile:
             self._pending.commit()
         else:
             self._pending.discard()
+
+    @contextlib.contextmanager
+    def discarded_on_error(self, record: WavSink | None = None) -> Iterator[None]:
+        """A run that fails before it could start writing (the service cannot be reached)
+        leaves neither FILE nor the ``--record`` file: both are given up here."""
+        try:
+            yield
+        except BaseException:
+            self.finish(keep=False)  # nothing more once the run has finished it
+            if record is not None and not record.frames_written:
+                record.abort()
+            raise
+
+
+def recording(path: str | None) -> WavSink | None:
+    """The ``--record`` file, made now so that a bad path is refused before anything starts.
+    A run that fails halfway keeps the audio it sent (a complete WAV), as ``-o`` keeps its
+    results."""
+    return None if path is None else WavSink(path, keep_partial=True)
 
 
 def _utf8_stdout() -> TextIO:

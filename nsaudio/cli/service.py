@@ -13,12 +13,12 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ..errors import InputError, MissingExtraError, NsAudioError
+from ..errors import AuthenticationError, InputError, MissingExtraError, NsAudioError
 from ..extras import require_extra
 from ..neuralspace.protocol import DEFAULT_BASE_URL, LANGUAGES, StreamParams, rest_base
 from ..neuralspace.rest import RestClient
@@ -26,6 +26,7 @@ from ..neuralspace.rest import RestClient
 __all__ = [
     "Endpoint",
     "add_service_options",
+    "check_language_early",
     "require_local_server",
     "service_endpoint",
     "uses_local_server",
@@ -107,22 +108,16 @@ class Endpoint:
 
     def check_language(self, language: str) -> str:
         """``language`` if the service lists it (or, when the list cannot be had, the guide does)."""
-        lang = language.strip().lower()
         try:
             known = self.languages()
+        except AuthenticationError:
+            raise
         except NsAudioError as err:
-            if getattr(err, "exit_status", 1) == 3:
-                raise
             log.info(
                 "cannot fetch the language list (%s); checking against the documented one", err
             )
             known = list(LANGUAGES)
-        if lang not in known:
-            where = "the local server" if self.local else "the service"
-            raise InputError(
-                f"language {language!r} is not streamed by {where}: choose one of {', '.join(known)}"
-            )
-        return lang
+        return _known_language(language, known, "the local server" if self.local else "the service")
 
     def sink(self, params: StreamParams, **options: Any) -> Any:
         from ..sinks.neuralspace import NeuralSpaceSink
@@ -144,6 +139,25 @@ def _base_url(args: argparse.Namespace) -> str | None:
 
 def _wants_local(args: argparse.Namespace, key: str | None, base: str | None) -> bool:
     return bool(getattr(args, "local", False)) or (key is None and base is None)
+
+
+def _known_language(language: str, known: Sequence[str], where: str) -> str:
+    lang = language.strip().lower()
+    if lang not in known:
+        raise InputError(
+            f"language {language!r} is not streamed by {where}: choose one of {', '.join(known)}"
+        )
+    return lang
+
+
+def check_language_early(args: argparse.Namespace) -> None:
+    """Refuse ``--language`` before the built-in server starts, when that server is the one
+    to be used: its languages are known without asking it. (A service's are asked for when
+    it is reached; nothing is started for that.)"""
+    if uses_local_server(args):
+        from ..server.params import LANGUAGES as LOCAL_LANGUAGES
+
+        _known_language(args.language, LOCAL_LANGUAGES, "the local server")
 
 
 def require_local_server(args: argparse.Namespace) -> None:

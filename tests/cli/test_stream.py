@@ -269,3 +269,31 @@ def test_ctrl_c_at_the_terminal_stops_soon_and_keeps_what_was_heard():
     assert "Traceback" not in err.decode()
     results = [json.loads(line) for line in out.decode().splitlines()]
     assert [r["text"] for r in results if r["full"]][:1] == TWO["texts"][:1]
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--channel", "3"], "channel 3 does not exist"),
+        (["--language", "xx"], "not streamed by the local server"),
+        (["-o", "/nonexistent/x"], "/nonexistent/x: cannot write"),
+        (["--record", "/nonexistent/x.wav"], "/nonexistent/x.wav: cannot write"),
+    ],
+)
+def test_usage_errors_come_before_the_local_server_starts(args, needle, tmp_path):
+    # No key, no base URL: the built-in server would start (and say so) first, 0.6 s later.
+    proc = run_cli("stream", str(FIXTURES / "speech_16000_mono_int16.wav"), *args)
+    assert needle in assert_one_line_error(proc)
+    assert "built-in offline server" not in proc.stderr.decode()
+
+
+def test_an_early_failure_leaves_no_output_behind(tmp_path):
+    # The transcript and --record files exist (hidden) from the start: a service that cannot
+    # be reached must not leave them, nor their temporaries.
+    proc = run_cli(
+        "stream", str(FIXTURES / "speech_16000_mono_int16.wav"),
+        "--base-url", "http://127.0.0.1:9", "--connect-timeout", "1",
+        "-o", str(tmp_path / "t.txt"), "--record", str(tmp_path / "sent.wav"),
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr.decode()
+    assert list(tmp_path.iterdir()) == []
