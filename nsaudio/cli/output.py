@@ -12,13 +12,13 @@ import contextlib
 import json
 import sys
 from collections.abc import Iterator
-from typing import TextIO
+from typing import Any, TextIO
 
 from ..errors import InputError
 from ..neuralspace.protocol import TranscriptResult
 from ..sinks.files import PendingFile, WavSink
 
-__all__ = ["OUTPUTS", "TranscriptFile", "make_writer", "recording"]
+__all__ = ["OUTPUTS", "TranscriptFile", "make_writer", "no_text_note", "recording"]
 
 OUTPUTS = ("text", "jsonl", "srt", "vtt")
 
@@ -97,6 +97,7 @@ class TextWriter:
         self.out = out
         self.live = live
         self.written = 0  # results written
+        self.texts = 0  # full results with text
         self._shown = False
 
     def _clear(self) -> None:
@@ -110,6 +111,7 @@ class TextWriter:
             if r.text.strip():
                 self.out.write(r.text.strip() + "\n")
                 self.written += 1
+                self.texts += 1
         elif self.live:
             self._clear()
             self.out.write(r.text.strip())
@@ -127,10 +129,12 @@ class JsonlWriter:
     def __init__(self, out: TextIO) -> None:
         self.out = out
         self.written = 0
+        self.texts = 0  # full results with text
 
     def write(self, r: TranscriptResult) -> None:
         self.out.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
         self.written += 1
+        self.texts += bool(r.full and r.text.strip())
         self.out.flush()
 
     def close(self) -> None:
@@ -149,6 +153,11 @@ class SubtitleWriter:
 
     @property
     def written(self) -> int:
+        return self.count
+
+    @property
+    def texts(self) -> int:
+        """Full results with text (every cue has some)."""
         return self.count
 
     def write(self, r: TranscriptResult) -> None:
@@ -176,3 +185,23 @@ def make_writer(kind: str, out: TextIO, *, live: bool) -> Writer:
     if kind in ("srt", "vtt"):
         return SubtitleWriter(out, vtt=kind == "vtt")
     return TextWriter(out, live)
+
+
+def no_text_note(gate: Any, rate: int, *, gated: bool = False) -> str | None:
+    """What ``stream`` says when the run ended with no text at all (a silent file, a tone,
+    the wrong language), from the energy gate's counters (``seen_samples``,
+    ``speech_samples``), or None when the gate's own summary (``--gate``: "the gate heard no
+    speech") already says it."""
+    seen, speech = gate.seen_samples / rate, gate.speech_samples / rate
+    if not gate.speech_samples:
+        if gated:
+            return None
+        return (
+            f"no text: the {seen:.1f} s of audio held nothing the energy gate hears as speech "
+            "('nsaudio check SOURCE' measures it)"
+        )
+    return (
+        f"no text: the service transcribed nothing in {seen:.1f} s of audio, "
+        f"{speech:.1f} s of which is loud enough to be speech (a tone, music, or another "
+        "language than --language?)"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import threading
 from typing import TYPE_CHECKING
@@ -61,6 +62,8 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.child:
+        _session_lines(quiet=getattr(args, "quiet", False))
     try:
         server = _server(args)
     except NsAudioError as err:
@@ -83,6 +86,21 @@ def run(args: argparse.Namespace) -> int:
 
     server.serve_forever(on_ready=ready)
     return 0
+
+
+def _session_lines(*, quiet: bool) -> None:
+    """A server's log: a time on every line, and one line per session as it opens and as it
+    closes (with its seconds of audio and results) unless ``-q``; the server's other info
+    lines still need ``-v``."""
+    for handler in logging.getLogger("nsaudio").handlers:
+        handler.setFormatter(
+            logging.Formatter(
+                "nsaudio: %(asctime)s %(levelname)s: %(message)s", "%Y-%m-%d %H:%M:%S"
+            )
+        )
+    if not quiet:
+        sessions = logging.getLogger("nsaudio.server.sessions")
+        sessions.setLevel(min(logging.INFO, logging.getLogger("nsaudio").getEffectiveLevel()))
 
 
 def _server(args: argparse.Namespace) -> LocalServer:

@@ -327,6 +327,10 @@ class _Watched:
     def written(self) -> int:
         return self.inner.written
 
+    @property
+    def texts(self) -> int:
+        return self.inner.texts
+
     def write(self, r: TranscriptResult) -> None:
         if not r.full:
             self.owner.last_partial = time.monotonic()

@@ -24,7 +24,7 @@ from .options import (
     unit_interval,
     whole_number,
 )
-from .output import OUTPUTS, TranscriptFile, make_writer, recording
+from .output import OUTPUTS, TranscriptFile, make_writer, no_text_note, recording
 from .service import add_service_options, check_language_early, service_endpoint
 
 log = logging.getLogger("nsaudio.stream")
@@ -332,6 +332,13 @@ def _run(args: argparse.Namespace, source: Any) -> int:
     _report(sink.stats(), getattr(source, "stats", dict)(), FORMATS[fmt])
     if args.gate and not getattr(args, "quiet", False):
         sys.stderr.write(f"nsaudio: {gate_summary(stages[-1], FORMATS[fmt])}\n")
+    note = (
+        None
+        if writer.texts or interrupted
+        else no_text_note(stages[-1], FORMATS[fmt], gated=args.gate)
+    )
+    if note and not getattr(args, "quiet", False):
+        sys.stderr.write(f"nsaudio: {note}\n")
     if lost is not None:
         raise lost  # exit 1 with one line, Ctrl-C or not: audio went untranscribed
     return EXIT_INTERRUPTED if interrupted else 0

@@ -42,7 +42,7 @@ from websockets.exceptions import ConnectionClosed
 from ..errors import ServerError
 from ..extras import require_extra
 from .engines import ENGINE_RATE, EngineFactory, EnginePool, PocketSphinxEngine, PoolExhausted
-from .logs import RedactSecrets, log, ws_log
+from .logs import RedactSecrets, log, session_log, ws_log
 from .params import (
     SessionParams,
     StreamParamError,
@@ -71,6 +71,15 @@ class ServerStartError(ServerError, OSError):
 def _log_prewarm_failure(future: asyncio.Future[None]) -> None:
     if not future.cancelled() and future.exception() is not None:
         log.error("cannot create a recogniser", exc_info=future.exception())
+
+
+def _peer(ws: ServerConnection) -> str:
+    """``host:port`` of a session's client, for the server's log."""
+    try:
+        host, port = ws.remote_address[:2]
+    except (TypeError, ValueError):  # a Unix socket, or already gone
+        return "?"
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
 
 
 class LocalServer:
@@ -292,11 +301,11 @@ class LocalServer:
         try:
             params = parse_stream_params(path.language, path.session_id, path.query)
         except StreamParamError as exc:
-            log.info("refused %s: %s", shown, exc.reason)
+            session_log.info("refused %s: %s", shown, exc.reason)
             await ws.close(CLOSE_POLICY_VIOLATION, exc.reason)
             return
         if self._active >= self.max_sessions:
-            log.warning("refused %s: %d sessions already open", shown, self._active)
+            session_log.warning("refused %s: %d sessions already open", shown, self._active)
             await ws.close(
                 CLOSE_TRY_AGAIN_LATER,
                 f"try again later: this server takes {self.max_sessions} sessions at once",
@@ -320,10 +329,13 @@ class LocalServer:
             log.error("cannot create a recogniser", exc_info=True)
             await ws.close(CLOSE_INTERNAL_ERROR, "recogniser unavailable")
             return
-        log.info(
-            "session %s open: %s format=%s max_chunk_size=%d vad_threshold=%g disable_partial=%s%s",
+        log.debug("session %s path: %s", params.session_id, shown)
+        session_log.info(
+            "session %s open from %s: %s %s max_chunk_size=%d vad_threshold=%g "
+            "disable_partial=%s%s",
             params.session_id,
-            shown,
+            _peer(ws),
+            params.language,
             params.format,
             params.max_chunk_size,
             params.vad_threshold,
@@ -379,7 +391,7 @@ class LocalServer:
             else:
                 self._pool.discard(engine)
         seconds = transcriber.position / ENGINE_RATE
-        log.info(
+        session_log.info(
             "session %s closed (code %s): %.2f s of audio, %d results",
             params.session_id,
             ws.close_code,

@@ -20,7 +20,7 @@ what a service needs to transcribe the speech, and holds the rest back:
 
 Frames keep their stream positions, so what was skipped shows as a jump in ``start`` that
 the sink maps back when it reports times. ``seen_samples`` and ``passed_samples`` count what
-came in and what went out.
+came in and what went out, ``speech_samples`` what of it was labelled speech.
 """
 
 from __future__ import annotations
@@ -93,6 +93,7 @@ class EnergyGate:
         self.speaking = False
         self.seen_samples = 0
         self.passed_samples = 0
+        self.speech_samples = 0
         self._hang_left = 0.0
         self._tail_left = 0  # samples of tail still to pass
         self._held: collections.deque[Frame] = collections.deque()  # the pre-roll
@@ -112,6 +113,8 @@ class EnergyGate:
         else:
             frame.speech = False
         self.speaking = frame.speech
+        if frame.speech:
+            self.speech_samples += frame.frames
         if not self.skip_silence:
             out = [frame]
         elif frame.speech:

@@ -297,3 +297,46 @@ def test_an_early_failure_leaves_no_output_behind(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 1, proc.stderr.decode()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_with_no_speech_says_so(server, tmp_path):
+    silence = str(FIXTURES / "silence_16000_mono_int16.wav")
+    args = ("--base-url", server.base_url, "--pace", "0")
+    proc = run_cli("stream", silence, *args)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stdout == b""
+    (note,) = proc.stderr.decode().splitlines()
+    assert note.startswith("nsaudio: no text: the 3.0 s of audio held nothing the energy gate")
+    assert run_cli("-q", "stream", silence, *args).stderr == b""
+    # A steady tone is loud, and no words: the note says the service found none in it.
+    tone = tmp_path / "tone.wav"
+    t = np.arange(3 * 16000) / 16000
+    sf.write(tone, 0.5 * np.sin(2 * np.pi * 440 * t), 16000, subtype="PCM_16")
+    proc = run_cli("stream", str(tone), *args, "--output", "jsonl")
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert "no text: the service transcribed nothing in 3.0 s" in proc.stderr.decode()
+    # Speech that came back as text: no note.
+    proc = run_cli("stream", str(FIXTURES / "speech_16000_mono_int16.wav"), *args)
+    assert proc.returncode == 0 and "no text" not in proc.stderr.decode()
+
+
+def test_verbose_names_the_service_url_and_never_the_key(server):
+    proc = run_cli(
+        "-v", "stream", str(FIXTURES / "speech_16000_mono_int16.wav"),
+        "--base-url", server.base_url, "--pace", "0",
+        env={"NS_API_KEY": "sk-very-secret-key-123"},
+    )  # fmt: skip
+    err = proc.stderr.decode()
+    assert proc.returncode == 0, err
+    assert f"nsaudio: INFO: service: {server.base_url}\n" in err
+    assert "sk-very-secret" not in err
+
+
+def test_shown_url_leaves_out_user_and_query():
+    from nsaudio.cli.service import shown_url
+
+    assert (
+        shown_url("https://me:pw@example.com:8443/base?key=k#f") == "https://example.com:8443/base"
+    )
+    assert shown_url("http://[::1]:8765") == "http://[::1]:8765"
+    assert shown_url("https://voice.neuralspace.ai") == "https://voice.neuralspace.ai"
