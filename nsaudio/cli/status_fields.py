@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..meter import LevelMeter
+from ..stages.energy import SILENCE_DB
 
 __all__ = [
     "Fields",
@@ -97,6 +98,9 @@ class Fields:
     skipped: float | None  # with --gate
     reconnects: int
     partial_age: float | None  # since the newest partial result (None: none yet, or off)
+    #: Silence sent after the stream's end (so the service finalises the last words), and
+    #: any more the drain sent: not part of ``sent``, which never passes the input's length.
+    end_silence: float = 0.0
 
 
 def render(f: Fields) -> str:
@@ -116,7 +120,10 @@ def render(f: Fields) -> str:
     state = "speech" if f.speech else "silence"
     level = max(-99.9, f.level_db)  # silence is -100: one width for every level
     parts.append(f"{level:5.1f} dBFS {_LEVEL.bar(level)} {state:<7}")
-    parts.append(f"sent {f.sent:5.1f} s")
+    sent = f"sent {f.sent:5.1f} s"
+    if f.end_silence > 0:
+        sent += f" + {f.end_silence:.1f} s end silence"
+    parts.append(sent)
     if f.skipped is not None:
         parts.append(f"skipped {f.skipped:5.1f} s")
     if f.reconnects:
@@ -128,7 +135,17 @@ def render(f: Fields) -> str:
 
 class StreamProgress:
     """Reads a running stream's counters into :class:`Fields`: plain attribute reads, no
-    locks, nothing the send path waits for."""
+    locks, nothing the send path waits for.
+
+    What is shown is the frame being *sent*, not the newest one read: the pipeline reads
+    seconds ahead of a paced sender. The sink counts the samples it handed to the service;
+    the gate's trail (:class:`~nsaudio.stages.trail.LevelTrail`) says which stream position
+    the last of them came from, and that frame's level and label. Where the gate skips a
+    gap, or a paced sender waits for the next frame's time, nothing is sent: the position
+    then moves on at the pace from the last frame sent, as far as the gate has seen. It never
+    goes back, and never passes the input's length: the silence the sink adds after the end
+    is counted apart (``end_silence``).
+    """
 
     def __init__(
         self,
@@ -147,34 +164,55 @@ class StreamProgress:
         self.duration, self.pace, self.gated, self.partials = duration, pace, gated, partials
         self.watch = watch  # has last_partial: monotonic time of the newest partial, or None
         self.t0 = now
+        self._sent = 0  # stream samples sent, as last seen
+        self._since = now  # when that changed
+        self._position = 0  # stream samples, as last shown
 
     def __call__(self, now: float) -> Fields:
         gate, rate = self.gate, self.rate
-        position = gate.seen_samples / rate
-        if self.pace > 0:
-            # The pipeline reads ahead of the paced sender by its queue (seconds of audio):
-            # the sender's clock tells where the stream is, never past what was processed.
-            position = min(position, (now - self.t0) * self.pace)
+        counters = self.sink.counters
+        handed = counters.get("samples_sent", 0)
+        sent = min(handed, gate.passed_samples)  # the stream's own audio; the rest is padding
+        if sent != self._sent:
+            self._sent, self._since = sent, now
+        position = self._sending(sent, now)
+        # The stream's last frame has gone: what is being sent now is the sink's silence.
+        frame = gate.trail.at(position - 1) if handed == sent else None
         eta = None
         if self.duration:
-            left = max(0.0, self.duration - position)
+            left = max(0.0, self.duration - position / rate)
             if self.pace > 0:
                 eta = left / self.pace
             elif position > 0 and now - self.t0 >= 1.0:
-                eta = left * (now - self.t0) / position
-        counters = self.sink.counters
+                eta = left * (now - self.t0) / (position / rate)
         last = self.watch.last_partial
         return Fields(
-            position=position,
+            position=position / rate,
             duration=self.duration,
             eta=eta,
-            level_db=gate.level_db,
-            speech=bool(gate.speaking),
-            sent=counters.get("samples_sent", 0) / rate,
-            skipped=gate.skipped_samples / rate if self.gated else None,
+            level_db=SILENCE_DB if frame is None else frame.level_db,
+            speech=False if frame is None else frame.speech,
+            sent=sent / rate,
+            skipped=max(0, position - sent) / rate if self.gated else None,
             reconnects=counters.get("reconnects", 0),
             partial_age=None if not self.partials or last is None else max(0.0, now - last),
+            end_silence=(handed - sent) / rate,
         )
+
+    def _sending(self, sent: int, now: float) -> int:
+        """The stream position being sent (see the class docstring)."""
+        trail = self.gate.trail
+        position = trail.position_of(sent)
+        gap_end = trail.gap_end(sent)
+        if gap_end is not None and gap_end > position and sent:
+            if self.pace > 0:
+                position += round((now - self._since) * self.pace * self.rate)
+            position = min(position, gap_end) if self.pace > 0 else gap_end
+        elif gap_end is not None and not sent:  # nothing sent yet: a gap from the start
+            clock = (now - self.t0) * self.pace * self.rate if self.pace > 0 else gap_end
+            position = min(round(clock), gap_end)
+        self._position = max(self._position, position)
+        return self._position
 
 
 def source_seconds(source: Any, limit: float | None) -> float | None:

@@ -30,6 +30,7 @@ import collections
 from ..blocks import Frame
 from ..errors import InputError
 from .energy import SILENCE_DB, EnergyDetector, level_dbfs
+from .trail import LevelTrail
 
 __all__ = ["EnergyGate", "level_dbfs"]
 
@@ -37,7 +38,8 @@ __all__ = ["EnergyGate", "level_dbfs"]
 class EnergyGate:
     """Sets ``frame.speech``; with ``skip_silence`` passes only speech, its pre-roll and tail.
 
-    ``level_db``, ``floor_db``, ``score`` and ``speaking`` describe the last frame. The
+    ``level_db``, ``floor_db``, ``score`` and ``speaking`` describe the last frame, ``trail``
+    the last few thousand (:class:`~nsaudio.stages.trail.LevelTrail`). The
     keyword arguments after ``tail_ms`` tune the detector (see
     :class:`~nsaudio.stages.energy.EnergyDetector`).
     """
@@ -75,6 +77,9 @@ class EnergyGate:
         self.pre_roll_ms = pre_roll_ms
         self.tail_ms = tail_ms
         self.initial_floor_db = initial_floor_db
+        #: The recent frames' positions, levels and labels: what a display shows of the
+        #: frame being sent, which is seconds behind the newest one (see :mod:`.trail`).
+        self.trail = LevelTrail()
         self.reset()
 
     @property
@@ -98,6 +103,7 @@ class EnergyGate:
         self._tail_left = 0  # samples of tail still to pass
         self._held: collections.deque[Frame] = collections.deque()  # the pre-roll
         self._held_samples = 0
+        self.trail.clear()
 
     def push(self, frame: Frame) -> list[Frame]:
         seconds = frame.frames / frame.rate
@@ -130,6 +136,7 @@ class EnergyGate:
             out = []
         for passed in out:
             self.passed_samples += passed.frames
+        self.trail.add(frame.end, self.passed_samples, self.level_db, frame.speech)
         return out
 
     def _hold(self, frame: Frame) -> None:

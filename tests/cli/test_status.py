@@ -21,6 +21,7 @@ import termios
 import threading
 import time
 
+import numpy as np
 import pyte
 import pytest
 import wcwidth
@@ -477,3 +478,49 @@ def test_off_and_never_imported_when_stderr_is_not_a_terminal(server):
     # On a terminal it is.
     status, pty, _, _ = stream_two(server, env=profile)
     assert status == 0 and b"nsaudio.cli.status" in pty.data
+
+
+@pytest_server
+def test_the_level_and_label_shown_are_those_of_the_audio_being_sent(server, tmp_path):
+    """3 s of digital silence, then a spoken sentence, paced: every status row that says
+    less than 2.8 s was sent shows silence (the pipeline has read the speech seconds before
+    it is sent), and no row counts more sent than the file holds."""
+    import soundfile as sf
+
+    speech, rate = sf.read(fixture_path("speech_16000_mono_int16.wav"), dtype="int16")
+    audio = np.concatenate([np.zeros(3 * rate, dtype=np.int16), speech])
+    path = tmp_path / "silence_then_speech.wav"
+    sf.write(path, audio, rate, subtype="PCM_16")
+    length = len(audio) / rate
+    status, pty, _, _ = cli_on_pty(
+        "stream", str(path), "--base-url", server.base_url, "--pace", "3", cols=200
+    )
+    assert status == 0, pty.data.decode(errors="replace")
+    rows = [row for row in drawn_rows(pty.data) if " dBFS [" in row and "sent" in row]
+    assert len(rows) >= 5, rows
+    before_speech = 0
+    for row in rows:
+        sent = float(row.split("sent")[1].split()[0])
+        level = float(row.split(" dBFS")[0].split()[-1])
+        assert sent <= round(length, 1), row
+        if sent < 2.8:
+            before_speech += 1
+            assert level < -90 and " silence " in row, row
+        if "end silence" in row:
+            assert sent == round(length, 1) and " silence " in row, row
+    assert before_speech >= 2, rows
+
+
+@pytest_server
+def test_a_pty_that_reports_no_width_still_shows_the_status(server):
+    # `script` without a terminal, some containers: the pty says 0 columns.
+    speech = str(fixture_path("speech_16000_mono_int16.wav"))
+    for env, width in (({"COLUMNS": "70"}, 70), ({"COLUMNS": ""}, 80)):
+        status, pty, _, _ = cli_on_pty(
+            "stream", speech, "--base-url", server.base_url, "--pace", "0",
+            cols=0, stdout_pty=False, env=env,
+        )  # fmt: skip
+        assert status == 0, pty.data.decode(errors="replace")
+        rows = [row for row in drawn_rows(pty.data) if "dBFS" in row]
+        assert rows, pty.data.decode(errors="replace")
+        assert max(len(row) for row in rows) == width - 1, rows
