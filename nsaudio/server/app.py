@@ -41,6 +41,7 @@ from websockets.exceptions import ConnectionClosed
 
 from ..errors import ServerError
 from ..extras import require_extra
+from ..worker import Worker
 from .engines import ENGINE_RATE, EngineFactory, EnginePool, PocketSphinxEngine, PoolExhausted
 from .logs import RedactSecrets, log, session_log, ws_log
 from .params import (
@@ -65,8 +66,6 @@ CLOSE_INTERNAL_ERROR = 1011
 class ServerStartError(ServerError, OSError):
     """The server could not start listening (for example, the port is taken)."""
 
-    exit_status = 1
-
 
 def _log_prewarm_failure(future: asyncio.Future[None]) -> None:
     if not future.cancelled() and future.exception() is not None:
@@ -89,9 +88,13 @@ class LocalServer:
     key is accepted. ``engine_factory`` builds a recognition engine (default
     :class:`~nsaudio.server.engines.PocketSphinxEngine`); at most ``max_sessions`` sessions
     are open at once (default 16: pocketsphinx decodes about 2.5 real-time streams per core),
-    and as many engines exist, reused across sessions. ``token_clock`` (monotonic seconds) is
-    for tests, and so is ``on_audio(session_id, pcm)``: called with every audio message as it
-    arrives, so a test can compare what the server received with what was sent.
+    and as many engines exist, reused across sessions. ``host`` and ``port`` (0: a free
+    one) say where to listen; ``prewarm``: build one recogniser as soon as it listens, so
+    the first session does not wait for it (pocketsphinx takes about 0.4 s).
+
+    ``tokens`` is the :class:`~nsaudio.server.tokens.TokenStore` that issues and checks the
+    stream tokens (replace it before ``start()`` to give it another clock). A subclass may
+    override :meth:`received` to see every audio message a session receives.
 
     After ``start()``, ``port`` is the bound port and ``base_url`` is ``http://host:port``.
     """
@@ -104,9 +107,7 @@ class LocalServer:
         engine_factory: EngineFactory | None = None,
         max_sessions: int = 16,
         *,
-        token_clock: Callable[[], float] = time.monotonic,
         prewarm: bool = True,
-        on_audio: Callable[[str, bytes], None] | None = None,
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError(f"port must be in 0..65535, got {port}")
@@ -118,13 +119,12 @@ class LocalServer:
             require_extra("pocketsphinx", "server", "LocalServer's default recogniser")
         self.host = host
         self.max_sessions = max_sessions
-        self.tokens = TokenStore(clock=token_clock)
+        self.tokens = TokenStore()
         self._requested_port = port
         self._port: int | None = None
         self._api_key = api_key
         self._pool = EnginePool(engine_factory or PocketSphinxEngine, max_sessions)
         self._prewarm = prewarm
-        self._on_audio = on_audio
         self._active = 0
         self._thread: threading.Thread | None = None
         self._background = False
@@ -138,19 +138,26 @@ class LocalServer:
         where = self.base_url if self._port is not None else "not started"
         return f"LocalServer({where}, sessions={self._active}/{self.max_sessions})"
 
+    def received(self, session_id: str, pcm: bytes) -> None:
+        """Called on the server's loop with every audio message a session receives, as it
+        arrives (nothing by default); keep it quick."""
+
     @property
     def port(self) -> int:
+        """The port it listens on (after ``start()``)."""
         if self._port is None:
             raise RuntimeError("the server is not listening; call start() first")
         return self._port
 
     @property
     def base_url(self) -> str:
+        """``http://host:port``: what a client's ``--base-url`` is (after ``start()``)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
     @property
     def active_sessions(self) -> int:
+        """Sessions open now."""
         return self._active
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -160,27 +167,27 @@ class LocalServer:
         if self._thread is not None:
             raise RuntimeError("the server is already running")
         ready = threading.Event()
-        errors: list[BaseException] = []
+        listening = threading.Event()  # set once it listens: a later failure is only logged
+
+        def failed(err: BaseException) -> None:
+            if listening.is_set():
+                log.error("local server failed", exc_info=err)
+            ready.set()  # start() raises it
 
         def run() -> None:
-            try:
-                asyncio.run(self._main(ready, install_signals=False))
-            except BaseException as exc:  # reported to start() or logged: a thread cannot raise
-                if ready.is_set():
-                    log.error("local server failed", exc_info=True)
-                else:
-                    errors.append(exc)
-                    ready.set()
+            asyncio.run(self._main(ready, install_signals=False))
 
-        self._thread = threading.Thread(target=run, name="nsaudio-server", daemon=True)
+        worker = Worker(run, "nsaudio-server", on_error=failed)
+        self._thread = worker.thread
         self._background = True
         self._stop_requested = False
-        self._thread.start()
+        worker.start()
         ready.wait()
-        if errors:
-            self._thread.join()
+        if worker.error is not None and not listening.is_set():
+            worker.join()
             self._thread = None
-            raise errors[0]
+            worker.raise_error()
+        listening.set()
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -359,8 +366,7 @@ class LocalServer:
                 if isinstance(message, str):
                     log.debug("session %s: ignoring a text message", params.session_id)
                     continue
-                if self._on_audio is not None:
-                    self._on_audio(params.session_id, message)
+                self.received(params.session_id, message)
                 if batch:
                     pending += message
                     if len(pending) < batch:

@@ -1,9 +1,13 @@
-"""``Pipeline(write_thread=True)``: the stages after the first, and the sink's writes, on a
+"""The pipeline (``nsaudio/runner.py``): what it takes, the threads it hands work to, and
+how their failures reach the caller.
+
+``Pipeline(write_thread=True)``: the stages after the first, and the sink's writes, on a
 thread of their own; the same output, one user of the sink at a time, and every failure
 ending the run with nothing left running."""
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 
@@ -11,7 +15,7 @@ import numpy as np
 import pytest
 
 from nsaudio import Pipeline, RawSink, standard_stages
-from nsaudio.blocks import Frame
+from nsaudio.blocks import Block, Frame
 from nsaudio.sources import ArraySource
 
 RATE = 48000
@@ -195,3 +199,62 @@ def test_stop_ends_the_run_cleanly_with_the_writer_thread():
     assert verbs[-1] == "close"
     assert len(sink.pcm) // 2 < len(data) // 3  # it did stop early
     assert pipeline_threads() == []
+
+
+# -- what a pipeline takes, and its reader thread --------------------------------------------
+
+
+class BrokenFile:
+    """A file source whose decoding fails after two blocks (a disk error mid-file)."""
+
+    rate, channels, name, live = RATE, 1, "broken", False
+
+    def blocks(self):
+        for i in range(2):
+            yield Block(np.zeros((RATE, 1), dtype=np.float32), i * RATE, RATE, 0)
+        raise OSError(5, "Input/output error")
+
+
+class Endless:
+    """A source with no stop(): it ends only at its end (here, never before the limit)."""
+
+    rate, channels, name, live = RATE, 1, "endless", False
+
+    def blocks(self):
+        i = 0
+        while True:
+            yield Block(np.zeros((4800, 1), dtype=np.float32), i * 4800, RATE, 0)
+            i += 1
+
+
+def test_a_reader_threads_error_is_raised_by_run_and_the_sink_aborted():
+    sink = Recorder()
+    source = BrokenFile()
+    stages = standard_stages(source, "pcm_16k", gate_threshold=None)  # type: ignore[arg-type]
+    _, err = on_a_thread(lambda: Pipeline(source, stages, sink).run())  # type: ignore[arg-type]
+    assert isinstance(err, OSError) and err.errno == 5
+    assert [verb for verb, _ in sink.calls][-1] == "abort"
+    assert not pipeline_threads()
+
+
+def test_a_source_without_stop_is_read_to_the_limit():
+    source = Endless()
+    sink = Recorder()
+    stages = standard_stages(source, "pcm_16k", gate_threshold=None)  # type: ignore[arg-type]
+    stats = Pipeline(source, stages, sink, limit_seconds=0.5).run()  # type: ignore[arg-type]
+    assert stats.input_frames == RATE // 2 and len(sink.pcm) == 2 * 8000
+    assert not pipeline_threads()
+
+
+def test_what_is_not_a_sink_is_refused_when_the_pipeline_is_made():
+    source = ArraySource(audio(0.1), RATE)
+    with pytest.raises(TypeError, match="is not a sink"):
+        Pipeline(source, [], object())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="gives no results"):
+        next(Pipeline(source, [], RawSink(io.BytesIO())).results())
+
+
+def test_the_frame_rate_is_the_last_resampling_stages():
+    source = ArraySource(audio(0.1), RATE)
+    assert Pipeline(source, standard_stages(source, "pcm_8k"), Recorder()).rate == 8000
+    assert Pipeline(source, [], Recorder()).rate == RATE
