@@ -2,7 +2,7 @@
 
 ::
 
-    NsAudioError                               exit status
+    NsAudioError                               exit status of the nsaudio command
     ├── InputError (ValueError)                    2   bad argument, unreadable or unsupported audio
     │   ├── UnsupportedAudioError                  2   a file that is not audio nsaudio can decode
     │   ├── MissingExtraError                      2   an optional part is not installed (pip extra)
@@ -23,8 +23,9 @@
         └── PoolExhausted (RuntimeError)           -   no recogniser free: close 1013
 
 ``ServiceError.retryable`` says whether trying again may help (a 5xx or a dropped
-connection) or not (a 4xx). Every class carries the CLI's ``exit_status``. The server's
-classes are defined beside the code that raises them (``server/app.py``, ``server/params.py``,
+connection) or not (a 4xx). The exit statuses are the command line's (``nsaudio.cli.exits``
+decides them from the class); the library's errors carry none. The server's classes are
+defined beside the code that raises them (``server/app.py``, ``server/params.py``,
 ``server/engines.py``), on :class:`ServerError`.
 """
 
@@ -51,13 +52,9 @@ __all__ = [
 class NsAudioError(Exception):
     """Base class of every error nsaudio raises on purpose."""
 
-    exit_status = 1
-
 
 class InputError(NsAudioError, ValueError):
     """A bad argument or bad input audio: fix the command line or the file."""
-
-    exit_status = 2
 
 
 class UnsupportedAudioError(InputError):
@@ -74,12 +71,11 @@ class DeviceError(InputError):
 
 
 class ServiceError(NsAudioError, RuntimeError):
-    """The speech service or the network failed.
+    """The speech service or the network failed: ``message`` says how.
 
-    ``retryable`` is true where trying again may help (5xx, a dropped connection).
+    ``retryable`` is true where trying again may help (5xx, a dropped connection);
+    ``status`` is the HTTP status or WebSocket close code behind it, when there was one.
     """
-
-    exit_status = 1
 
     def __init__(self, message: str, *, retryable: bool = True, status: int | None = None):
         super().__init__(message)
@@ -88,16 +84,16 @@ class ServiceError(NsAudioError, RuntimeError):
 
 
 class AuthenticationError(ServiceError):
-    """The API key or token was rejected (HTTP 401/403, or close 1008 for the token)."""
-
-    exit_status = 3
+    """The API key or token was rejected (HTTP 401/403, or close 1008 for the token):
+    ``message`` says which, ``status`` is that code; never retryable."""
 
     def __init__(self, message: str, *, status: int | None = None):
         super().__init__(message, retryable=False, status=status)
 
 
 class ProtocolError(ServiceError):
-    """The service sent something the protocol does not allow."""
+    """The service sent something the protocol does not allow (``message``, ``retryable``
+    and ``status`` as for :class:`ServiceError`)."""
 
 
 class ConsumerError(NsAudioError):
@@ -111,11 +107,10 @@ class AudioLostError(NsAudioError, RuntimeError):
 
     Raised by ``Pipeline.run()`` (and at the end of ``results()``) once the stream has
     otherwise ended well: every result the service sent has been delivered, so only the
-    lost audio is missing from the transcript. ``losses`` (:class:`nsaudio.losses.Losses`)
-    says how much and where; ``stats`` is the run's ``RunStats``.
+    lost audio is missing from the transcript. ``message`` says it in a line; ``losses``
+    (:class:`nsaudio.losses.Losses`) says how much and where; ``stats`` is the run's
+    ``RunStats``.
     """
-
-    exit_status = 1
 
     def __init__(self, message: str, losses: Any = None, stats: Any = None) -> None:
         super().__init__(message)

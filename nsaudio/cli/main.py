@@ -18,7 +18,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from ..errors import NsAudioError
 from . import commands
-from .exits import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE
+from .exits import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE, exit_status
 
 __all__ = ["main", "run"]
 
@@ -139,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if verbose >= 2:
             logging.getLogger("nsaudio").exception("traceback")
         sys.stderr.write(f"nsaudio: error: {err}\n")
-        return err.exit_status
+        return exit_status(err)
     except BrokenPipeError:
         # The reader of our stdout went away (| head): not an error of ours, but not a
         # whole output either: the status a writer killed by SIGPIPE gets, as sox's.

@@ -380,13 +380,13 @@ def _broken_pipe() -> int:
 
 def _report(stats: dict[str, Any], source_stats: dict[str, Any], rate: int) -> None:
     dropped = stats.get("dropped_frames", 0)
-    captured_drops = source_stats.get("dropped_frames", 0)
+    captured = source_stats.get("dropped_samples", 0) / (source_stats.get("rate") or 1)
     overflows = source_stats.get("overflows", 0)
     log.info(
         "sent %.2f s of audio in %d frames; %d reconnects; dropped: %d frames before sending, "
-        "%d captured frames, %d device overflows; %d malformed results",
+        "%.2f s captured, %d device overflows; %d malformed results",
         stats["samples_sent"] / rate, stats["frames_sent"], stats["reconnects"], dropped,
-        captured_drops, overflows, stats["malformed"],
+        captured, overflows, stats["malformed"],
     )  # fmt: skip
     if stats["reconnects"]:
         lost = stats.get("replay_dropped_samples", 0)

@@ -29,6 +29,8 @@ CHILD_ERROR = "error: "
 class ServerProcess:
     """``nsaudio serve --child`` on a free loopback port; ``base_url`` once started.
 
+    ``start_timeout``: seconds to wait for it to listen.
+
     ``engine`` names the recogniser (``"pocketsphinx"``, or ``"cheap"`` for load tests: see
     ``nsaudio serve --help``) and ``max_sessions`` caps the sessions open at once (None: the
     serve command's default for that engine).
@@ -105,6 +107,7 @@ class ServerProcess:
             return None
 
     def stop(self) -> None:
+        """Stop the child (it drains its sessions) and wait for it; safe to call again."""
         proc, self._proc = self._proc, None
         if proc is None:
             return

@@ -39,9 +39,17 @@ class EnergyGate:
     """Sets ``frame.speech``; with ``skip_silence`` passes only speech, its pre-roll and tail.
 
     ``level_db``, ``floor_db``, ``score`` and ``speaking`` describe the last frame, ``trail``
-    the last few thousand (:class:`~nsaudio.stages.trail.LevelTrail`). The
-    keyword arguments after ``tail_ms`` tune the detector (see
-    :class:`~nsaudio.stages.energy.EnergyDetector`).
+    the last few thousand (:class:`~nsaudio.stages.trail.LevelTrail`).
+
+    Arguments: ``threshold``, the speech score (0..1, above 0) a frame needs: it stands
+    ``margin_db + threshold * span_db`` dB above the noise floor (16 dB at 0.5);
+    ``hangover_ms``, how long speech is held after the last loud frame; ``skip_silence``,
+    pass only speech, with ``pre_roll_ms`` of audio before each onset and ``tail_ms`` after
+    the hangover (see the module docstring). The detector's: ``floor_min_db``, the lowest the
+    noise floor goes (dBFS); ``initial_floor_db``, where it starts; ``floor_rise_db_per_s``,
+    how fast it rises towards a louder background (it falls at once) (see
+    :class:`~nsaudio.stages.energy.EnergyDetector`). Bad values raise
+    :class:`~nsaudio.errors.InputError`.
     """
 
     def __init__(
@@ -84,6 +92,7 @@ class EnergyGate:
 
     @property
     def floor_db(self) -> float:
+        """The detector's noise floor now, dBFS."""
         return self.detector.floor_db
 
     @property
@@ -92,6 +101,7 @@ class EnergyGate:
         return self.seen_samples - self.passed_samples
 
     def reset(self) -> None:
+        """Forget the stream: the floor, the counters, the held pre-roll and the trail."""
         self.detector.reset()
         self.level_db = SILENCE_DB
         self.score = 0.0
@@ -106,6 +116,8 @@ class EnergyGate:
         self.trail.clear()
 
     def push(self, frame: Frame) -> list[Frame]:
+        """Label ``frame`` (``frame.speech``); returns it, or with ``skip_silence`` what is
+        to be sent now (the held pre-roll and this frame at an onset; nothing in a gap)."""
         seconds = frame.frames / frame.rate
         self.seen_samples += frame.frames
         self.level_db = level_dbfs(frame.pcm)

@@ -37,6 +37,9 @@ class Framer:
     captured; the next frame starts at the new block's position. So every frame holds
     contiguous audio, frames never overlap, and a jump in ``start`` marks each gap for the
     sink to map back.
+
+    Arguments: ``rate``, the blocks' (and frames') rate in Hz; ``frame_ms``, each frame's
+    duration in milliseconds (whole samples: rounded).
     """
 
     def __init__(self, rate: int, frame_ms: float = 100) -> None:
@@ -58,6 +61,7 @@ class Framer:
         self._t_ns = 0
 
     def push(self, block: Block) -> list[Frame]:
+        """The whole frames ``block`` completes (a mono block at ``rate``)."""
         if block.data.ndim != 1:
             raise InputError("the framer takes mono blocks: put a resampler before it")
         frames = []
@@ -80,6 +84,7 @@ class Framer:
         return frames
 
     def flush(self) -> list[Frame]:
+        """End of stream: the last, shorter frame, if any audio is left."""
         if not self._pending:
             return []
         frame = Frame(bytes(self._pending), self._pos, self.rate, self._t_ns)
@@ -88,6 +93,7 @@ class Framer:
         return [frame]
 
     def reset(self) -> None:
+        """Forget the frame being filled and the stream position."""
         self._pending.clear()
         self._pos = 0
         self._next = None

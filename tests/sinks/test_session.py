@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nsaudio.blocks import Frame
+from nsaudio.cli.exits import exit_status
 from nsaudio.errors import AuthenticationError, ServiceError
 from nsaudio.sinks.session import (
     Abandon,
@@ -396,7 +397,7 @@ def test_the_reconnect_budget_runs_out_and_says_which_seconds_are_missing():
     h.after_send = cut
     h.run(make_frames())
     error = h.outcome.error
-    assert error is not None and error.exit_status == 1
+    assert error is not None and exit_status(error) == 1
     message = str(error)
     assert message.startswith("gave up reconnecting after 2 s: cannot open the WebSocket")
     assert "untranscribed: 3.0-5.0 s" in message  # after the first final, up to the cut
