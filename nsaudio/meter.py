@@ -17,8 +17,9 @@ detector at the same threshold. The rules, the first that applies wins:
    recogniser finds no words in it.
 4. ``too quiet`` the gate hears less than ``quiet_ratio`` (80 %) of the speech it would hear
    20 dB louder: the detector's floor stops at -80 dBFS, so speech that quiet is cut up or
-   missed, by ``--gate`` and by a VAD like the local server's (the speech fixture 55 dB down
-   is heard 58 % of the time and comes back as wrong words; 50 dB down, 99 %, word-perfect).
+   missed, by ``--gate`` and by a VAD like the local server's (the speech fixture peaking at
+   -55 dBFS is heard in 58 of the 99 frames it would be 20 dB louder, and comes back as wrong
+   words; peaking at -50 dBFS, 98 of 99, word for word).
 5. ``audible``   otherwise: it will be sent, and heard.
 
 Levels are dBFS: 0 is full scale (a full-scale sine's RMS is -3), and silence floors at

@@ -1,6 +1,6 @@
 """Closes, refusals and silence: what is retried, what is not, and how each ends.
 
-Exit statuses (DESIGN.md): 0 when a retry saved the stream, 1 when the service or network
+Exit statuses (nsaudio/cli/exits.py): 0 when a retry saved the stream, 1 when the service or network
 failed for good, 3 when the key or token was rejected; always one ``nsaudio: error:`` line.
 """
 
