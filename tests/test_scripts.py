@@ -37,12 +37,14 @@ def _require(*tools: str) -> None:
 
 
 def pulseaudio_pids() -> set[int]:
-    out = subprocess.run(["ps", "-eo", "pid=,stat=,comm="], capture_output=True, text=True)
-    return {
-        int(pid)
-        for pid, state, comm in (line.split(None, 2) for line in out.stdout.splitlines())
-        if comm.strip() == "pulseaudio" and not state.startswith("Z")
-    }
+    """Every PulseAudio daemon running on the machine (zombies are gone already)."""
+    import psutil
+
+    found = set()
+    for proc in psutil.process_iter(["name", "status"]):
+        if proc.info["name"] == "pulseaudio" and proc.info["status"] != psutil.STATUS_ZOMBIE:
+            found.add(proc.pid)
+    return found
 
 
 def private_daemon_dirs() -> set[str]:
