@@ -70,9 +70,7 @@ class Desktop:
         ).stdout
 
     def defaults(self) -> tuple[str, str]:
-        info = dict(
-            line.split(": ", 1) for line in self.pactl("info").splitlines() if ": " in line
-        )
+        info = dict(line.split(": ", 1) for line in self.pactl("info").splitlines() if ": " in line)
         return info["Default Sink"], info["Default Source"]
 
 

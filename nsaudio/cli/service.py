@@ -26,7 +26,7 @@ from ..neuralspace.rest import RestClient
 __all__ = [
     "Endpoint",
     "add_service_options",
-    "check_language_early",
+    "check_before_start",
     "require_local_server",
     "service_endpoint",
     "uses_local_server",
@@ -150,11 +150,13 @@ def _known_language(language: str, known: Sequence[str], where: str) -> str:
     return lang
 
 
-def check_language_early(args: argparse.Namespace) -> None:
-    """Refuse ``--language`` before the built-in server starts, when that server is the one
-    to be used: its languages are known without asking it. (A service's are asked for when
-    it is reached; nothing is started for that.)"""
+def check_before_start(args: argparse.Namespace) -> None:
+    """What can be refused about the built-in server before anything starts, when it is the
+    one to be used: pocketsphinx missing, a ``--language`` it does not stream (its languages
+    are known without asking it). A service's languages are asked for when it is reached;
+    nothing is started for that."""
     if uses_local_server(args):
+        require_local_server(args)
         from ..server.params import LANGUAGES as LOCAL_LANGUAGES
 
         _known_language(args.language, LOCAL_LANGUAGES, "the local server")

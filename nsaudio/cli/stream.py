@@ -25,7 +25,7 @@ from .options import (
     whole_number,
 )
 from .output import OUTPUTS, TranscriptFile, make_writer, no_text_note, recording
-from .service import add_service_options, check_language_early, service_endpoint
+from .service import add_service_options, check_before_start, service_endpoint
 
 log = logging.getLogger("nsaudio.stream")
 
@@ -233,7 +233,7 @@ def _default_pace(args: argparse.Namespace, source: Any) -> float:
 def run(args: argparse.Namespace) -> int:
     if args.record and not args.record.lower().endswith(".wav"):
         raise InputError(f"{args.record}: --record writes WAV: give a name ending in .wav")
-    check_language_early(args)
+    check_before_start(args)
     source = open_source(args.source, raw=args.raw)
     try:
         return _run(args, source)
@@ -384,7 +384,7 @@ def _report(stats: dict[str, Any], source_stats: dict[str, Any], rate: int) -> N
     overflows = source_stats.get("overflows", 0)
     log.info(
         "sent %.2f s of audio in %d frames; %d reconnects; dropped: %d frames before sending, "
-        "%.2f s captured, %d device overflows; %d malformed results",
+        "%.2f s of captured audio, %d device overflows; %d malformed results",
         stats["samples_sent"] / rate, stats["frames_sent"], stats["reconnects"], dropped,
         captured, overflows, stats["malformed"],
     )  # fmt: skip
