@@ -22,6 +22,7 @@
 #
 # Idempotent: where PULSE_SERVER already names a live daemon of this script (an earlier
 # eval in this shell, or scripts/test.sh), that one is reused; otherwise a new one starts.
+# A daemon that no client has used for 10 minutes exits by itself.
 #
 # Options:
 #   --sink NAME     the null sink (default nsaudio_null)
@@ -46,6 +47,9 @@ while (($#)); do
 done
 # The silent sink that keeps the null sink's clock fast (see below).
 DRAIN=nsaudio_drain
+# A daemon no client has used for this long exits by itself: one that a killed run could
+# not stop does not linger. Its callers start another when the one they named is gone.
+IDLE_EXIT=600
 ROOT="${TMPDIR:-/tmp}/nsaudio-pulse-$(id -u)"
 
 say() { echo "pulse.sh: $*" >&2; }
@@ -117,7 +121,7 @@ EOF
     # Works as root (a per-user daemon, not --system: root's daemon only warns).
     if ! env -u PULSE_SERVER HOME="$DIR/home" XDG_RUNTIME_DIR="$DIR/run" \
         PULSE_RUNTIME_PATH="$DIR/run/pulse" PULSE_STATE_PATH="$DIR/state" \
-        pulseaudio --daemonize=yes -n -F "$DIR/daemon.pa" --exit-idle-time=-1 \
+        pulseaudio --daemonize=yes -n -F "$DIR/daemon.pa" --exit-idle-time="$IDLE_EXIT" \
         --use-pid-file=yes --log-target="file:$DIR/daemon.log" >/dev/null 2>&1; then
         sed 's/^/  /' "$DIR/daemon.log" >&2 2>/dev/null || true
         rm -rf "$DIR"

@@ -166,8 +166,10 @@ def test_missing_packages_are_named_not_installed_unasked(tmp_path):
         (shims / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >> {calls}\nexit 1\n')
     for shim in shims.iterdir():
         shim.chmod(0o755)
+    # This session may itself run under test.sh: none of its settings may reach the run.
     env = {k: v for k, v in os.environ.items() if k not in PULSE_ENV}
-    env.pop("NSAUDIO_INSTALL_PACKAGES", None)
+    for key in ("NSAUDIO_INSTALL_PACKAGES", "NSAUDIO_NO_INSTALL", "NSAUDIO_VENV"):
+        env.pop(key, None)
     proc = subprocess.run(
         ["bash", str(ROOT / "scripts" / "test.sh")],
         env={**env, "PATH": f"{shims}:{env['PATH']}"}, capture_output=True, text=True,
