@@ -193,8 +193,7 @@ def run_stream(
         # were sent all the same, and their send times are what is measured.
         error = str(err)
     stats = sink.stats()
-    audio_frames = stats["frames_sent"] - round(sink.trailing_silence * 1000 / 100)
-    sent = list(sink.send_log)[:audio_frames]
+    sent = list(sink.send_log)  # the frames of the source (the silence made at the end has no t_ns)
     overhead = np.array([(s - t) / 1e6 for _start, t, s in sent])
     source_stats = source.stats() if hasattr(source, "stats") else {}
     return {

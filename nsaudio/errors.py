@@ -9,7 +9,8 @@
     │   └── DeviceError                            2   no such input device, busy, PortAudio missing
     ├── ServiceError (RuntimeError)                1   the service or the network failed
     │   ├── AuthenticationError                    3   key or token rejected; never retried
-    │   └── ProtocolError                          1   the service broke the protocol
+    │   ├── ProtocolError                          1   the service broke the protocol
+    │   └── UntranscribedError                     1*  speech sent was never transcribed
     ├── ConsumerError                              1   whoever took the results failed
     ├── AudioLostError (RuntimeError)              1   live audio was dropped before it was sent
     ├── RingClosed                                 -   a put into a ring after close()
@@ -23,10 +24,12 @@
         └── PoolExhausted (RuntimeError)           -   no recogniser free: close 1013
 
 ``ServiceError.retryable`` says whether trying again may help (a 5xx or a dropped
-connection) or not (a 4xx). The exit statuses are the command line's (``nsaudio.cli.exits``
-decides them from the class); the library's errors carry none. The server's classes are
-defined beside the code that raises them (``server/app.py``, ``server/params.py``,
-``server/engines.py``), on :class:`ServerError`.
+connection) or not (a 4xx). ``UntranscribedError`` names the seconds of speech
+that no full result covered; when a failure caused it (``__cause__``), its exit status is
+the cause's (3 for a rejected token). The exit statuses are the command line's
+(``nsaudio.cli.exits`` decides them from the class); the library's errors carry none. The
+server's classes are defined beside the code that raises them (``server/app.py``,
+``server/params.py``, ``server/engines.py``), on :class:`ServerError`.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ __all__ = [
     "ServerError",
     "ServiceError",
     "UnsupportedAudioError",
+    "UntranscribedError",
 ]
 
 
@@ -74,21 +78,57 @@ class ServiceError(NsAudioError, RuntimeError):
     """The speech service or the network failed: ``message`` says how.
 
     ``retryable`` is true where trying again may help (5xx, a dropped connection);
-    ``status`` is the HTTP status or WebSocket close code behind it, when there was one.
+    ``status`` is the HTTP status or WebSocket close code, where there was one.
+
+    When the failure ended a stream whose speech was not all transcribed, the session
+    engine says which: ``missing`` lists the ``(start, end)`` stream seconds of speech (as
+    the local detector heard it) that no full result covered, and ``open_end``, when the
+    stream ended before all its input was sent, the second from which nothing was; both
+    show in the message.
     """
 
     def __init__(self, message: str, *, retryable: bool = True, status: int | None = None):
         super().__init__(message)
         self.retryable = retryable
         self.status = status
+        self.missing: list[tuple[float, float]] = []
+        self.open_end: float | None = None
+
+    def untranscribed(self, missing: list[tuple[float, float]], open_end: float | None) -> None:
+        """Record the speech this failure left untranscribed (see the class docstring)."""
+        self.missing = list(missing)
+        self.open_end = open_end
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        said = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in self.missing)
+        if self.open_end is not None:
+            rest = f"everything after {self.open_end:.1f} s (not sent)"
+            said = f"{said}, {rest}" if said else rest
+        return f"{text}; untranscribed: {said} of the stream" if said else text
 
 
 class AuthenticationError(ServiceError):
     """The API key or token was rejected (HTTP 401/403, or close 1008 for the token):
-    ``message`` says which, ``status`` is that code; never retryable."""
+    ``message`` says how, ``status`` is that code; never retryable.
 
-    def __init__(self, message: str, *, status: int | None = None):
+    ``credential`` says which: ``"key"`` (the REST API refused the API key: final) or
+    ``"token"`` (the WebSocket refused a session token: worth one fresh token).
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, credential: str = "key") -> None:
         super().__init__(message, retryable=False, status=status)
+        self.credential = credential
+
+
+class UntranscribedError(ServiceError):
+    """The stream ended, and speech it sent never got a full result: the service fell
+    silent, or the end's deadline passed, or the speech outgrew the replay buffer while the
+    connection was away. ``message`` says why; ``missing`` names it (see :class:`ServiceError`)."""
+
+    def __init__(self, message: str, missing: list[tuple[float, float]] | None = None) -> None:
+        super().__init__(message, retryable=False)
+        self.missing = list(missing or [])
 
 
 class ProtocolError(ServiceError):

@@ -27,7 +27,7 @@ from .errors import AudioLostError, RingClosed
 from .formats import format_rate
 from .losses import Losses
 from .ring import MAX_DROPPED_SPANS, Ring
-from .sinks import DropsAudio, GivesResults, Sink
+from .sinks import DropsAudio, GivesResults, Hurries, Sink
 from .sources import ReportsOverflows, Source, Stoppable
 from .stages import Chain, EnergyGate, Framer, Resampler, Stage
 from .stages.base import Prepares, Resamples
@@ -39,6 +39,8 @@ __all__ = ["Pipeline", "RunStats", "prefetched", "standard_stages"]
 PREFETCH_SECONDS = 4.0
 #: Seconds of resampled audio the resampling may run ahead of the writer thread.
 WRITE_BEHIND_SECONDS = 4.0
+#: How long a stopped stream waits for its last results (``Pipeline.stop()``).
+STOP_WITHIN_S = 0.8
 
 
 @dataclass
@@ -186,17 +188,25 @@ class Pipeline:
         self._stop = threading.Event()
         self._stopped_by_user = False
 
-    def stop(self) -> None:
-        """End the stream early but cleanly: stages flushed, sink closed (results drained).
+    def stop(self, within: float = STOP_WITHIN_S) -> None:
+        """End the stream early but cleanly: stages flushed, sink closed, its last results
+        awaited for at most ``within`` seconds (a sink that can wait less, such as the
+        service's, is told so): ``run()`` returns soon after, at any pace.
 
         Safe from another thread or a signal handler.
         """
         self._stopped_by_user = True
         self._stop.set()
         _stop_source(self.source)
+        if isinstance(self.sink, Hurries):
+            self.sink.hurry(within)
 
     def results(self) -> Iterator[Any]:
-        """Run on a background thread and yield the sink's results as they arrive."""
+        """Run on a background thread and yield the sink's results as they arrive.
+
+        Every result received is yielded before the run's error, if any, is raised. Leaving
+        the loop early (``break``, an exception, Ctrl-C) stops the run as :meth:`stop` does:
+        the generator's end returns within about a second."""
         sink = self.sink
         if not isinstance(sink, GivesResults):
             raise TypeError(f"{type(sink).__name__} gives no results")

@@ -113,10 +113,8 @@ def test_import_and_convert_do_not_load_device_or_network_modules():
     assert out.stdout.strip() == ""
 
 
-#: Exports whose arguments and methods are not all documented yet, and why.
-#: NeuralSpaceSink's many keyword arguments are being replaced by a frozen SessionConfig,
-#: and its counters by a typed object (issue 15): they are documented there once it lands.
-UNDOCUMENTED_ARGUMENTS = {"NeuralSpaceSink"}
+#: Exports whose arguments and methods are not all documented yet, and why (none now).
+UNDOCUMENTED_ARGUMENTS: set[str] = set()
 
 
 def _documented(obj) -> str:

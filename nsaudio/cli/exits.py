@@ -15,7 +15,7 @@ decided here from the error's class alone:
 
 from __future__ import annotations
 
-from ..errors import AuthenticationError, InputError
+from ..errors import AuthenticationError, InputError, NsAudioError, ServiceError
 
 __all__ = [
     "EXIT_AUTH",
@@ -35,9 +35,13 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer kille
 
 def exit_status(err: BaseException) -> int:
     """The status for a run that ended with ``err``: 3 for a rejected key or token, 2 for
-    bad input (:class:`~nsaudio.errors.InputError` and its kinds), else 1."""
+    bad input (:class:`~nsaudio.errors.InputError` and its kinds), else 1. A service error
+    that another caused (``__cause__``: speech left untranscribed because a token was
+    refused) takes its cause's status."""
     if isinstance(err, AuthenticationError):
         return EXIT_AUTH
     if isinstance(err, InputError):
         return EXIT_USAGE
+    if isinstance(err, ServiceError) and isinstance(err.__cause__, NsAudioError):
+        return exit_status(err.__cause__)
     return EXIT_FAILURE

@@ -119,11 +119,13 @@ class Endpoint:
             known = list(LANGUAGES)
         return _known_language(language, known, "the local server" if self.local else "the service")
 
-    def sink(self, params: StreamParams, **options: Any) -> Any:
+    def sink(self, params: StreamParams, config: Any, **options: Any) -> Any:
+        """A :class:`~nsaudio.sinks.NeuralSpaceSink` to this service with ``config`` (a
+        ``SessionConfig``); ``options``: ``on_result``, ``log_sends``."""
         from ..sinks.neuralspace import NeuralSpaceSink
 
         return NeuralSpaceSink(
-            self.base_url, self._api_key, params, ca_file=self.ca_file, **options
+            self.base_url, self._api_key, params, config, ca_file=self.ca_file, **options
         )
 
 

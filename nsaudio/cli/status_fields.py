@@ -138,8 +138,9 @@ class StreamProgress:
     locks, nothing the send path waits for.
 
     What is shown is the frame being *sent*, not the newest one read: the pipeline reads
-    seconds ahead of a paced sender. The sink counts the samples it handed to the service;
-    the gate's trail (:class:`~nsaudio.stages.trail.LevelTrail`) says which stream position
+    seconds ahead of a paced sender. The sink counts the samples it handed to the service
+    (its ``counters``, a :class:`~nsaudio.sinks.session.SessionCounters`, with the silence it
+    made itself apart); the gate's trail (:class:`~nsaudio.stages.trail.LevelTrail`) says which stream position
     the last of them came from, and that frame's level and label. Where the gate skips a
     gap, or a paced sender waits for the next frame's time, nothing is sent: the position
     then moves on at the pace from the last frame sent, as far as the gate has seen. It never
@@ -171,13 +172,12 @@ class StreamProgress:
     def __call__(self, now: float) -> Fields:
         gate, rate = self.gate, self.rate
         counters = self.sink.counters
-        handed = counters.get("samples_sent", 0)
-        sent = min(handed, gate.passed_samples)  # the stream's own audio; the rest is padding
+        sent = counters.samples_sent - counters.silence_samples  # the stream's own audio
         if sent != self._sent:
             self._sent, self._since = sent, now
         position = self._sending(sent, now)
         # The stream's last frame has gone: what is being sent now is the sink's silence.
-        frame = gate.trail.at(position - 1) if handed == sent else None
+        frame = gate.trail.at(position - 1) if not counters.silence_samples else None
         eta = None
         if self.duration:
             left = max(0.0, self.duration - position / rate)
@@ -194,9 +194,9 @@ class StreamProgress:
             speech=False if frame is None else frame.speech,
             sent=sent / rate,
             skipped=max(0, position - sent) / rate if self.gated else None,
-            reconnects=counters.get("reconnects", 0),
+            reconnects=counters.reconnects,
             partial_age=None if not self.partials or last is None else max(0.0, now - last),
-            end_silence=(handed - sent) / rate,
+            end_silence=counters.silence_samples / rate,
         )
 
     def _sending(self, sent: int, now: float) -> int:

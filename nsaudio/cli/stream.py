@@ -30,6 +30,8 @@ from .service import add_service_options, check_before_start, service_endpoint
 log = logging.getLogger("nsaudio.stream")
 
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer killed by it
+#: After the first Ctrl-C, how long the last results are awaited.
+STOP_WITHIN_S = 1.5
 MIN_STREAM_FRAME_MS, MAX_STREAM_FRAME_MS = 20, 1000
 
 
@@ -278,20 +280,25 @@ def _run(args: argparse.Namespace, source: Any) -> int:
         lost: AudioLostError | None = None
         try:
             pace = _default_pace(args, source)
-            sink = endpoint.sink(
-                params,
+            from ..sinks.config import SessionConfig
+
+            gate: Any = stages[-1]
+            config = SessionConfig(
                 pace=pace,
                 live=source.live,
                 # Paced, the queue only has to cover a stall; a short one means Ctrl-C on a
                 # file stops within a couple of seconds instead of sending ten more.
                 ring_seconds=2.0 if pace > 0 else 10.0,
-                on_result=writer.write,
                 drain_timeout=args.drain_timeout,
                 ping_interval=args.ping_interval,
                 ping_timeout=args.ping_timeout,
                 connect_timeout=args.connect_timeout,
                 startup_timeout=args.connect_timeout,
+                # The gate holds speech for its hangover and labels whole frames: a final
+                # result may end that much (and a little) before a span of speech does.
+                speech_tolerance=(gate.hangover_ms + args.frame_ms + 100) / 1000,
             )
+            sink = endpoint.sink(params, config, on_result=writer.write)
             target: Sink = sink
             if record is not None:
                 from ..sinks.tee import TeeSink
@@ -309,8 +316,8 @@ def _run(args: argparse.Namespace, source: Any) -> int:
             def stop() -> None:
                 if status:
                     status.close()  # before the interrupt's line
-                pipeline.stop()
-                sink.hurry()  # what is queued goes out unpaced: only the last results are awaited
+                # What is queued goes out unpaced; the last results are awaited briefly.
+                pipeline.stop(within=STOP_WITHIN_S)
 
             with first_interrupt_stops(stop) as interrupted:
                 try:

@@ -1,21 +1,22 @@
 """Opening WebSocket sessions: tokens, the handshake, and what each failure means.
 
-The only module that touches the WebSocket library (``websockets``, asyncio). Sessions are
-opened on the event loop that will own them; tokens come from the REST API (blocking, so the
-caller runs :meth:`Connector.token` off the loop). Everything raised or logged has the token
-redacted, and the library's own trace (``-vv``) goes through a redacting filter.
+The only module that opens connections with the WebSocket library (``websockets``, asyncio).
+Sessions are opened on the event loop that will own them, and so are the token requests
+(:mod:`.rest`, each bounded as a whole by ``connect_timeout``). Everything raised or logged
+has the token redacted, and the library's own trace (``-vv``) goes through a redacting
+filter.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import ssl
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import AuthenticationError, ServiceError
+from .http import network_error
 from .protocol import StreamParams, redact, stream_url
 from .rest import RestClient
 
@@ -79,8 +80,6 @@ class Connector:
         self._token: str | None = None
         self._token_expires = 0.0
         self._secrets: list[str] = [api_key] if api_key else []
-        self._lock = threading.Lock()
-        self._ssl: ssl.SSLContext | None = None
         self._install_trace_filter()
 
     def __repr__(self) -> str:
@@ -95,25 +94,23 @@ class Connector:
                 return
         wslog.addFilter(_RedactingFilter(self._secrets))
 
-    def token(self, fresh: bool = False) -> str:
-        """A session token (blocking REST call when none is cached); thread-safe."""
-        with self._lock:
-            # Renew a little early so a session never starts on a token about to expire.
-            if fresh or self._token is None or time.monotonic() > self._token_expires - 30:
-                token = self.rest.token(self.token_duration)
-                self._token = token
-                self._token_expires = time.monotonic() + self.token_duration
-                self._secrets.append(token)
-            return self._token
+    async def token(self, fresh: bool = False) -> str:
+        """A session token: the cached one, or (``fresh``, or near its expiry) a new one.
+
+        Called on the loop that owns the sessions, so the cache needs no lock.
+        """
+        # Renew a little early so a session never starts on a token about to expire.
+        if fresh or self._token is None or time.monotonic() > self._token_expires - 30:
+            token = await self.rest.fetch_token(self.token_duration)
+            self._token = token
+            self._token_expires = time.monotonic() + self.token_duration
+            self._secrets.append(token)
+            if len(self._secrets) > 9:  # the key and the last few tokens: all that can show
+                del self._secrets[1:-8]
+        return self._token
 
     def redact(self, text: str) -> str:
         return redact(text, *self._secrets)
-
-    def _ssl_context(self) -> ssl.SSLContext:
-        if self._ssl is None:
-            ctx = ssl.create_default_context(cafile=self.ca_file)
-            self._ssl = ctx
-        return self._ssl
 
     async def open(self, token: str) -> tuple[Any, str]:
         """Open a session with ``token`` on the running loop: ``(connection, session id)``."""
@@ -126,7 +123,7 @@ class Connector:
         try:
             ws = await connect(
                 url,
-                ssl=self._ssl_context() if url.startswith("wss:") else None,
+                ssl=self.rest.ssl_context() if url.startswith("wss:") else None,
                 open_timeout=self.connect_timeout,
                 close_timeout=CLOSE_TIMEOUT,
                 ping_interval=None,  # the session machine pings and judges liveness
@@ -138,26 +135,24 @@ class Connector:
             status = err.response.status_code
             if status in (401, 403):
                 raise AuthenticationError(
-                    f"the service refused the session token (HTTP {status})", status=status
+                    f"the service refused the session token (HTTP {status})",
+                    status=status,
+                    credential="token",
                 ) from None
             raise ServiceError(
                 f"the service refused the WebSocket (HTTP {status})",
                 retryable=status >= 500 or status == 429,
                 status=status,
             ) from None
-        except ssl.SSLError as err:
+        except InvalidHandshake as err:
+            cause = err.__cause__
+            if isinstance(cause, (OSError, asyncio.TimeoutError, EOFError)):
+                raise network_error(cause, url, self.connect_timeout) from None
             raise ServiceError(
-                f"TLS verification failed ({self.redact(str(err))}); use --ca-file to trust a private CA",
-                retryable=False,
+                f"the WebSocket handshake failed: {self.redact(f'{type(err).__name__}: {err}')}"
             ) from None
-        except TimeoutError:
-            raise ServiceError(
-                f"cannot open the WebSocket: timed out after {self.connect_timeout:g} s"
-            ) from None
-        except (OSError, InvalidHandshake, EOFError) as err:
-            raise ServiceError(
-                f"cannot open the WebSocket: {self.redact(f'{type(err).__name__}: {err}')}"
-            ) from None
+        except (OSError, asyncio.TimeoutError, EOFError) as err:
+            raise network_error(err, url, self.connect_timeout) from None
         log.info("session %s open", session_id)
         return ws, session_id
 
@@ -190,7 +185,9 @@ def classify_close(closed: Closed, *, early: bool) -> ServiceError | None:
     if closed.code == CLOSE_POLICY and early:
         if "token" in reason.lower() or "auth" in reason.lower():
             return AuthenticationError(
-                f"the service refused the session: {reason}", status=CLOSE_POLICY
+                f"the service refused the session: {reason}",
+                status=CLOSE_POLICY,
+                credential="token",
             )
         return ServiceError(
             f"the service refused the session: {reason}", retryable=False, status=CLOSE_POLICY

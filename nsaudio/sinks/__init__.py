@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DropsAudio",
     "GivesResults",
+    "Hurries",
     "NeuralSpaceSink",
     "NullSink",
     "RawSink",
@@ -37,7 +38,8 @@ class Sink(Protocol):
     Optional, each its own protocol: :class:`DropsAudio` (``dropped_audio()``: a sink that
     may drop frames it could not send, such as a live ``NeuralSpaceSink``, says how many, so
     the run does not pass for whole), :class:`GivesResults` (``results()``: what
-    ``Pipeline.results()`` yields). A sink that wraps others must forward these for them, as
+    ``Pipeline.results()`` yields), :class:`Hurries` (``hurry(within)``: what
+    ``Pipeline.stop()`` tells it). A sink that wraps others must forward these for them, as
     :class:`~nsaudio.sinks.tee.TeeSink` does.
     """
 
@@ -60,6 +62,16 @@ class DropsAudio(Protocol):
 
     def dropped_audio(self) -> tuple[int, list[tuple[int, int]]]:
         """Samples dropped, and the ``(start, end)`` stream positions of the first of them."""
+        ...
+
+
+@runtime_checkable
+class Hurries(Protocol):
+    """A sink that can end sooner than its own pace when the user stops the stream (the
+    service's: no more pacing, a bounded wait for the last results)."""
+
+    def hurry(self, within: float) -> None:
+        """End within ``within`` seconds from now, delivering what comes until then."""
         ...
 
 

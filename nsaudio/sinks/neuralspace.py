@@ -1,36 +1,50 @@
 """Frames to NeuralSpace VoiceAI over a WebSocket, transcripts back; no audio lost on a drop.
 
 The I/O shell around :class:`~.session.SessionMachine`, which makes every decision (replay,
-retry, liveness, drain, the end). Who owns what:
+retry, liveness, the end and its verdict). Thread map — who may call what:
 
-- The pipeline's thread ``write()`` s frames into a bounded ring and notifies the engine loop.
-- The engine loop (:mod:`.loop`, one thread for every sink of the process) owns the sockets:
-  it takes frames from the ring (paced for files), sends them, reads results, pings, opens
-  sessions and carries out the machine's actions. Nothing else touches a socket.
-- Results reach ``on_result`` (its own thread) or ``results()`` through :mod:`.delivery`,
-  a bounded path: a slow or failing consumer never delays a pong or a send.
+- **The pipeline's thread** (the caller): ``open()``, ``write()``, ``close()``, and on
+  failure ``abort()``. ``write()`` puts a frame into a bounded ring and notifies the engine
+  loop; ``open()`` and ``close()`` wait for the loop to say how things went.
+- **Any thread** (a signal handler, a UI): ``hurry()`` (the user stopped: end within a
+  budget) and ``abort()`` (stop at once). Both only post to the loop.
+- **The engine loop** (:mod:`.loop`, one thread for every sink of the process) owns the
+  sockets and the machine: it takes frames from the ring (paced for files) in one place,
+  ``_feed``; sends them; reads results; pings; opens and closes sessions; and carries out the
+  machine's actions. Nothing else touches a socket or the machine.
+- **The consumer**: ``on_result`` runs on a delivery thread of its own, or ``results()`` is
+  iterated by whoever asks (:mod:`.delivery`, bounded): a slow or failing consumer never
+  delays a pong or a send.
 
-``close()`` returns when the stream is complete, or raises what went wrong (saying which
-seconds went untranscribed); ``abort()`` stops everything at once.
+``close()`` returns when every span of speech was covered by a full result and every result
+was delivered; otherwise it raises what went wrong: :class:`~nsaudio.errors.ConsumerError`
+when the consumer failed, :class:`~nsaudio.errors.UntranscribedError` naming the seconds of
+speech that went untranscribed, or the failure that ended the stream.
+
+The send path writes through ``websockets`` internals (``protocol.send_binary`` and
+``send_data()`` on the loop's thread, without a coroutine per frame), which is why the
+dependency is pinned to the major version tested (see ``pyproject.toml``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import copy
 import logging
+import random
+import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 from ..blocks import Frame
 from ..errors import ConsumerError, InputError, NsAudioError, RingClosed, ServiceError
-from ..neuralspace.connection import Connector, describe_end
+from ..neuralspace.connection import CLOSE_TIMEOUT, Connector, describe_end
 from ..neuralspace.protocol import StreamParams, Transcript, TranscriptResult
 from ..ring import Ring
+from .config import SessionConfig
 from .delivery import Delivery
 from .loop import EngineLoop
 from .session import (
@@ -43,19 +57,22 @@ from .session import (
     Outcome,
     Ping,
     Send,
+    SessionCounters,
     SessionMachine,
 )
 
-__all__ = ["NeuralSpaceSink"]
+__all__ = ["HURRY_S", "NeuralSpaceSink"]
 
 log = logging.getLogger("nsaudio.neuralspace")
 
-#: Frames handed to a connection and not yet written before the sender waits.
+#: Frames handed to a connection and not yet written before the feeder waits.
 SEND_BACKLOG = 4
+#: How long a stopped stream waits for its last results, unless told otherwise.
+HURRY_S = 0.8
 
 
 class _Conn:
-    """One open session on the loop: its socket, an ordered outbox and its tasks."""
+    """One open session on the loop: its socket, an ordered outbox, and the tasks it owns."""
 
     def __init__(self, ws: Any, number: int) -> None:
         from websockets.protocol import State
@@ -63,16 +80,13 @@ class _Conn:
         self.ws = ws
         self.open_state = State.OPEN
         self.number = number
-        self.outbox: collections.deque[Send] = collections.deque()
+        self.outbox: collections.deque[Send | Ping] = collections.deque()
         self.has_work = asyncio.Event()
-        self.drained = asyncio.Event()
-        self.drained.set()
-        self.tasks: list[asyncio.Task[Any]] = []
+        self.tasks: set[asyncio.Task[Any]] = set()
 
     def abort(self) -> None:
         self.outbox.clear()
-        self.drained.set()  # whoever waits for room on this session goes on to the next
-        for task in self.tasks:
+        for task in list(self.tasks):
             task.cancel()
         transport = getattr(self.ws, "transport", None)
         if transport is not None:
@@ -80,60 +94,47 @@ class _Conn:
 
 
 class NeuralSpaceSink:
-    """Streams int16 LE frames to the service; see the module docstring for who owns what."""
+    """Streams int16 LE frames to the service; see the module docstring for who owns what.
+
+    ``base_url``: the service's REST base (``https://voice.neuralspace.ai``; ``http`` maps to
+    ``ws`` and ``https`` to ``wss`` for the stream); ``api_key``: sent only in the REST
+    calls' ``Authorization`` header, never shown; ``params``: what the stream's URL carries
+    (:class:`~nsaudio.neuralspace.protocol.StreamParams`: language, format...). ``config`` (a :class:`~nsaudio.sinks.config.SessionConfig`) holds every setting; its
+    fields may be given as keyword arguments instead (``pace=1.0, live=True``...).
+    ``on_result`` is called with every result (partials too) on a thread of its own; without
+    it, iterate ``results()``. ``connector`` replaces how sessions are opened (tests);
+    ``ca_file`` is a CA to trust for TLS; ``log_sends`` keeps ``send_log`` (benchmarks).
+    """
 
     def __init__(
         self,
         base_url: str,
         api_key: str,
         params: StreamParams | None = None,
+        config: SessionConfig | None = None,
         *,
-        pace: float = 0.0,
-        live: bool = False,
-        ring_seconds: float = 10.0,
-        trailing_silence: float = 1.2,
-        drain_timeout: float = 30.0,
-        idle_timeout: float = 5.0,
-        settle: float = 0.5,
-        ping_interval: float = 2.5,
-        ping_timeout: float = 7.0,
-        reconnect_timeout: float = 60.0,
-        startup_timeout: float = 10.0,
-        backoff: tuple[float, float] = (0.2, 5.0),
-        replay_seconds: float = 300.0,
         on_result: Callable[[TranscriptResult], None] | None = None,
         connector: Connector | None = None,
         ca_file: str | None = None,
-        token_duration: int = 3600,
-        connect_timeout: float = 10.0,
-        keep_finals: int = 1000,
         log_sends: bool = False,
+        **settings: Any,
     ) -> None:
-        if not pace >= 0:
-            raise InputError(f"pace must be 0 (as fast as possible) or positive, not {pace}")
-        if not ring_seconds > 0:
-            raise InputError(f"ring_seconds must be positive, not {ring_seconds}")
+        unknown = set(settings) - SessionConfig.names()
+        if unknown:
+            raise TypeError(f"NeuralSpaceSink() got unknown settings: {', '.join(sorted(unknown))}")
+        if config is not None and settings:
+            raise TypeError("give either config or settings as keyword arguments, not both")
+        self.config = c = config if config is not None else SessionConfig(**settings)
         self.params = params or StreamParams()
         self.connector = connector or Connector(
-            base_url, api_key, self.params, token_duration=token_duration,
-            connect_timeout=connect_timeout, ca_file=ca_file,
+            base_url, api_key, self.params, token_duration=c.token_duration,
+            connect_timeout=c.connect_timeout, ca_file=ca_file,
         )  # fmt: skip
-        self.pace = pace
-        self.live = live
-        self.ring_seconds = ring_seconds
-        self.trailing_silence = trailing_silence
+        self.pace = c.pace
+        self.live = c.live
         self.on_result = on_result
         self.rate = self.params.rate
-        try:
-            self._machine = SessionMachine(
-                self.rate, replay_seconds=replay_seconds, trailing_silence=trailing_silence,
-                drain_timeout=drain_timeout, idle_timeout=idle_timeout, settle=settle,
-                ping_interval=ping_interval, ping_timeout=ping_timeout,
-                reconnect_timeout=reconnect_timeout, startup_timeout=startup_timeout,
-                backoff=backoff, keep_finals=keep_finals, live=live,
-            )  # fmt: skip
-        except ValueError as err:
-            raise InputError(str(err)) from None
+        self._machine = SessionMachine(self.rate, c, max_chunk_size=self.params.max_chunk_size)
         #: (frame start, frame t_ns, monotonic ns when written to the socket), if asked.
         self.send_log: collections.deque[tuple[int, int, int]] | None = (
             collections.deque(maxlen=200_000) if log_sends else None
@@ -142,14 +143,17 @@ class NeuralSpaceSink:
         self._engine: EngineLoop | None = None
         self._delivery: Delivery | None = None
         self._conns: dict[int, _Conn] = {}
-        self._tasks: list[asyncio.Task[Any]] = []
-        self._closing: set[asyncio.Task[Any]] = set()
-        self._wake: asyncio.Event | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()  # opening sessions
+        self._closing: set[asyncio.Task[Any]] = set()  # polite closes: they outlive the stream
         self._opened = threading.Event()  # the first session is open, or the run is over
         self._finished = threading.Event()
+        self._settled = threading.Event()  # finished, and every polite close has ended
         self._outcome: Outcome | None = None
-        self._waiting_ready = False
-        self._parked = False  # the feeder waits for frames in the ring
+        self._held: Frame | None = None  # taken from the ring, not yet due (pacing)
+        self._t0: int | None = None  # pacing origin, monotonic ns
+        self._timer: asyncio.TimerHandle | None = None
+        self._input_done = False
+        self._feeding = False
 
     def __repr__(self) -> str:
         return f"NeuralSpaceSink({self.connector.base_url!r}, {self.params!r})"
@@ -160,8 +164,14 @@ class NeuralSpaceSink:
         return self._machine.transcript
 
     @property
-    def counters(self) -> dict[str, int]:
+    def counters(self) -> SessionCounters:
+        """What the stream did so far (see :class:`~nsaudio.sinks.session.SessionCounters`)."""
         return self._machine.counters
+
+    @property
+    def outcome(self) -> Outcome | None:
+        """How the stream ended (None while it runs)."""
+        return self._outcome
 
     # -- the pipeline's side -------------------------------------------------------------
 
@@ -174,10 +184,10 @@ class NeuralSpaceSink:
         if self._engine is not None:
             raise RuntimeError("NeuralSpaceSink.open() twice")
         policy = "drop_oldest" if self.live else "block"
-        self._ring = Ring.for_seconds(self.ring_seconds, rate, policy)
+        self._ring = Ring.for_seconds(self.config.ring_seconds, rate, policy)
         self._delivery = Delivery(self.on_result, self._consumer_failed)
         self._engine = EngineLoop.get()
-        self._engine.submit(self._main())
+        self._engine.call(self._start)
         try:
             self._wait(self._opened)
         except BaseException:  # Ctrl-C while connecting: nothing may go on in the background
@@ -186,6 +196,8 @@ class NeuralSpaceSink:
         self._raise_failure()
 
     def write(self, frame: Frame) -> None:
+        """Queue ``frame`` for the connection (waits for room when the queue of a file is
+        full; a live stream's queue drops its oldest instead, counted)."""
         if self._ring is None or self._engine is None:
             raise RuntimeError("NeuralSpaceSink.write() before open()")
         try:
@@ -193,16 +205,22 @@ class NeuralSpaceSink:
         except RingClosed:
             # Closed under us: the engine is finishing with the reason; wait for it to say.
             self._finished.wait(5)
+            outcome = self._outcome
+            if outcome is not None and outcome.stopped:
+                return  # the user stopped the stream: what comes after is not sent
             self._raise_failure()
             raise
-        self._engine.notify(id(self), self._on_wake)
+        self._engine.notify(id(self), self._feed)
 
     def close(self) -> None:
-        """End of stream: everything queued is sent, the last results awaited, then 1000."""
+        """End of stream: everything queued is sent, the last results awaited, then 1000.
+
+        Raises if speech went untranscribed, the consumer failed, or the stream failed.
+        """
         if self._ring is None or self._engine is None:
             return
         self._ring.close()
-        self._engine.notify(id(self), self._on_wake)
+        self._engine.notify(id(self), self._feed)
         try:
             self._wait(self._finished)
         except BaseException:
@@ -213,13 +231,14 @@ class NeuralSpaceSink:
         self._raise_failure()
 
     def abort(self) -> None:
-        """Stop at once: no reconnect, and no ``on_result`` call once this returns."""
-        if self._delivery is not None:
+        """Stop at once: no reconnect, no result received after this; with ``on_result``, no
+        call to it once this returns. ``results()`` still yields what had arrived."""
+        if self._delivery is not None and self.on_result is not None:
             self._delivery.stop()
         if self._ring is not None:
             self._ring.abort()
         if self._engine is not None and not self._finished.is_set():
-            self._engine.call(self._apply_now, self._machine.abort)
+            self._engine.call(self._now, self._machine.abort)
             if threading.current_thread() is not self._engine.thread:
                 self._finished.wait(5)
         if self._delivery is not None:
@@ -227,13 +246,13 @@ class NeuralSpaceSink:
         if self._engine is None:
             self._finished.set()  # never opened: a results() waiting for it ends
 
-    def hurry(self) -> None:
-        """Stop pacing: what is queued, and the trailing silence, go out as fast as they can
-        (the user stopped the stream and waits only for the last results)."""
+    def hurry(self, within: float = HURRY_S) -> None:
+        """The user stopped the stream: stop pacing, and end within ``within`` seconds
+        however the service behaves (results until then are delivered; speech not yet
+        transcribed by then is named in a warning, and ``close()`` does not raise for it)."""
         self.pace = 0.0
         if self._engine is not None:
-            self._engine.call(self._apply_now, self._machine.hurry)
-            self._engine.notify(id(self), self._on_wake)
+            self._engine.call(self._now, lambda now: self._machine.hurry(now, within))
 
     def results(self) -> Iterator[TranscriptResult]:
         """Every result as it arrives (partials too), times absolute; ends with the stream."""
@@ -243,8 +262,11 @@ class NeuralSpaceSink:
         yield from self._delivery
 
     def stats(self) -> dict[str, Any]:
-        out: dict[str, Any] = dict(self._machine.counters)
-        out["replay_dropped_samples"] = self._machine.replay.dropped_samples
+        """What the stream did, for reports: the counters, and the queue's drops and high water."""
+        m = self._machine
+        out: dict[str, Any] = dict(vars(m.counters))
+        out["speech_samples"] = m.coverage.speech_samples
+        out["lost_speech_samples"] = m.coverage.lost_samples
         out["results_dropped"] = self._delivery.dropped if self._delivery else 0
         if self._ring is not None:
             out["dropped_frames"] = self._ring.dropped  # frames (messages), not samples
@@ -265,6 +287,16 @@ class NeuralSpaceSink:
             pass
 
     def _raise_failure(self) -> None:
+        """The verdict, in one place: the consumer's failure, then the stream's.
+
+        Once the stream has finished, it first lets the last session's polite close end
+        (bounded by the connector's close timeout), so that a process that exits right after
+        does not cut the close handshake."""
+        if self._finished.is_set():
+            self._settled.wait(CLOSE_TIMEOUT + 0.5)
+        delivery = self._delivery
+        if delivery is not None and delivery.failure is not None:
+            raise _consumer_error(delivery.failure)
         outcome = self._outcome
         if outcome is not None and outcome.error is not None:
             # A copy: the one raised collects the caller's frames in its traceback, and the
@@ -275,78 +307,76 @@ class NeuralSpaceSink:
 
     def _consumer_failed(self, err: BaseException) -> None:
         """On the delivery thread: the consumer raised; end the stream without it."""
-        if isinstance(err, BrokenPipeError):
-            error = ConsumerError("the output was closed (broken pipe); stopped the stream")
-        else:
-            error = ConsumerError(
-                f"the result callback failed: {type(err).__name__}: {err}; stopped the stream"
-            )
-        error.__cause__ = err
+        error = _consumer_error(err)
         if self._ring is not None:
             self._ring.abort()  # the pipeline stops at its next write
         if self._engine is not None:
-            self._engine.call(self._apply_now, lambda now: self._machine.stop(error, now))
+            self._engine.call(self._now, lambda now: self._machine.stop(error, now))
 
     # -- the engine loop's side ------------------------------------------------------------
 
-    def _on_wake(self) -> None:
-        if self._wake is None:
-            return
-        ring = self._ring
-        if self._parked and ring is not None and self.pace == 0:
-            # The feeder waits for frames and nothing is paced: take them on this turn of the
-            # loop, without waking it (hundreds of live streams: one hop per frame saved).
-            try:
-                self._take_frames(ring)
-            except BaseException as err:  # a callback of the loop's: nobody else would see it
-                self._crash(err)
-                return
-            if not len(ring) and not ring.at_end:
-                return
-        self._wake.set()
-
-    def _take_frames(self, ring: Ring[Frame]) -> None:
-        machine = self._machine
-        while machine.wants_frames:
-            conn = self._conns.get(machine.session)
-            if conn is not None and len(conn.outbox) >= SEND_BACKLOG:
-                return
-            frame = ring.get(timeout=0)
-            if frame is None:
-                return
-            self._apply(machine.frame(frame, time.monotonic()))
-
-    def _apply_now(self, event: Callable[[float], list[Action]]) -> None:
+    def _now(self, event: Callable[[float], list[Action]]) -> None:
+        """Run a machine event now and carry out what it says (on the loop)."""
         try:
             self._apply(event(time.monotonic()))
+            self._feed()
+        except BaseException as err:  # a callback of the loop's: nobody else would see it
+            self._crash(err)
+
+    def _start(self) -> None:
+        assert self._engine is not None
+        self._engine.every_tick(id(self), lambda: self._now(self._machine.tick))
+        self._now(self._machine.start)
+
+    def _feed(self) -> None:
+        """The one path from the ring to the machine: frames as the machine, the connection's
+        backlog and the pace allow; at the end of the input, the end of the stream. Called on
+        every notify, machine event, drained outbox and pacing timer."""
+        if self._feeding or self._ring is None or self._machine.done:
+            return
+        self._feeding = True
+        try:
+            self._feed_frames(self._ring, self._machine)
         except BaseException as err:
             self._crash(err)
+        finally:
+            self._feeding = False
 
-    async def _main(self) -> None:
-        self._wake = asyncio.Event()
-        try:
-            assert self._engine is not None
-            self._engine.every_tick(id(self), self._tick)
-            self._apply(self._machine.start(time.monotonic()))
-            self._tasks.append(self._guard(self._feed()))
-        except BaseException as err:  # a bug in the engine: end the stream, say so once
-            self._crash(err)
+    def _feed_frames(self, ring: Ring[Frame], machine: SessionMachine) -> None:
+        while not self._input_done:
+            if self._held is None and not len(ring) and ring.at_end:
+                self._input_done = True
+                self._apply(machine.end_of_input(time.monotonic()))
+                return
+            if not machine.wants_frames:
+                return
+            conn = self._conns.get(machine.session)
+            if conn is not None and len(conn.outbox) >= SEND_BACKLOG:
+                return  # the writer calls back once it has written them
+            frame = self._held if self._held is not None else ring.get(timeout=0)
+            if frame is None:
+                return
+            if self.pace > 0:
+                now = time.monotonic_ns()
+                if self._t0 is None:
+                    self._t0 = now - round(frame.start * 1e9 / self.rate / self.pace)
+                due = self._t0 + round(frame.end * 1e9 / self.rate / self.pace)
+                if due > now:
+                    self._held = frame
+                    self._pace_until(due - now)
+                    return
+            self._held = None
+            self._apply(machine.frame(frame, time.monotonic()))
 
-    def _tick(self) -> None:
-        try:
-            self._apply(self._machine.tick(time.monotonic()))
-        except BaseException as err:
-            self._crash(err)
+    def _pace_until(self, delay_ns: int) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        assert self._engine is not None
+        self._timer = self._engine.loop.call_later(delay_ns / 1e9, self._paced)
 
-    def _guard(self, coro: Any) -> asyncio.Task[Any]:
-        """``coro`` as a task whose failure ends the stream (reported once), never silently."""
-        task = asyncio.ensure_future(coro)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            self._crash(task.exception())  # type: ignore[arg-type]
+    def _paced(self) -> None:
+        self._timer = None
+        self._feed()
 
     def _crash(self, err: BaseException) -> None:
         if self._machine.done:
@@ -359,8 +389,6 @@ class NeuralSpaceSink:
         self._apply(self._machine.stop(error, time.monotonic()))
 
     def _apply(self, actions: list[Action]) -> None:
-        if self._waiting_ready and self._wake is not None:
-            self._wake.set()  # the machine moved: the feeder looks again
         for action in actions:
             if isinstance(action, Send):
                 conn = self._conns.get(action.session)
@@ -377,13 +405,13 @@ class NeuralSpaceSink:
             elif isinstance(action, Ping):
                 conn = self._conns.get(action.session)
                 if conn is not None:
-                    self._spawn(conn, self._ping(conn))
+                    self._ping(conn, action)
             elif isinstance(action, Open):
-                self._tasks.append(self._guard(self._open(action)))
+                self._task(self._open(action))
             elif isinstance(action, Close):
                 conn = self._conns.pop(action.session, None)
                 if conn is not None:
-                    self._background(self._close(conn, action))
+                    self._task(self._close(conn, action), self._closing)
             elif isinstance(action, Abandon):
                 conn = self._conns.pop(action.session, None)
                 if conn is not None:
@@ -391,11 +419,22 @@ class NeuralSpaceSink:
             elif isinstance(action, Finish):
                 self._finish(action.outcome)
 
-    def _background(self, coro: Any) -> None:
-        """A task that outlives the stream's own (a polite close), held until it ends."""
+    def _task(
+        self, coro: Coroutine[Any, Any, None], owner: set[asyncio.Task[Any]] | None = None
+    ) -> None:
+        """``coro`` as a task held in ``owner`` (the sink's, or a connection's) until it ends;
+        a failure ends the stream, reported once, never silently."""
+        tasks = self._tasks if owner is None else owner
         task = asyncio.ensure_future(coro)
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+        tasks.add(task)
+        task.add_done_callback(lambda t: self._task_done(t, tasks))
+
+    def _task_done(self, task: asyncio.Task[Any], tasks: set[asyncio.Task[Any]]) -> None:
+        tasks.discard(task)
+        if self._finished.is_set() and not self._closing:
+            self._settled.set()
+        if not task.cancelled() and task.exception() is not None:
+            self._crash(task.exception())  # type: ignore[arg-type]
 
     def _send(self, conn: _Conn, item: Send) -> None:
         """Write ``item`` now if the connection takes it, else queue it for the writer task.
@@ -413,76 +452,98 @@ class NeuralSpaceSink:
                 self.send_log.append((item.start, item.t_ns, time.monotonic_ns()))
             return
         conn.outbox.append(item)
-        conn.drained.clear()
         conn.has_work.set()
 
-    def _spawn(self, conn: _Conn, coro: Any) -> None:
-        conn.tasks.append(self._guard(coro))
+    def _ping(self, conn: _Conn, item: Ping) -> None:
+        """A ping goes out after every frame handed over before it (its pong proves they
+        were read), so it waits behind the outbox. The direct path is websockets' own
+        ``ping()`` without its coroutine, as for sends; the pong calls back."""
+        ws = conn.ws
+        if conn.outbox or ws.paused or ws.protocol.state is not conn.open_state:
+            conn.outbox.append(item)
+            conn.has_work.set()
+            return
+        if ws.transport.is_closing():
+            return
+        while (data := struct.pack("!I", random.getrandbits(32))) in ws.pending_pings:
+            pass
+        pong = ws.loop.create_future()
+        ws.pending_pings[data] = (pong, ws.loop.time())
+        ws.protocol.send_ping(data)
+        ws.send_data()
+        self._on_pong(conn, item, pong)
+
+    def _on_pong(self, conn: _Conn, item: Ping, pong: asyncio.Future[Any]) -> None:
+        machine = self._machine
+
+        def answered(future: asyncio.Future[Any]) -> None:
+            if not future.cancelled() and future.exception() is None:
+                self._now(lambda now: machine.pong(conn.number, item.mark, now))
+
+        pong.add_done_callback(answered)
 
     def _finish(self, outcome: Outcome) -> None:
         self._outcome = outcome
         if self._engine is not None:
             self._engine.every_tick(id(self), None)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         for conn in self._conns.values():
             conn.abort()
         self._conns.clear()
-        for task in self._tasks:
-            task.cancel()
+        for task in list(self._tasks):
+            if task is not asyncio.current_task():
+                task.cancel()
         if self._ring is not None and not outcome.ok:
             self._ring.abort()  # a writer waiting for room learns at once
         assert self._delivery is not None
-        if outcome.aborted:
+        if outcome.aborted and self.on_result is not None:
             self._delivery.stop()
         self._delivery.end()
         self._opened.set()
         self._finished.set()
+        if not self._closing:
+            self._settled.set()
 
     async def _open(self, action: Open) -> None:
         if action.delay > 0:
             await asyncio.sleep(action.delay)
-        loop = asyncio.get_running_loop()
         try:
-            try:
-                token = await loop.run_in_executor(None, self.connector.token, action.fresh_token)
-                ws, _ = await self.connector.open(token)
-            except ServiceError as err:
-                if err.status not in (401, 403) or action.fresh_token:
-                    raise
-                log.info("the service refused the token; trying a fresh one")
-                token = await loop.run_in_executor(None, self.connector.token, True)
-                ws, _ = await self.connector.open(token)
+            token = await self.connector.token(action.fresh_token)
+            ws, _ = await self.connector.open(token)
         except NsAudioError as err:
-            if not isinstance(err, ServiceError):
-                err = ServiceError(str(err), retryable=False)
-            self._apply(self._machine.open_failed(action.session, err, time.monotonic()))
+            error = (
+                err if isinstance(err, ServiceError) else ServiceError(str(err), retryable=False)
+            )
+            self._now(lambda now: self._machine.open_failed(action.session, error, now))
             return
         if action.session != self._machine.session or self._machine.done:
-            self._background(ws.close())
+            self._task(ws.close(), self._closing)
             return
         conn = self._conns[action.session] = _Conn(ws, action.session)
-        self._spawn(conn, self._read(conn))
-        self._spawn(conn, self._write(conn))
-        self._apply(self._machine.opened(action.session, time.monotonic()))
+        self._task(self._read(conn), conn.tasks)
+        self._task(self._write(conn), conn.tasks)
+        self._now(lambda now: self._machine.opened(action.session, now))
         self._opened.set()
 
     async def _read(self, conn: _Conn) -> None:
         from websockets.exceptions import ConnectionClosed
 
         error: BaseException | None = None
+        machine = self._machine
         try:
             async for message in conn.ws:
-                self._apply(self._machine.message(conn.number, message, time.monotonic()))
+                self._apply(machine.message(conn.number, message, time.monotonic()))
+                self._feed()
         except ConnectionClosed as err:
             error = err
         end = describe_end(conn.ws, error)
-        self._apply(
-            self._machine.closed(
-                conn.number, end.code, self.connector.redact(end.reason), time.monotonic(),
-                local=end.local,
-            )
-        )  # fmt: skip
+        reason = self.connector.redact(end.reason)
+        self._now(lambda now: machine.closed(conn.number, end.code, reason, now, local=end.local))
 
     async def _write(self, conn: _Conn) -> None:
+        """What the direct path could not write (the transport was paused), in order."""
         from websockets.exceptions import ConnectionClosed
 
         send_log = self.send_log
@@ -490,102 +551,35 @@ class NeuralSpaceSink:
             while True:
                 while conn.outbox:
                     item = conn.outbox.popleft()
+                    if isinstance(item, Ping):
+                        self._on_pong(conn, item, await conn.ws.ping())
+                        continue
                     await conn.ws.send(item.pcm)
                     if send_log is not None and item.t_ns is not None:
                         send_log.append((item.start, item.t_ns, time.monotonic_ns()))
-                conn.drained.set()
                 conn.has_work.clear()
+                self._feed()  # room in the backlog again
                 await conn.has_work.wait()
         except ConnectionClosed:
             pass  # the reader reports how it ended
 
-    async def _ping(self, conn: _Conn) -> None:
-        from websockets.exceptions import ConnectionClosed
-
-        with contextlib.suppress(ConnectionClosed):
-            pong = await conn.ws.ping()
-            await pong
-            self._apply(self._machine.pong(conn.number, time.monotonic()))
-            self._on_wake()  # the window may have room again
-
     async def _close(self, conn: _Conn, action: Close) -> None:
-        with contextlib.suppress(Exception):
+        try:
             await conn.ws.close(action.code, action.reason)
+        except Exception as err:  # the end is reported below whatever the close met
+            log.debug("closing session %d: %s", conn.number, err)
         conn.abort()
         # The reader may not run again once its task is cancelled: report the end here (a
         # second report of the same session is ignored).
-        self._apply(
-            self._machine.closed(conn.number, action.code, "", time.monotonic(), local=True)
+        self._now(lambda now: self._machine.closed(conn.number, action.code, "", now, local=True))
+
+
+def _consumer_error(err: BaseException) -> ConsumerError:
+    if isinstance(err, BrokenPipeError):
+        error = ConsumerError("the output was closed (broken pipe); stopped the stream")
+    else:
+        error = ConsumerError(
+            f"the result callback failed: {type(err).__name__}: {err}; stopped the stream"
         )
-
-    async def _feed(self) -> None:
-        """Frames from the ring to the machine, paced, then the trailing silence."""
-        ring, machine, wake = self._ring, self._machine, self._wake
-        assert ring is not None and wake is not None
-        t0: int | None = None
-        tail: collections.deque[Frame] | None = None
-        while True:
-            await self._until_ready()
-            if tail is None:
-                frame = ring.get(timeout=0)
-                if frame is None:
-                    if not ring.at_end:
-                        wake.clear()
-                        if not len(ring) and not ring.at_end:
-                            self._parked = True
-                            try:
-                                await wake.wait()
-                            finally:
-                                self._parked = False
-                        continue
-                    tail = collections.deque(machine.trailing_silence_frames(time.monotonic_ns()))
-                    continue
-            elif tail:
-                frame = tail.popleft()
-            else:
-                await self._until_sent()
-                self._apply(machine.end_of_input(time.monotonic()))
-                return
-            if self.pace > 0:
-                if t0 is None:
-                    t0 = time.monotonic_ns() - round(frame.start * 1e9 / self.rate / self.pace)
-                due = t0 + round(frame.end * 1e9 / self.rate / self.pace)
-                await self._sleep_until(due)
-            self._apply(machine.frame(frame, time.monotonic()))
-
-    async def _until_ready(self) -> None:
-        """Until a session is open, streaming, its window and its outbox have room."""
-        machine = self._machine
-        while True:
-            if machine.wants_frames:
-                conn = self._conns.get(machine.session)
-                if conn is None or len(conn.outbox) < SEND_BACKLOG:
-                    return
-                await conn.drained.wait()
-            else:
-                assert self._wake is not None
-                self._wake.clear()
-                self._waiting_ready = True
-                try:
-                    if not machine.wants_frames:
-                        await self._wake.wait()  # set by every machine event (see _apply)
-                finally:
-                    self._waiting_ready = False
-        self._parked = False  # the feeder waits for frames in the ring
-
-    async def _until_sent(self) -> None:
-        """Until the open session has written every frame handed to it (or none is open)."""
-        conn = self._conns.get(self._machine.session)
-        if conn is not None:
-            await conn.drained.wait()
-
-    async def _sleep_until(self, due_ns: int) -> None:
-        """Sleep until ``due_ns`` (monotonic), or until ``hurry()`` drops the pace."""
-        assert self._wake is not None
-        while self.pace > 0:
-            delay = (due_ns - time.monotonic_ns()) / 1e9
-            if delay <= 0:
-                return
-            self._wake.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), min(delay, 0.5))
+    error.__cause__ = err
+    return error

@@ -69,6 +69,10 @@ class Timeline:
     audio sent skips ahead. The sender appends before each send; the receiver reads.
     """
 
+    #: Runs this many seconds of session audio before the newest result's end are dropped
+    #: (no result reaches that far back), so a gated session of hours keeps few of them.
+    KEEP_BACK_S = 120
+
     def __init__(self, start: int) -> None:
         self.runs: list[tuple[int, int]] = [(0, start)]
         self.sent = 0
@@ -80,10 +84,32 @@ class Timeline:
         self.sent += frames
         self._next = start + frames
 
+    def stream_sample(self, seconds: float, rate: int, *, clamp: bool = False) -> int:
+        """Session ``seconds`` as a stream sample, taken as an end; with ``clamp``, never past
+        the audio this session was sent (where it was sent from, not where the stream is)."""
+        s = round(seconds * rate)
+        if clamp and s >= self.sent:
+            return self._next
+        return self._stream(s, end=True)
+
+    def stream_at(self, session_samples: int) -> int:
+        """The stream sample that ends the first ``session_samples`` of this session."""
+        return self._stream(session_samples, end=True)
+
+    def forget_before(self, seconds: float, rate: int) -> None:
+        """Drop runs that end more than ``KEEP_BACK_S`` before session ``seconds``."""
+        s = round(seconds * rate) - self.KEEP_BACK_S * rate
+        runs = self.runs
+        keep = bisect.bisect_right(runs, s, key=lambda r: r[0]) - 1
+        if keep > 0:
+            del runs[:keep]
+
     def to_stream(self, seconds: float, rate: int, *, end: bool) -> float:
         """Session ``seconds`` as stream seconds; an ``end`` on a jump belongs to the run before."""
-        s = round(seconds * rate)
+        return self._stream(round(seconds * rate), end=end) / rate
+
+    def _stream(self, s: int, *, end: bool) -> int:
         runs = self.runs
         find = bisect.bisect_left if end else bisect.bisect_right
         session, stream = runs[max(0, find(runs, s, key=lambda r: r[0]) - 1)]
-        return (stream + s - session) / rate
+        return stream + s - session

@@ -3,49 +3,52 @@
 Events go in as method calls, each with ``now`` (monotonic seconds) and, for anything a
 connection reports, the number of the session it concerns (reports from a session already
 given up are ignored); actions come out as lists of the small dataclasses below, for the I/O
-shell (:mod:`.neuralspace`) to carry out. Everything that decides lives here, so every phase
-can be tested on a fake clock:
+shell (:mod:`.neuralspace`) to carry out. Everything that decides lives here or in the pure
+pieces it holds, so every phase can be tested on a fake clock:
 
-- **Replay and timeline.** Every frame sent is kept until a full result covers it; a new
-  session hears that unfinalised audio again, and its times are mapped back to the stream.
-- **Retry.** A failure opens a new session at once, then with capped, jittered exponential
-  backoff, within ``reconnect_timeout``; a full result that moves the stream forward, or a
-  session up ``HEALTHY_S``, earns a fresh budget. The first session gets ``startup_timeout``.
-  Authentication failures are final; a 1008 right after connecting gets one fresh token.
-- **Liveness and flow.** A ping every ``ping_interval``; neither its pong nor any message
-  within ``ping_timeout`` and the connection is dead (a half-open connection is noticed
-  within the sum; a service busy with a backlog still sends results, so it is not). A pong also
-  proves the service has read everything sent before its ping, so at most ``window``
-  seconds of audio go out unconfirmed (a ping goes out at half of it): a fast sender (a file
-  at ``--pace 0``, a replay) never queues so much ahead of a ping that a live service's
-  pong comes too late (a service reads its audio in order, at about real time or faster:
-  2 s ahead of a ping must not look like a dead connection after a 5 s pong timeout), and
-  a service that stops reading stops the sender within a window. Live audio (``live``)
-  comes at real time and is never held back by the window (a service that lags is its own
-  business; capture must not wait for it): only what a new session re-sends is.
-- **Drain.** After the last frame (trailing silence included) the machine waits for the full
-  result covering the last speech sent, for an idle service that answered a ping since, or
-  for ``drain_timeout``. A reconnect during the drain re-sends the unfinalised audio and
-  starts the drain again with a fresh budget.
-- **The end.** ``Finish`` carries an :class:`Outcome`: ok only when every result the service
-  sent was delivered and no audio sent went untranscribed; otherwise an error that says which
-  seconds are missing.
+- **Coverage** (:mod:`.coverage`): the speech the local detector heard, and which of it full
+  results covered, each result clamped to the audio its session was actually sent.
+- **Replay and timeline** (:mod:`.replay`): the audio from just before the oldest uncovered
+  speech (or pending partial) is kept; a new session hears it again, and its times are
+  mapped back to the stream. Silence nobody waits for is let go, so it is never re-sent and
+  never counted as lost.
+- **Retry** (``_Retry``): a failure opens a new session at once, then with capped, jittered
+  exponential backoff, within ``reconnect_timeout``; a full result that moves the coverage,
+  or a session up ``HEALTHY_S`` while streaming, earns a fresh budget. The first session
+  gets ``startup_timeout``. A rejected API key is final; a token refused by the WebSocket
+  (HTTP 401/403, or close 1008 right after connecting) gets one fresh token.
+- **Liveness and flow** (:mod:`.liveness`): pings, the pong deadline, the window of
+  unconfirmed audio.
+- **The end** (:mod:`.drain`): trailing silence, more silence while speech is uncovered,
+  one deadline for the whole end. ``Finish`` carries an :class:`Outcome`: ok only when every
+  span of speech was covered and none was lost; otherwise an error naming exactly the
+  seconds of speech that went untranscribed.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import enum
 import logging
-import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..blocks import Frame
-from ..errors import AuthenticationError, NsAudioError, ProtocolError, ServiceError
+from ..errors import (
+    AuthenticationError,
+    NsAudioError,
+    ProtocolError,
+    ServiceError,
+    UntranscribedError,
+)
 from ..neuralspace.connection import Closed, classify_close
 from ..neuralspace.protocol import Transcript, TranscriptResult, parse_result
+from .config import SessionConfig
+from .coverage import Coverage
+from .drain import Drain, Step
+from .liveness import Liveness
 from .replay import ReplayBuffer, Timeline
 
 __all__ = [
@@ -56,8 +59,10 @@ __all__ = [
     "Finish",
     "Open",
     "Outcome",
+    "Phase",
     "Ping",
     "Send",
+    "SessionCounters",
     "SessionMachine",
 ]
 
@@ -65,12 +70,15 @@ log = logging.getLogger("nsaudio.neuralspace")
 
 #: A close this soon after connecting, before any result, is the service refusing the session.
 EARLY_CLOSE_S = 3.0
-#: A session up this long ends a run of failures: the next one starts a fresh budget.
+#: A session up this long while streaming ends a run of failures: the next one starts afresh.
 HEALTHY_S = 10.0
-#: How long a stopped stream's drain waits on a service that is alive and silent.
-HURRY_IDLE_S = 2.0
-#: A result may end this far past the audio sent (services round up); further is hostile.
+#: A result may end this far past the audio its session was sent (services round up);
+#: further is hostile and skipped. Coverage is clamped to the audio sent either way.
 TIME_SLACK_S = 5.0
+#: Audio kept before the oldest uncovered speech, for a new session to hear it begin.
+REPLAY_CONTEXT_S = 0.5
+#: Trailing and extra silence go out in pieces of this many milliseconds.
+SILENCE_PIECE_MS = 100
 
 
 # -- actions -----------------------------------------------------------------------------
@@ -97,7 +105,10 @@ class Send:
 
 @dataclass(frozen=True)
 class Ping:
+    """Ping ``session``; its pong proves the service read the first ``mark`` bytes."""
+
     session: int
+    mark: int = 0
 
 
 @dataclass(frozen=True)
@@ -123,14 +134,21 @@ class Deliver:
 
 @dataclass(frozen=True)
 class Outcome:
-    """How the stream ended: ``error`` None is success; ``aborted`` is the user's choice."""
+    """How the stream ended.
+
+    ``error`` None and neither ``aborted`` nor ``stopped``: every span of speech was covered.
+    ``aborted``: the user cut it off (no result after that). ``stopped``: the user stopped it
+    and the end's budget ran out first; ``missing`` then names the speech not covered.
+    """
 
     error: NsAudioError | None = None
     aborted: bool = False
+    stopped: bool = False
+    missing: tuple[tuple[float, float], ...] = ()
 
     @property
     def ok(self) -> bool:
-        return self.error is None and not self.aborted
+        return self.error is None and not self.aborted and not self.stopped
 
 
 @dataclass(frozen=True)
@@ -139,6 +157,28 @@ class Finish:
 
 
 Action = Open | Send | Ping | Close | Abandon | Deliver | Finish
+
+
+@dataclass
+class SessionCounters:
+    """What a stream did, counted as it goes (read by status lines and reports; written
+    only by the machine). Samples are at the stream's rate."""
+
+    frames_sent: int = 0
+    samples_sent: int = 0  # real frames and the silence made here
+    silence_samples: int = 0  # trailing and extra silence made here
+    replayed_samples: int = 0  # sent again to a new session
+    reconnects: int = 0
+    malformed: int = 0  # results skipped
+    drain_timeouts: int = 0  # ends that gave up with speech uncovered
+
+
+class Phase(enum.Enum):
+    CONNECTING = "connecting"  # no session has opened yet
+    STREAMING = "streaming"
+    DRAINING = "draining"  # every frame is in; waiting for the last results
+    CLOSING = "closing"  # closed politely; waiting for the close to complete
+    DONE = "done"
 
 
 class _Retry:
@@ -152,138 +192,85 @@ class _Retry:
         self.fresh_token_tried = False
 
 
-CONNECTING, STREAMING, DRAINING, CLOSING, DONE = (
-    "connecting", "streaming", "draining", "closing", "done",
-)  # fmt: skip
-
-
 class SessionMachine:
-    """One stream's sessions, replay, liveness and drain; see the module docstring."""
+    """One stream's sessions, replay, liveness and end; see the module docstring.
+
+    ``max_chunk_size`` is the stream's (the default amount of extra silence at the end).
+    """
 
     def __init__(
         self,
         rate: int,
+        config: SessionConfig | None = None,
         *,
-        replay_seconds: float = 300.0,
-        trailing_silence: float = 1.2,
-        drain_timeout: float = 30.0,
-        idle_timeout: float = 5.0,
-        settle: float = 0.5,
-        ping_interval: float = 2.5,
-        ping_timeout: float = 7.0,
-        reconnect_timeout: float = 60.0,
-        startup_timeout: float = 10.0,
-        backoff: tuple[float, float] = (0.2, 5.0),
-        keep_finals: int = 1000,
-        window: float = 2.0,
-        live: bool = False,
+        max_chunk_size: float = 5.0,
         rng: Callable[[], float] = random.random,
     ) -> None:
-        for name, value in (
-            ("rate", rate), ("replay_seconds", replay_seconds), ("drain_timeout", drain_timeout),
-            ("idle_timeout", idle_timeout), ("window", window),
-        ):  # fmt: skip
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive number, not {value!r}")
-        for name, value in (
-            ("trailing_silence", trailing_silence), ("settle", settle),
-            ("ping_interval", ping_interval), ("ping_timeout", ping_timeout),
-            ("reconnect_timeout", reconnect_timeout), ("startup_timeout", startup_timeout),
-        ):  # fmt: skip
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be 0 or more, not {value!r}")
-        if not (0 < backoff[0] <= backoff[1]):
-            raise ValueError(f"backoff must be (base, cap) with 0 < base <= cap, not {backoff!r}")
+        if not (isinstance(rate, int) and rate > 0):
+            raise ValueError(f"rate must be a positive whole number of Hz, not {rate!r}")
+        c = self.config = config or SessionConfig()
         self.rate = rate
-        self.trailing_silence = trailing_silence
-        self.drain_timeout = drain_timeout
-        self.idle_timeout = idle_timeout
-        self.settle = settle
-        self.ping_interval = ping_interval
-        self.ping_timeout = ping_timeout
-        self.reconnect_timeout = reconnect_timeout
-        self.startup_timeout = startup_timeout
-        self.backoff = backoff
         self.rng = rng
-        self.window = 2 * max(1, round(window * rate))  # bytes of int16 audio
-        self.live = live
-        self.phase = CONNECTING
+        self.extra_silence = c.extra_silence if c.extra_silence is not None else max_chunk_size
+        self.phase = Phase.CONNECTING
         self.session = 0  # the session wanted or open now; reports from others are stale
         self.connected = False
         self.ever_connected = False
         self.outcome: Outcome | None = None
-        self.transcript = Transcript(keep=keep_finals)
-        self.replay = ReplayBuffer(round(replay_seconds * rate))
+        self.transcript = Transcript(keep=c.keep_finals)
+        self.coverage = Coverage(round(c.speech_tolerance * rate))
+        self.replay = ReplayBuffer(round(c.replay_seconds * rate))
         self.timeline = Timeline(0)
-        self.final_pos = 0  # stream sample the last full result ends at
-        self.next_pos = 0  # stream sample after the last frame sent (or kept to send)
-        self.last_speech_end: int | None = None
-        self.lost: list[tuple[int, int]] = []  # stream sample ranges that can never be sent
-        self._lost_to = 0  # the end of the last of them
+        self.liveness = Liveness(
+            c.ping_interval, c.ping_timeout, 2 * max(1, round(c.window * rate))
+        )
+        self.drain: Drain | None = None
+        self.next_pos = 0  # stream sample after the last frame handed in (or made here)
+        self._lost_to = 0  # the replay's losses are counted up to here
         self._retry: _Retry | None = None
         self._session_started = 0.0
         self._got_result = False
-        self._last_ping = 0.0
-        self._ping_sent: float | None = None
-        self._sent_bytes = 0  # on the current session
-        self._ping_bytes = 0  # sent before the ping that is out
-        self._acked_bytes = 0  # read by the service, as a pong proved
-        self._resend: collections.deque[tuple[int, bytes]] = collections.deque()
-        self._drain_started = 0.0
-        self._drain_deadline = math.inf
-        self._pong_since_drain = False
-        self._last_msg = 0.0
-        self.counters = {
-            "frames_sent": 0, "samples_sent": 0, "reconnects": 0, "malformed": 0,
-            "replayed_samples": 0, "drain_timeouts": 0,
-        }  # fmt: skip
+        self._queue: collections.deque[tuple[int, bytes]] = collections.deque()  # to send
+        self._replay_end = 0  # what the open session re-sends ends here
+        self._claim = 0  # session sample the open session's full results claim to cover to
+        self._stop_by: float | None = None  # the user stopped: the end comes by then
+        self.counters = SessionCounters()
 
     # -- what the shell asks --------------------------------------------------------------
+
+    @property
+    def final_pos(self) -> int:
+        """The stream sample full results cover up to."""
+        return self.coverage.final
 
     @property
     def wants_frames(self) -> bool:
         """True while a frame handed in now would go straight out (the window has room)."""
         return (
             self.connected
-            and self.phase == STREAMING
-            and not self._resend
-            and (self.live or self._window_open)
+            and self.phase is Phase.STREAMING
+            and not self._queue
+            and (self.config.live or self.liveness.window_open)
         )
 
     @property
-    def _unacked(self) -> int:
-        return self._sent_bytes - self._acked_bytes
-
-    @property
-    def _window_open(self) -> bool:
-        """Room to send before a pong confirms more (no pings: no window)."""
-        return self.ping_interval <= 0 or self._unacked < self.window
-
-    @property
     def done(self) -> bool:
-        return self.phase == DONE
+        return self.phase is Phase.DONE
 
-    def trailing_silence_frames(self, t_ns: int, step_ms: float = 100) -> list[Frame]:
-        """The silence that lets the service's VAD close the last segment, as frames."""
-        out, pos = [], self.next_pos
-        remaining = round(self.trailing_silence * self.rate)
-        step = max(1, round(self.rate * step_ms / 1000))
-        while remaining > 0:
-            n = min(step, remaining)
-            out.append(Frame(bytes(2 * n), pos, self.rate, t_ns, speech=False))
-            pos += n
-            remaining -= n
-        return out
+    def missing(self) -> list[tuple[float, float]]:
+        """Stream seconds of speech no full result covered (lost or still uncovered)."""
+        return [(a / self.rate, b / self.rate) for a, b in self.coverage.missing()]
 
     # -- events ---------------------------------------------------------------------------
 
     def start(self, now: float) -> list[Action]:
-        self._retry = _Retry(now + self.startup_timeout, self.startup_timeout, startup=True)
+        c = self.config
+        self._retry = _Retry(now + c.startup_timeout, c.startup_timeout, startup=True)
         self.session = 1
         return [Open(1)]
 
     def opened(self, session: int, now: float) -> list[Action]:
-        if session != self.session or self.phase in (DONE, CLOSING):
+        if session != self.session or self.phase in (Phase.DONE, Phase.CLOSING):
             return [Abandon(session)]
         self.connected = True
         if not self.ever_connected:
@@ -291,97 +278,79 @@ class SessionMachine:
             self._retry = None  # the start-up budget is spent on the first session only
         self._session_started = now
         self._got_result = False
-        self._last_ping, self._ping_sent = now, None
-        self._sent_bytes = self._ping_bytes = self._acked_bytes = 0
-        self._last_msg = now
-        start, pieces = self.replay.unfinalised(self.final_pos, self.next_pos)
+        self._claim = 0
+        self.liveness.reset(now)
+        self._release()
         lost_from = max(self.final_pos, self._lost_to)
-        if lost_from < self.replay.dropped_to:  # the replay buffer outgrew its limit
+        if lost_from < self.replay.dropped_to:  # unfinalised audio outgrew the replay buffer
             self._note_lost(lost_from, self.replay.dropped_to)
+        start, pieces = self.replay.unfinalised(self.final_pos, self.next_pos)
         self.timeline = Timeline(start)
         self.transcript.partial = None  # the new session says it again
-        self._resend = collections.deque(pieces)
-        actions = self._pump(now)
+        self._queue = collections.deque(pieces)
+        self._replay_end = self.next_pos
         if pieces:
             log.info(
-                "session %d: re-sent %.2f s of unfinalised audio",
+                "session %d: re-sending %.2f s of unfinalised audio",
                 session, sum(len(pcm) for _, pcm in pieces) / 2 / self.rate,
             )  # fmt: skip
-        if self.phase == CONNECTING:
-            self.phase = STREAMING
-        elif self.phase == DRAINING:
-            actions += self._start_drain(now)  # a fresh budget for the re-sent audio
-        return actions
+        if self.phase is Phase.CONNECTING:
+            self.phase = Phase.STREAMING
+        return self._pump(now) + self._check_end(now)
 
     def open_failed(self, session: int, error: ServiceError, now: float) -> list[Action]:
-        if session != self.session or self.phase == DONE:
+        if session != self.session or self.phase is Phase.DONE:
             return []
         return self._failed(error, now)
 
     def frame(self, frame: Frame, now: float) -> list[Action]:
         """A frame to send (kept for replay even while no session is open)."""
-        if self.phase not in (CONNECTING, STREAMING):
+        if self.phase not in (Phase.CONNECTING, Phase.STREAMING):
             return []
-        if frame.start < self.next_pos:
-            raise ValueError(f"frame at {frame.start} goes back before {self.next_pos}")
-        self.replay.add(frame)
-        self.next_pos = frame.end
-        if frame.speech:
-            self.last_speech_end = frame.end
-        self.counters["frames_sent"] += 1
-        self.counters["samples_sent"] += frame.frames
-        if not self.connected:
-            return []  # the next session's replay sends it
-        if self._resend:  # it goes after the audio being re-sent
-            self._resend.append((frame.start, frame.pcm))
-            return self._pump(now)
-        self.timeline.sending(frame.start, frame.frames)
-        self._sent_bytes += len(frame.pcm)
-        return [Send(self.session, frame.pcm, frame.start, frame.t_ns), *self._maybe_ping(now)]
+        return self._add(frame, now, bypass_window=self.config.live)
 
     def message(self, session: int, message: str | bytes, now: float) -> list[Action]:
-        if session != self.session or not self.connected or self.phase == DONE:
+        if session != self.session or not self.connected or self.phase is Phase.DONE:
             return []
-        self._last_msg = now
+        self.liveness.message(now)
         try:
-            result = self._absolute(parse_result(message))
+            said = parse_result(message)
+            result = self._absolute(said)
         except ProtocolError as err:
-            self.counters["malformed"] += 1
+            self.counters.malformed += 1
             log.warning("skipped a malformed result: %s", err)
             return []
         self._got_result = True
+        before = self.transcript.partial
         if not self.transcript.add(result):
             return []  # a straggling partial of a segment already final
         if result.full:
-            end = min(round(result.end_time * self.rate), self.next_pos)
-            if end > self.final_pos:
-                self.final_pos = end
-                self._retry = None  # progress: the service works again
-                self.replay.finalised(end)
-        actions: list[Action] = [Deliver(result)]
-        if self.phase == DRAINING:
-            actions += self._check_drain(now)
-        return actions
+            self._claim = max(self._claim, self._claimed(said))
+            self._confirm()
+            self.timeline.forget_before(said.end_time, self.rate)
+        meaningful = result.full or (
+            result.text.strip() and (before is None or before.text != result.text)
+        )
+        if meaningful and self.drain is not None:
+            self.drain.progressed(now)
+        return [Deliver(result), *self._check_end(now)]
 
-    def pong(self, session: int, now: float) -> list[Action]:
+    def pong(self, session: int, mark: int, now: float) -> list[Action]:
+        """The ping sent after byte ``mark`` of ``session`` was answered."""
         if session != self.session or not self.connected:
             return []
-        self._ping_sent = None
-        self._acked_bytes = self._ping_bytes
-        actions = self._pump(now)
-        if self.phase == DRAINING:
-            self._pong_since_drain = True
-            actions += self._check_drain(now)
-        return actions
+        if self.liveness.pong(mark):
+            self._confirm()
+        return self._pump(now) + self._check_end(now)
 
     def closed(
         self, session: int, code: int | None, reason: str, now: float, *, local: bool = False
     ) -> list[Action]:
         """Session ``session`` ended (``code`` None: the connection broke)."""
-        if session != self.session or self.phase == DONE:
+        if session != self.session or self.phase is Phase.DONE:
             return []
         self.connected = False
-        if self.phase == CLOSING:
+        if self.phase is Phase.CLOSING:
             return self._finish(Outcome())
         early = not self._got_result and now - self._session_started < EARLY_CLOSE_S
         error = classify_close(Closed(code, reason, local), early=early) or ServiceError(
@@ -390,42 +359,49 @@ class SessionMachine:
         return self._failed(error, now, healthy=now - self._session_started >= HEALTHY_S)
 
     def tick(self, now: float) -> list[Action]:
-        if self.phase == DONE or not self.connected:
+        if self.phase is Phase.DONE:
             return []
-        if (
-            self._ping_sent is not None
-            and now - max(self._ping_sent, self._last_msg) > self.ping_timeout
-        ):
-            error = ServiceError(
-                f"no pong for {now - self._ping_sent:.0f} s: the connection is dead"
-            )
+        if self._stop_by is not None and now >= self._stop_by and self.drain is None:
+            return self._give_up("stopped", now)  # stopped, and the end never came
+        if not self.connected:
+            return self._check_end(now)  # the deadline runs during a reconnect too
+        dead = self.liveness.silent_for(now)
+        if dead is not None:
+            error = ServiceError(f"no pong for {dead:.0f} s: the connection is dead")
             self.connected = False
             return self._failed(error, now, healthy=now - self._session_started >= HEALTHY_S)
-        actions = self._maybe_ping(now)
-        if self.phase == DRAINING:
-            actions += self._check_drain(now)
-        return actions
+        return self._maybe_ping(now) + self._check_end(now)
 
     def end_of_input(self, now: float) -> list[Action]:
-        """Every frame, trailing silence included, has been handed in: drain."""
-        if self.phase not in (CONNECTING, STREAMING):
+        """Every frame has been handed in: trailing silence, then the end (see :mod:`.drain`)."""
+        if self.phase not in (Phase.CONNECTING, Phase.STREAMING):
             return []
-        self.phase = DRAINING
-        return self._start_drain(now) if self.connected else []
+        c = self.config
+        actions = self._silence(round(c.trailing_silence * self.rate), now)
+        self.phase = Phase.DRAINING
+        self.drain = Drain(
+            now, timeout=c.drain_timeout, extra=round(self.extra_silence * self.rate),
+            step=round(c.silence_step * self.rate), step_s=c.silence_step,
+            idle_s=c.idle_timeout, rate=self.rate,
+        )  # fmt: skip
+        if self._stop_by is not None:
+            self.drain.hurry(now, max(0.0, self._stop_by - now))
+        return actions + self._check_end(now)
 
-    def hurry(self, now: float) -> list[Action]:
-        """The user stopped the stream: wait less for a silent service at the end.
-
-        A service that answered a ping and said nothing for ``HURRY_IDLE_S`` has nothing
-        more to say about the last audio; the full ``idle_timeout`` is for streams that end
-        on their own.
-        """
-        self.idle_timeout = min(self.idle_timeout, HURRY_IDLE_S)
-        return self._check_drain(now) if self.phase == DRAINING else []
+    def hurry(self, now: float, within: float) -> list[Action]:
+        """The user stopped the stream: end within ``within`` seconds whatever the service
+        does (results until then are delivered; speech still uncovered is named, not failed)."""
+        if self.phase is Phase.DONE:
+            return []
+        by = now + within
+        self._stop_by = by if self._stop_by is None else min(self._stop_by, by)
+        if self.drain is not None:
+            self.drain.hurry(now, within)
+        return self._check_end(now)
 
     def abort(self, now: float) -> list[Action]:
         """Stop everything at once: no reconnect, no result after this."""
-        if self.phase == DONE:
+        if self.phase is Phase.DONE:
             return []
         actions: list[Action] = [Abandon(self.session)] if self.session else []
         self.connected = False
@@ -433,7 +409,7 @@ class SessionMachine:
 
     def stop(self, error: NsAudioError, now: float) -> list[Action]:
         """End now with ``error`` (the consumer failed): close politely, no reconnect."""
-        if self.phase == DONE:
+        if self.phase is Phase.DONE:
             return []
         actions: list[Action] = [Close(self.session)] if self.connected else []
         self.connected = False
@@ -441,8 +417,92 @@ class SessionMachine:
 
     # -- decisions ------------------------------------------------------------------------
 
+    def _add(self, frame: Frame, now: float, *, bypass_window: bool = False) -> list[Action]:
+        """Keep ``frame`` (replay, coverage) and send it, or queue it behind what waits."""
+        if frame.start < self.next_pos:
+            raise ValueError(f"frame at {frame.start} goes back before {self.next_pos}")
+        self.replay.add(frame)
+        self.coverage.heard(frame)
+        self.next_pos = frame.end
+        self.counters.frames_sent += 1
+        self.counters.samples_sent += frame.frames
+        self._release()
+        if not self.connected:
+            return []  # the next session's replay sends it
+        if self._queue or not (bypass_window or self.liveness.window_open):
+            self._queue.append((frame.start, frame.pcm))
+            return self._pump(now)
+        # Silence made here has no capture time (t_ns 0): not a frame whose latency counts.
+        return [self._send(frame.start, frame.pcm, frame.t_ns or None), *self._maybe_ping(now)]
+
+    def _silence(self, samples: int, now: float) -> list[Action]:
+        """``samples`` of silence after the last frame, in short pieces."""
+        actions: list[Action] = []
+        piece = max(1, round(self.rate * SILENCE_PIECE_MS / 1000))
+        while samples > 0:
+            n = min(piece, samples)
+            frame = Frame(bytes(2 * n), self.next_pos, self.rate, 0, speech=False)
+            actions += self._add(frame, now)
+            self.counters.silence_samples += n
+            samples -= n
+        return actions
+
+    def _send(self, start: int, pcm: bytes, t_ns: int | None = None) -> Send:
+        self.timeline.sending(start, len(pcm) // 2)
+        self.liveness.wrote(len(pcm))
+        return Send(self.session, pcm, start, t_ns)
+
+    def _pump(self, now: float) -> list[Action]:
+        """Send what waits (a re-send, silence) as far as the window allows, each piece
+        followed by its ping."""
+        actions: list[Action] = []
+        while self._queue and self.liveness.window_open:
+            pos, pcm = self._queue.popleft()
+            if pos < self._replay_end:
+                self.counters.replayed_samples += len(pcm) // 2
+            actions.append(self._send(pos, pcm))
+            actions += self._maybe_ping(now)
+        return actions + self._maybe_ping(now)
+
+    def _maybe_ping(self, now: float) -> list[Action]:
+        if not self.connected:
+            return []
+        if self.liveness.ping_due(now):
+            return [Ping(self.session, self.liveness.pinged(now))]
+        return []
+
+    def _needed_from(self) -> int:
+        """The stream sample from which a new session must hear the audio again."""
+        needed = self.next_pos
+        first = self.coverage.first_uncovered()
+        if first is not None:
+            needed = min(needed, first)
+        partial = self.transcript.partial
+        if partial is not None and partial.text.strip():
+            needed = min(needed, round(partial.start_time * self.rate))
+        return max(self.final_pos, needed - round(REPLAY_CONTEXT_S * self.rate))
+
+    def _release(self) -> None:
+        """Let go of audio no new session will need: finalised, or silence nobody awaits."""
+        self.replay.finalised(self._needed_from())
+
+    def _claimed(self, result: TranscriptResult) -> int:
+        """The session sample a full result (in session times) claims to cover to, never past
+        the audio its session was sent."""
+        return min(round(result.end_time * self.rate), self.timeline.sent)
+
+    def _confirm(self) -> None:
+        """Cover the stream as far as the full results claim and the service has provably
+        read (see :mod:`.liveness`): a result that claims audio its session had not read
+        (sent, or never sent at all) cannot have heard it."""
+        read = self.liveness.acked // 2 if self.liveness.pinging else self.timeline.sent
+        upto = min(self._claim, read)
+        if upto > 0 and self.coverage.cover(self.timeline.stream_at(upto)):
+            self._retry = None  # progress: the service works again
+            self._release()
+
     def _absolute(self, result: TranscriptResult) -> TranscriptResult:
-        """Session times as stream times; a time past what was sent is hostile."""
+        """Session times as stream times; a time far past what was sent is hostile."""
         sent = self.timeline.sent / self.rate
         if result.end_time > sent + TIME_SLACK_S:
             raise ProtocolError(
@@ -454,57 +514,46 @@ class SessionMachine:
             end_time=self.timeline.to_stream(result.end_time, self.rate, end=True),
         )
 
-    def _ping(self, now: float) -> Ping:
-        self._ping_sent = self._last_ping = now
-        self._ping_bytes = self._sent_bytes
-        return Ping(self.session)
-
-    def _maybe_ping(self, now: float) -> list[Action]:
-        """A ping when one is due, or when half the window awaits confirmation."""
-        if self.ping_interval <= 0 or self._ping_sent is not None or not self.connected:
-            return []
-        due = now - self._last_ping >= self.ping_interval
-        if due or self._unacked >= self.window // 2:
-            return [self._ping(now)]
-        return []
-
-    def _pump(self, now: float) -> list[Action]:
-        """Re-send unfinalised audio as far as the window allows."""
-        actions: list[Action] = []
-        while self._resend and self._window_open:
-            pos, pcm = self._resend.popleft()
-            self.timeline.sending(pos, len(pcm) // 2)
-            self._sent_bytes += len(pcm)
-            self.counters["replayed_samples"] += len(pcm) // 2
-            actions.append(Send(self.session, pcm, pos))
-        return actions + self._maybe_ping(now)
-
     def _failed(self, error: ServiceError, now: float, *, healthy: bool = False) -> list[Action]:
         """The current session is gone or could not be opened: retry, or give up."""
         actions: list[Action] = [Abandon(self.session)]
         self.connected = False
-        if healthy and not (self._retry and self._retry.startup):
+        self._queue.clear()
+        if self._stop_by is not None:
+            return actions + self._give_up("stopped", now)  # the user stopped: no reconnect
+        if healthy and self.phase is Phase.STREAMING:
             self._retry = None
         retry = self._retry
         if retry is None:
-            retry = self._retry = _Retry(now + self.reconnect_timeout, self.reconnect_timeout)
+            c = self.config
+            retry = self._retry = _Retry(now + c.reconnect_timeout, c.reconnect_timeout)
         fresh = False
-        if isinstance(error, AuthenticationError) or not error.retryable:
-            if error.status == 1008 and not retry.fresh_token_tried:
+        if not error.retryable:
+            if (
+                isinstance(error, AuthenticationError)
+                and error.credential == "token"
+                and not retry.fresh_token_tried
+            ):
                 retry.fresh_token_tried = True
                 fresh = True
                 log.info("%s; trying once more with a fresh token", error)
             else:
-                return actions + self._finish(Outcome(self._with_missing(error)))
-        base, cap = self.backoff
+                return actions + self._finish_with(error)
+        base, cap = self.config.backoff
         delay = 0.0 if retry.attempt == 0 else min(cap, base * 2 ** (retry.attempt - 1))
         delay *= 0.5 + 0.5 * self.rng()
-        if now + delay > retry.deadline:
+        deadline = retry.deadline
+        if self.drain is not None:
+            deadline = min(deadline, self.drain.deadline)
+        if now + delay > deadline:
             if not retry.startup:
+                cause = error
                 error = ServiceError(
-                    f"gave up reconnecting after {retry.budget:g} s: {error}", retryable=False
-                )
-            return actions + self._finish(Outcome(self._with_missing(error)))
+                    f"gave up reconnecting after {retry.budget:g} s: {error}",
+                    retryable=False, status=error.status,
+                )  # fmt: skip
+                error.__cause__ = cause
+            return actions + self._finish_with(error)
         retry.attempt += 1
         if fresh:
             pass
@@ -515,84 +564,93 @@ class SessionMachine:
             # start-up budget runs out, is the one line the user needs.
             log.info("%s; retrying", error)
         if self.ever_connected:
-            self.counters["reconnects"] += 1
+            self.counters.reconnects += 1
         self.session += 1
         return [*actions, Open(self.session, delay, fresh)]
 
-    def _start_drain(self, now: float) -> list[Action]:
-        self._drain_started = now
-        self._drain_deadline = now + self.drain_timeout
-        self._pong_since_drain = False
-        actions: list[Action] = []
-        if self.ping_interval > 0 and self._ping_sent is None:
-            actions.append(self._ping(now))  # is it alive and has it read everything?
-        return actions + self._check_drain(now)
+    def _check_end(self, now: float) -> list[Action]:
+        """In the drain: close, send more silence, wait, or give up (see :mod:`.drain`)."""
+        drain = self.drain
+        if drain is None or self.phase is not Phase.DRAINING:
+            return []
+        partial = self.transcript.partial
+        decision = drain.decide(
+            now,
+            covered=self.coverage.complete,
+            pending=partial is not None and bool(partial.text.strip()),
+            connected=self.connected,
+            read_all=self.liveness.read_all and not self._queue,
+        )
+        if decision.step is Step.CLOSE:
+            return self._close(now)
+        if decision.step is Step.SILENCE:
+            log.debug(
+                "the end: %.1f s more silence (uncovered speech: %s; a partial pending: %s)",
+                decision.samples / self.rate, _said(self.missing()) or "none",
+                partial.text.strip()[:40] if partial is not None else "no",
+            )  # fmt: skip
+            return self._silence(decision.samples, now)
+        if decision.step is Step.GIVE_UP:
+            return self._give_up(decision.reason, now)
+        return self._maybe_ping(now) if self.connected else []
 
-    def _check_drain(self, now: float) -> list[Action]:
-        if not self.connected:
-            return []  # a reconnect is under way; it starts the drain again
-        slack = self.rate  # a service's segment may end up to a second before our gate's
-        covered = self.last_speech_end is None or self.final_pos >= self.last_speech_end - slack
-        pending = self.transcript.partial is not None
-        idle = now - max(self._last_msg, self._drain_started)
-        alive = self.ping_interval <= 0 or self._pong_since_drain
-        if not pending and covered and idle >= self.settle:
-            return self._close()
-        if not pending and alive and idle >= self.idle_timeout:
-            if not covered:
-                # It read everything (a pong since) and had nothing more to say: what our gate
-                # took for speech, the service did not.
-                log.info(
-                    "no final result for the last %.1f s the local gate heard as speech",
-                    ((self.last_speech_end or 0) - self.final_pos) / self.rate,
-                )
-            return self._close()
-        if now >= self._drain_deadline:
-            self.counters["drain_timeouts"] += 1
-            error = ServiceError(
-                f"gave up waiting for the last result after {self.drain_timeout:g} s",
-                retryable=False,
-            )
-            return [Close(self.session), *self._finish(Outcome(self._with_missing(error)))]
-        return []
-
-    def _close(self) -> list[Action]:
-        if self.lost:
-            error = ServiceError("audio went untranscribed", retryable=False)
-            return [Close(self.session), *self._finish(Outcome(self._with_missing(error)))]
-        self.phase = CLOSING
+    def _close(self, now: float) -> list[Action]:
+        if self.coverage.lost:
+            missing = tuple(self.missing())
+            error = UntranscribedError(
+                "speech went untranscribed: it outgrew the replay buffer while the connection "
+                "was away", list(missing),
+            )  # fmt: skip
+            return [Close(self.session), *self._finish(Outcome(error, missing=missing))]
+        self.phase = Phase.CLOSING
         return [Close(self.session)]
 
+    def _give_up(self, reason: str, now: float) -> list[Action]:
+        actions: list[Action] = [Close(self.session)] if self.connected else []
+        self.connected = False
+        missing = tuple(self.missing())
+        if reason == "stopped":
+            if missing:
+                log.warning("stopped before the last results: %s untranscribed", _said(missing))
+            return actions + self._finish(Outcome(stopped=True, missing=missing))
+        if not missing:  # the speech is covered: only a partial was never made final
+            partial = self.transcript.partial
+            if partial is not None and partial.text.strip():
+                log.warning(
+                    "%s; its last partial result (%r) was not made final, over audio the "
+                    "local detector heard as silence", reason, partial.text.strip()[:60],
+                )  # fmt: skip
+            return actions + self._finish(Outcome())
+        self.counters.drain_timeouts += 1
+        error = UntranscribedError(reason, list(missing))
+        return actions + self._finish(Outcome(error, missing=missing))
+
+    def _finish_with(self, error: ServiceError) -> list[Action]:
+        """End with a failure that is not the drain's. Where speech heard went untranscribed,
+        or a transcript stops short of a stream that went on, the failure says which
+        seconds (``error.missing``, ``error.open_end``); where nothing was transcribed at all,
+        the failure is all there is to say."""
+        missing = tuple(self.missing())
+        open_end = None if self.drain is not None else self.next_pos / self.rate
+        if missing or (open_end is not None and self.final_pos > 0):
+            error.untranscribed(list(missing), open_end)
+        return self._finish(Outcome(error, missing=missing))
+
     def _note_lost(self, start: int, end: int) -> None:
-        self.lost.append((start, end))
         self._lost_to = end
-        log.warning(
-            "%.2f s of unfinalised audio outgrew the replay buffer and cannot be sent again",
-            (end - start) / self.rate,
-        )
-
-    def missing(self) -> list[tuple[float, float]]:
-        """Stream seconds sent (or meant to be) that no full result covers."""
-        spans = list(self.lost)
-        if self.next_pos > self.final_pos and (
-            self.last_speech_end is None or self.last_speech_end > self.final_pos
-        ):
-            spans.append((self.final_pos, self.next_pos))
-        return [(a / self.rate, b / self.rate) for a, b in spans]
-
-    def _with_missing(self, error: NsAudioError) -> NsAudioError:
-        spans = self.missing()
-        if not spans:
-            return error
-        said = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in spans)
-        out = type(error)(f"{error}; untranscribed: {said} of the stream")
-        for key in ("retryable", "status"):
-            if hasattr(error, key):
-                setattr(out, key, getattr(error, key))
-        return out
+        lost = self.coverage.lose(start, end)
+        if lost:
+            log.warning(
+                "%.2f s of unfinalised speech outgrew the replay buffer and cannot be sent again",
+                lost / self.rate,
+            )
 
     def _finish(self, outcome: Outcome) -> list[Action]:
-        self.phase = DONE
+        self.phase = Phase.DONE
         self.connected = False
         self.outcome = outcome
         return [Finish(outcome)]
+
+
+def _said(spans: tuple[tuple[float, float], ...] | list[tuple[float, float]]) -> str:
+    return ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in spans)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..blocks import Frame
-from . import DropsAudio, Sink
+from . import DropsAudio, Hurries, Sink
 
 __all__ = ["TeeSink"]
 
@@ -18,7 +18,8 @@ class TeeSink:
 
     Loss detection passes through: ``dropped_audio()`` adds up what the sinks that can drop
     frames (:class:`~nsaudio.sinks.DropsAudio`, a live ``NeuralSpaceSink``) dropped, so a
-    tee in front of the service does not hide a loss from ``Pipeline.run()``.
+    tee in front of the service does not hide a loss from ``Pipeline.run()``; and
+    ``hurry(within)`` reaches every sink that can end sooner (:class:`~nsaudio.sinks.Hurries`).
 
     The sinks are separate arguments; each is checked now, so that a list passed by mistake
     (``TeeSink([a, b])``) or something that is not a sink fails here, not mid-stream.
@@ -65,6 +66,12 @@ class TeeSink:
         """Abort every sink."""
         for sink in self.sinks:
             sink.abort()
+
+    def hurry(self, within: float) -> None:
+        """The user stopped the stream: every sink that can end sooner is told so."""
+        for sink in self.sinks:
+            if isinstance(sink, Hurries):
+                sink.hurry(within)
 
     def dropped_audio(self) -> tuple[int, list[tuple[int, int]]]:
         """What the sinks that can drop (a live ``NeuralSpaceSink``) dropped before sending:

@@ -8,6 +8,7 @@ import numpy as np
 from nsaudio.blocks import Frame
 from nsaudio.cli.status import terminal_columns
 from nsaudio.cli.status_fields import StreamProgress, render
+from nsaudio.sinks.session import SessionCounters
 from nsaudio.stages import EnergyGate
 
 RATE = 16000
@@ -15,13 +16,15 @@ FRAME = 1600  # 100 ms
 
 
 class Counters:
-    """The sink's side of what the status reads: how much it handed to the service."""
+    """The sink's side of what the status reads: its counters, as the session machine keeps
+    them (how much it handed to the service, the silence it made itself apart)."""
 
     def __init__(self) -> None:
-        self.counters = {"samples_sent": 0, "reconnects": 0}
+        self.counters = SessionCounters()
 
-    def sent(self, seconds: float) -> None:
-        self.counters["samples_sent"] = round(seconds * RATE)
+    def sent(self, seconds: float, silence: float = 0.0) -> None:
+        self.counters.samples_sent = round((seconds + silence) * RATE)
+        self.counters.silence_samples = round(silence * RATE)
 
 
 class NoPartials:
@@ -65,7 +68,7 @@ def test_sent_never_passes_the_input_the_end_silence_is_counted_apart():
     gate = fed_gate([0.3] * 60)
     sink = Counters()
     fields = progress(gate, sink, duration=6.0)
-    sink.sent(6.0 + 1.2)  # the trailing silence the sink adds for the service's VAD
+    sink.sent(6.0, silence=1.2)  # the trailing silence the sink adds for the service's VAD
     f = fields(108.0)
     assert (f.position, f.sent) == (6.0, 6.0)
     assert abs(f.end_silence - 1.2) < 1e-9

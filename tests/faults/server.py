@@ -86,6 +86,7 @@ class Session:
     results: list[dict] = field(default_factory=list)
     faulted: bool = False
     close_code: int | None = None
+    ended: bool = False  # the server's handler for it has returned
     opened: float = field(default_factory=time.monotonic)
     fault_time: float | None = None
 
@@ -334,6 +335,17 @@ class FaultServer:
             pass
         finally:
             session.close_code = ws.close_code
+            session.ended = True
+
+    def settled(self, timeout: float = 5.0) -> bool:
+        """Wait (up to ``timeout``) until every session's handler has returned, so that what
+        each one recorded (its close code) is final; True if they all did."""
+        deadline = time.monotonic() + timeout
+        while not all(s.ended for s in self.sessions):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
 
     async def _fault(self, ws: ServerConnection, session: Session, plan: Plan) -> bool:
         """Do the plan's action; False if the session is over."""

@@ -66,10 +66,33 @@ def make_speech(
     The stream ends with silence when the cycle does (60 s of 2.5 + 0.5 s does).
     """
     n_slots = round(seconds * SLOTS_PER_SECOND)
-    slot = rate // SLOTS_PER_SECOND
     cycle = round((voiced_s + silent_s) * SLOTS_PER_SECOND)
     voiced_slots = round(voiced_s * SLOTS_PER_SECOND)
     voiced = tuple(k % cycle < voiced_slots for k in range(n_slots))
+    return from_voiced(voiced, rate=rate, channels=channels, level=level)
+
+
+def make_pattern(
+    parts: list[tuple[str, float]], *, rate: int = 48000, channels: int = 2,
+    noise_dbfs: float | None = None,
+) -> SlotAudio:  # fmt: skip
+    """Slot-coded audio in the given order of ``("speech", seconds)`` and ``("pause",
+    seconds)`` parts (whole slots); ``noise_dbfs``: quiet white noise under all of it."""
+    voiced: list[bool] = []
+    for kind, seconds in parts:
+        if kind not in ("speech", "pause"):
+            raise ValueError(f"a part is speech or pause, not {kind!r}")
+        voiced += [kind == "speech"] * round(seconds * SLOTS_PER_SECOND)
+    return from_voiced(tuple(voiced), rate=rate, channels=channels, noise_dbfs=noise_dbfs)
+
+
+def from_voiced(
+    voiced: tuple[bool, ...], *, rate: int = 48000, channels: int = 2, level: float = 0.25,
+    noise_dbfs: float | None = None,
+) -> SlotAudio:  # fmt: skip
+    """The audio of these voiced and silent slots."""
+    n_slots = len(voiced)
+    slot = rate // SLOTS_PER_SECOND
     t = np.arange(slot) / rate
     ramp = np.ones(slot)
     fade = round(0.005 * rate)
@@ -80,6 +103,9 @@ def make_speech(
             f1, f2 = slot_frequencies(k)
             tone = np.sin(2 * np.pi * f1 * t) + np.sin(2 * np.pi * f2 * t + 1.0)
             mono[k * slot : (k + 1) * slot] = level * ramp * tone
+    if noise_dbfs is not None:  # from a fixed seed: the same file every run
+        rms = 10 ** (noise_dbfs / 20)
+        mono += np.random.default_rng(0).normal(0.0, rms, len(mono))
     # Unequal channels, so a downmix that drops or doubles one would still decode.
     cols = [mono * (1.0 - 0.2 * c) for c in range(channels)]
     return SlotAudio(np.stack(cols, axis=1).astype(np.float32), rate, voiced)

@@ -45,7 +45,7 @@ def test_a_stalled_server_blocks_a_file_without_dropping_anything(tmp_path, faul
     def watch() -> None:
         while not done.wait(0.1):
             samples.append(
-                (time.monotonic(), sink.counters["samples_sent"], pipeline.stats.output_frames)
+                (time.monotonic(), sink.counters.samples_sent, pipeline.stats.output_frames)
             )
 
     watcher = threading.Thread(target=watch, daemon=True)

@@ -60,6 +60,7 @@ def test_a_message_over_the_cap_ends_the_session_and_the_stream_goes_on(
     assert lines[0].startswith("nsaudio: WARNING: nsaudio closed the session (1009)")
     assert "over the cap" in lines[0] and "1048577 bytes" in lines[0], lines[0]
     assert "limit of 1048576 bytes" in lines[0] and "reconnecting" in lines[0]
+    assert server.settled()
     assert [s.close_code for s in server.sessions] == [1009, 1000]
     assert run.words == speech20.audio.words
     assert not any(len(r["text"]) > 10_000 for r in run.results)  # the big one was not printed

@@ -48,7 +48,7 @@ def test_stdout_closed_by_head_ends_the_stream_with_141(speech60, fault_server):
     assert lines == ["nsaudio: the output was closed; stopped the stream"], err
     # The next result after the close finds the pipe closed (a few per second at pace 1).
     assert seconds < 5, seconds
-    assert len(server.sessions) == 1
+    assert len(server.sessions) == 1 and server.settled()
     assert server.sessions[0].close_code == 1000
 
 
@@ -101,7 +101,7 @@ def test_abort_stops_everything_at_once_and_no_callback_follows(speech60, fault_
     time.sleep(1.0)
     assert len(calls) == seen  # nothing after abort() returned
     assert sink.stats()["reconnects"] == 0 and len(server.sessions) == 1
-    assert server.sessions[0].close_code != 1000  # cut, not drained
+    assert server.settled() and server.sessions[0].close_code != 1000  # cut, not drained
 
 
 def _run_quietly(pipeline) -> None:

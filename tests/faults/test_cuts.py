@@ -26,6 +26,7 @@ def _cut_runs(speech, reference, fault_server, runs, cuts, seed):
     ref_run, ref_audio = reference.run, reference.audio
     rng = random.Random(seed)
     landed = []
+    late = 0
     for _ in range(runs):
         points = sorted(rng.randrange(len(ref_audio)) for _ in range(cuts))
         gaps = [b - a for a, b in zip([0, *points], points, strict=False)]
@@ -35,15 +36,22 @@ def _cut_runs(speech, reference, fault_server, runs, cuts, seed):
         context = (plans, run.stderr)
         assert run.proc.returncode == 0, context
         assert all(line.startswith("nsaudio: WARNING: ") for line in run.stderr_lines), context
-        assert len(server.sessions) == cuts + 1, context
-        assert all(s.faulted for s in server.sessions[:cuts]), context
+        # Every cut that lands before the end makes a new session. A cut planned so late in
+        # the trailing silence that full results already covered all the speech may find
+        # the stream closed: a server reads (and answers pings) ahead of its recogniser.
+        assert len(server.sessions) in (cuts, cuts + 1), context
+        assert all(s.faulted for s in server.sessions[:-1]), context
+        if len(server.sessions) == cuts:
+            assert server.sessions[-1].faulted, context
         assert run.words == ref_run.words, context  # nothing lost, nothing repeated
         check_times(run.results)
         starts = check_server_audio(server, speech.audio, ref_audio)
         landed += [s + plans[i].at_bytes for i, s in enumerate(starts[:cuts]) if s >= 0]
+        late += len(server.sessions) == cuts
         server.stop()
     # Where in the stream the cuts landed, in seconds (see them with -rP).
     print("cuts landed at (s):", sorted(round(b / 32000, 2) for b in landed))
+    print("runs whose last cut came after the speech was covered:", late)
     return landed
 
 

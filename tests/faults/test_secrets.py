@@ -132,7 +132,7 @@ def test_reprs_hide_the_key_and_tokens(fault_server):
     connector = Connector(server.base_url, KEY, StreamParams())
 
     async def check() -> None:
-        conn, session_id = await connector.open(connector.token())
+        conn, session_id = await connector.open(await connector.token())
         try:
             sink = NeuralSpaceSink(server.base_url, KEY, connector=connector)
             objects = [connector, conn, session_id, connector.rest,

@@ -47,6 +47,6 @@ def test_the_websocket_half_verifies_too(tls_server):
     )
     connector._token, connector._token_expires = "made-up-token", float("inf")
     with pytest.raises(ServiceError) as caught:
-        asyncio.run(connector.open(connector.token()))
+        asyncio.run(connector.open("made-up-token"))
     assert not caught.value.retryable
     assert "--ca-file" in str(caught.value) and "made-up-token" not in str(caught.value)
