@@ -91,17 +91,21 @@ def _is_loopback(url: str) -> bool:
 class Endpoint:
     """A resolved service: its URL and key, and the local server when one was started."""
 
-    def __init__(self, base_url: str, api_key: str, *, ca_file: str | None, local: bool) -> None:
+    def __init__(
+        self, base_url: str, api_key: str, *, ca_file: str | None, local: bool,
+        timeout: float = 10.0,
+    ) -> None:  # fmt: skip
         self.base_url = base_url
         self._api_key = api_key
         self.ca_file = ca_file
         self.local = local
+        self.timeout = timeout  # each REST call, as a whole
 
     def __repr__(self) -> str:
         return f"Endpoint({self.base_url!r}, local={self.local})"
 
     def rest(self) -> RestClient:
-        return RestClient(self.base_url, self._api_key, ca_file=self.ca_file)
+        return RestClient(self.base_url, self._api_key, timeout=self.timeout, ca_file=self.ca_file)
 
     def languages(self) -> list[str]:
         return self.rest().languages()
@@ -113,6 +117,10 @@ class Endpoint:
         except AuthenticationError:
             raise
         except NsAudioError as err:
+            # No HTTP answer at all (the cause is named; the sessions would meet it too):
+            # stop now. An HTTP error on this one path: fall back.
+            if getattr(err, "status", 0) is None:
+                raise
             log.info(
                 "cannot fetch the language list (%s); checking against the documented one", err
             )
@@ -205,4 +213,7 @@ def service_endpoint(args: argparse.Namespace) -> Iterator[Endpoint]:
             )
         key = LOCAL_KEY  # a local `nsaudio serve` takes any key
     log.info("service: %s", shown_url(base))
-    yield Endpoint(base, key, ca_file=getattr(args, "ca_file", None), local=_is_loopback(base))
+    yield Endpoint(
+        base, key, ca_file=getattr(args, "ca_file", None), local=_is_loopback(base),
+        timeout=getattr(args, "connect_timeout", 10.0),
+    )  # fmt: skip

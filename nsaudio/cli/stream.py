@@ -389,11 +389,13 @@ def _report(stats: dict[str, Any], source_stats: dict[str, Any], rate: int) -> N
     dropped = stats.get("dropped_frames", 0)
     captured = source_stats.get("dropped_samples", 0) / (source_stats.get("rate") or 1)
     overflows = source_stats.get("overflows", 0)
+    silence = stats["silence_samples"]
     log.info(
-        "sent %.2f s of audio in %d frames; %d reconnects; dropped: %d frames before sending, "
-        "%.2f s of captured audio, %d device overflows; %d malformed results",
-        stats["samples_sent"] / rate, stats["frames_sent"], stats["reconnects"], dropped,
-        captured, overflows, stats["malformed"],
+        "sent %.2f s of audio (and %.2f s of silence after it, to end the stream) in %d "
+        "frames; %d reconnects; dropped: %d frames before sending, %.2f s of captured audio, "
+        "%d device overflows; %d malformed results",
+        (stats["samples_sent"] - silence) / rate, silence / rate, stats["frames_sent"],
+        stats["reconnects"], dropped, captured, overflows, stats["malformed"],
     )  # fmt: skip
     if stats["reconnects"]:
         lost = stats.get("replay_dropped_samples", 0)

@@ -41,6 +41,10 @@ class _NotHttp(Exception):
     """The server answered something that is not HTTP/1.x."""
 
 
+class _NotTls(Exception):
+    """The TLS handshake met something that is not TLS (a reset, a plain-HTTP answer)."""
+
+
 def _where(url: str) -> tuple[str, int, bool]:
     parts = urlsplit(url)
     tls = parts.scheme == "https" or parts.scheme == "wss"
@@ -81,6 +85,10 @@ def network_error(err: BaseException, url: str, timeout: float) -> ServiceError:
                 f"{host}:{port} did not speak TLS: is it an http:// server?", retryable=False
             )
         return ServiceError(f"TLS with {host}:{port} failed: {err.reason or err}", retryable=False)
+    if isinstance(err, _NotTls):
+        return ServiceError(
+            f"{host}:{port} did not speak TLS: is it an http:// server?", retryable=False
+        )
     if isinstance(err, _NotHttp):
         hint = "" if tls else " (a TLS server? try https://)"
         return ServiceError(f"{host}:{port} did not answer HTTP{hint}", retryable=False)
@@ -112,6 +120,7 @@ async def get(
         asyncio.IncompleteReadError,
         EOFError,
         _NotHttp,
+        _NotTls,
         ValueError,
     ) as err:
         raise network_error(err, url, timeout) from None
@@ -122,9 +131,14 @@ async def _get(url: str, headers: dict[str, str], ssl_context: ssl.SSLContext | 
     host, port, tls = _where(url)
     if tls and ssl_context is None:
         ssl_context = ssl.create_default_context()
-    reader, writer = await asyncio.open_connection(
-        host, port, ssl=ssl_context if tls else None, limit=MAX_LINE
-    )
+    try:
+        reader, writer = await asyncio.open_connection(
+            host, port, ssl=ssl_context if tls else None, limit=MAX_LINE
+        )
+    except (ConnectionResetError, EOFError, ssl.SSLError) as err:
+        if not tls or isinstance(err, ssl.SSLCertVerificationError):
+            raise
+        raise _NotTls() from err  # the connection was made: the handshake met no TLS
     try:
         target = parts.path or "/"
         if parts.query:

@@ -10,9 +10,10 @@ must be covered by a full result. After the last frame and the trailing silence:
 - **More silence** while speech is uncovered or a non-blank partial is pending: a
   VAD-driven service finalises a segment once it hears silence, and any service once a
   segment reaches ``max_chunk_size`` seconds. So ``extra`` samples of silence (by default
-  ``max_chunk_size`` seconds) go out in steps, one step per ``step_s`` of wall time (a
-  service's final comes some time after its VAD closes the segment, and its pongs can run
-  ahead of its recogniser), each once the service has read everything before it.
+  ``max_chunk_size`` seconds) go out in steps, the first a second after the trailing
+  silence, then one per ``step_s`` of wall time (a service's final comes some time after its
+  VAD closes the segment, and its pongs can run ahead of its recogniser), each once the
+  service has read everything before it.
 - **Give up** with the speech still uncovered (exit 1, naming exactly those seconds) when the
   service, having read every step of silence, has said nothing meaningful for ``idle_s``
   (blank partials are not meaningful), or at the deadline: ``drain_timeout`` after the last
@@ -45,6 +46,9 @@ class Decision:
     reason: str = ""  # why (GIVE_UP)
 
 
+#: The first step of extra silence waits this long after the trailing silence was read.
+FIRST_STEP_S = 1.0
+
 WAIT = Decision(Step.WAIT)
 CLOSE = Decision(Step.CLOSE)
 
@@ -73,9 +77,11 @@ class Drain:
         self.idle_s = idle_s
         self.rate = rate
         self.stopped = False  # the user asked to stop: the deadline ends it as stopped
-        # The first step waits a step too: a service answers pings as it reads, and may still
-        # be working through the audio it has read (a burst at --pace 0).
-        self._last_step = now
+        # The first step waits a second: the trailing silence closes a segment for most
+        # services, whose final result then takes a moment (0.25-1.1 s at the median in the
+        # cloud); a service answers pings as it reads, and may still be working through the
+        # audio it has read. Silence sent meanwhile would be billed for nothing.
+        self._last_step = now + FIRST_STEP_S - step_s
         self._progress = now  # the last sign of work: a meaningful result, a step sent
 
     def hurry(self, now: float, seconds: float) -> None:

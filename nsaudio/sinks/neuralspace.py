@@ -32,8 +32,6 @@ import asyncio
 import collections
 import copy
 import logging
-import random
-import struct
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -74,9 +72,12 @@ HURRY_S = 0.8
 class _Conn:
     """One open session on the loop: its socket, an ordered outbox, and the tasks it owns."""
 
-    def __init__(self, ws: Any, number: int) -> None:
+    def __init__(self, ws: Any, number: int, on_pong: Callable[[_Conn, bytes], None]) -> None:
         from websockets.protocol import State
 
+        # Pongs come straight to the sink (websockets calls acknowledge_pings as it reads
+        # each one): one per frame sent, so no future per ping.
+        ws.acknowledge_pings = lambda data: on_pong(self, data)
         self.ws = ws
         self.open_state = State.OPEN
         self.number = number
@@ -154,6 +155,8 @@ class NeuralSpaceSink:
         self._timer: asyncio.TimerHandle | None = None
         self._input_done = False
         self._feeding = False
+        self._depth = 0  # nesting of _apply
+        self._unflushed: set[_Conn] = set()  # written to by the protocol, not yet sent
 
     def __repr__(self) -> str:
         return f"NeuralSpaceSink({self.connector.base_url!r}, {self.params!r})"
@@ -389,6 +392,20 @@ class NeuralSpaceSink:
         self._apply(self._machine.stop(error, time.monotonic()))
 
     def _apply(self, actions: list[Action]) -> None:
+        """Carry out the machine's actions; what they wrote to sockets leaves in one write
+        per connection at the end (a frame and its ping: one system call, not two)."""
+        self._depth += 1
+        try:
+            self._carry_out(actions)
+        finally:
+            self._depth -= 1
+            if not self._depth and self._unflushed:
+                for conn in self._unflushed:
+                    if not conn.ws.transport.is_closing():
+                        conn.ws.send_data()
+                self._unflushed.clear()
+
+    def _carry_out(self, actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, Send):
                 conn = self._conns.get(action.session)
@@ -447,7 +464,7 @@ class NeuralSpaceSink:
             if ws.transport.is_closing():
                 return  # the reader reports how it ended
             ws.protocol.send_binary(item.pcm)
-            ws.send_data()
+            self._unflushed.add(conn)
             if self.send_log is not None and item.t_ns is not None:
                 self.send_log.append((item.start, item.t_ns, time.monotonic_ns()))
             return
@@ -456,31 +473,30 @@ class NeuralSpaceSink:
 
     def _ping(self, conn: _Conn, item: Ping) -> None:
         """A ping goes out after every frame handed over before it (its pong proves they
-        were read), so it waits behind the outbox. The direct path is websockets' own
-        ``ping()`` without its coroutine, as for sends; the pong calls back."""
-        ws = conn.ws
-        if conn.outbox or ws.paused or ws.protocol.state is not conn.open_state:
+        were read), so it waits behind the outbox. Its payload is its mark; the pong comes
+        back through :meth:`_pong` (see ``_Conn``), with no future or task per ping."""
+        if conn.outbox:
             conn.outbox.append(item)
             conn.has_work.set()
             return
-        if ws.transport.is_closing():
-            return
-        while (data := struct.pack("!I", random.getrandbits(32))) in ws.pending_pings:
-            pass
-        pong = ws.loop.create_future()
-        ws.pending_pings[data] = (pong, ws.loop.time())
-        ws.protocol.send_ping(data)
-        ws.send_data()
-        self._on_pong(conn, item, pong)
+        ws = conn.ws
+        if ws.protocol.state is not conn.open_state or ws.transport.is_closing():
+            return  # the reader reports how it ended
+        ws.protocol.send_ping(item.mark.to_bytes(8, "big"))
+        self._unflushed.add(conn)
 
-    def _on_pong(self, conn: _Conn, item: Ping, pong: asyncio.Future[Any]) -> None:
+    def _pong(self, conn: _Conn, data: bytes) -> None:
+        """A pong arrived (called by the connection as it reads it: one per frame sent)."""
+        if len(data) != 8:
+            return  # not one of ours
         machine = self._machine
-
-        def answered(future: asyncio.Future[Any]) -> None:
-            if not future.cancelled() and future.exception() is None:
-                self._now(lambda now: machine.pong(conn.number, item.mark, now))
-
-        pong.add_done_callback(answered)
+        was_open = machine.wants_frames
+        try:
+            self._apply(machine.pong(conn.number, int.from_bytes(data, "big"), time.monotonic()))
+            if not was_open:
+                self._feed()  # the window may have room again
+        except BaseException as err:  # inside the connection's read: nobody else would see it
+            self._crash(err)
 
     def _finish(self, outcome: Outcome) -> None:
         self._outcome = outcome
@@ -521,7 +537,7 @@ class NeuralSpaceSink:
         if action.session != self._machine.session or self._machine.done:
             self._task(ws.close(), self._closing)
             return
-        conn = self._conns[action.session] = _Conn(ws, action.session)
+        conn = self._conns[action.session] = _Conn(ws, action.session, self._pong)
         self._task(self._read(conn), conn.tasks)
         self._task(self._write(conn), conn.tasks)
         self._now(lambda now: self._machine.opened(action.session, now))
@@ -551,8 +567,11 @@ class NeuralSpaceSink:
             while True:
                 while conn.outbox:
                     item = conn.outbox.popleft()
-                    if isinstance(item, Ping):
-                        self._on_pong(conn, item, await conn.ws.ping())
+                    if isinstance(item, Ping):  # everything before it is written now
+                        self._ping(conn, item)
+                        if self._unflushed:
+                            self._unflushed.discard(conn)
+                            conn.ws.send_data()
                         continue
                     await conn.ws.send(item.pcm)
                     if send_log is not None and item.t_ns is not None:

@@ -233,6 +233,7 @@ class SessionMachine:
         self._queue: collections.deque[tuple[int, bytes]] = collections.deque()  # to send
         self._replay_end = 0  # what the open session re-sends ends here
         self._claim = 0  # session sample the open session's full results claim to cover to
+        self._confirmed = 0  # how much of that claim was confirmed read (and covered)
         self._stop_by: float | None = None  # the user stopped: the end comes by then
         self.counters = SessionCounters()
 
@@ -278,7 +279,7 @@ class SessionMachine:
             self._retry = None  # the start-up budget is spent on the first session only
         self._session_started = now
         self._got_result = False
-        self._claim = 0
+        self._claim = self._confirmed = 0
         self.liveness.reset(now)
         self._release()
         lost_from = max(self.final_pos, self._lost_to)
@@ -336,11 +337,14 @@ class SessionMachine:
         return [Deliver(result), *self._check_end(now)]
 
     def pong(self, session: int, mark: int, now: float) -> list[Action]:
-        """The ping sent after byte ``mark`` of ``session`` was answered."""
+        """The ping sent after byte ``mark`` of ``session`` was answered (one per frame sent:
+        the common case, nothing waiting on it, costs a comparison or two)."""
         if session != self.session or not self.connected:
             return []
-        if self.liveness.pong(mark):
+        if self.liveness.pong(mark) and self._claim > self._confirmed:
             self._confirm()
+        if not self._queue and self.drain is None:
+            return []
         return self._pump(now) + self._check_end(now)
 
     def closed(
@@ -497,7 +501,10 @@ class SessionMachine:
         (sent, or never sent at all) cannot have heard it."""
         read = self.liveness.acked // 2 if self.liveness.pinging else self.timeline.sent
         upto = min(self._claim, read)
-        if upto > 0 and self.coverage.cover(self.timeline.stream_at(upto)):
+        if upto <= self._confirmed:
+            return
+        self._confirmed = upto
+        if self.coverage.cover(self.timeline.stream_at(upto)):
             self._retry = None  # progress: the service works again
             self._release()
 
@@ -632,7 +639,9 @@ class SessionMachine:
         the failure is all there is to say."""
         missing = tuple(self.missing())
         open_end = None if self.drain is not None else self.next_pos / self.rate
-        if missing or (open_end is not None and self.final_pos > 0):
+        if open_end is not None and self.final_pos == 0:
+            pass  # the stream stopped before anything was transcribed: nothing to place
+        elif missing or open_end is not None:
             error.untranscribed(list(missing), open_end)
         return self._finish(Outcome(error, missing=missing))
 

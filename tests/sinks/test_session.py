@@ -650,7 +650,7 @@ def test_a_service_that_never_answers_fails_naming_the_speech_within_a_bounded_t
     )
     assert h.outcome.missing == ((1.0, 2.0),)
     assert m.counters.silence_samples == round((1.2 + 5.0) * RATE)
-    assert 9.5 <= h.now - t0 < 10.5  # steps at 0, 0.5, ... 4.5 s, then 5 s idle
+    assert 10.5 <= h.now - t0 < 11.5  # steps at 1.0, 1.5, ... 5.5 s, then 5 s idle
 
 
 def test_a_stopped_stream_ends_within_its_budget_and_names_what_is_missing():

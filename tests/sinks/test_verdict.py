@@ -211,26 +211,26 @@ class Clock:
         heapq.heappush(self.events, (when, next(self.order), fn))
 
     def apply(self, actions) -> None:
+        """Carry out a batch of the machine's actions. A server's reader answers each ping
+        as it reads it, ahead of its recogniser: the pongs of a batch go out first, then
+        what the recogniser says about the audio, then a planned cut."""
         sent_to: set[int] = set()
+        said: list[tuple[int, float, str | None]] = []
         for a in actions:
-            if isinstance(a, Send):
-                sent_to.add(a.session)
             if isinstance(a, Open):
                 self.at(self.now + a.delay + 0.02, lambda s=a.session: self._opened(s))
             elif isinstance(a, Send):
                 if a.session in self.dead:
                     continue
-                for delay, text in self.service.hear(a.session, a.pcm):
-                    self._say(a.session, delay, text)
+                sent_to.add(a.session)
+                said += [(a.session, d, t) for d, t in self.service.hear(a.session, a.pcm)]
                 heard = self.service.sessions[a.session].heard
                 if self.cuts and a.session not in self.cut_sessions and heard >= self.cuts[0]:
                     self.cuts.pop(0)
                     self.cut_sessions.add(a.session)
-                    self._say(a.session, 0.001, None)
+                    said.append((a.session, 0.001, None))
             elif isinstance(a, Ping):
-                # A server answers a ping as it reads it, before it hands the audio before
-                # it to its recogniser: in order with what it says. One that stopped reading
-                # reads no ping either.
+                # One that stopped reading reads no ping either.
                 if a.session not in self.dead and not self.service.stalled(a.session):
                     self._say(a.session, 0.0, a.mark)
             elif isinstance(a, Close):
@@ -244,6 +244,8 @@ class Clock:
             elif isinstance(a, Finish):
                 assert self.outcome is None, "finished twice"
                 self.outcome = a.outcome
+        for session, delay, text in said:
+            self._say(session, delay, text)
         for session in sent_to:
             self._maybe_overclaim(session)
 
