@@ -44,6 +44,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from nsaudio.cli.stream_run import Lane
 from nsaudio.errors import NsAudioError
 from nsaudio.neuralspace.protocol import StreamParams
 from nsaudio.runner import Pipeline, standard_stages
@@ -183,11 +184,13 @@ def run_stream(
         on_result=writer.write if writer else None,
     )  # fmt: skip
     stages = standard_stages(source, fmt, frame_ms=frame_ms, quality=quality)
-    if status:
-        status.start(source=source, gate=stages[-1], sink=sink, rate=params.rate, pace=0)
+    pipeline = Pipeline(logged, stages, sink)
+    if status and pipeline.gate is not None:
+        lanes = [Lane(None, pipeline.gate, sink)]
+        status.start(lanes=lanes, source=source, rate=params.rate, pace=0)
     error = None
     try:
-        Pipeline(logged, stages, sink).run()
+        pipeline.run()
     except NsAudioError as err:
         # A loaded machine's recogniser can fall behind and time the drain out: the frames
         # were sent all the same, and their send times are what is measured.

@@ -29,14 +29,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from latency import speechlike  # noqa: E402
+from latency import speechlike
 
-from nsaudio.blocks import Block  # noqa: E402
-from nsaudio.neuralspace.protocol import StreamParams  # noqa: E402
-from nsaudio.runner import Pipeline, standard_stages  # noqa: E402
-from nsaudio.server.child import ServerProcess  # noqa: E402
-from nsaudio.sinks.loop import EngineLoop  # noqa: E402
-from nsaudio.sinks.neuralspace import NeuralSpaceSink  # noqa: E402
+from nsaudio.blocks import Block
+from nsaudio.neuralspace.protocol import StreamParams
+from nsaudio.runner import Pipeline, standard_stages
+from nsaudio.server.child import ServerProcess
+from nsaudio.sinks.loop import SocketLoop
+from nsaudio.sinks.neuralspace import NeuralSpaceSink
 
 RATE = 16000
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -91,7 +91,7 @@ def run(hours: float, warmup_minutes: float) -> dict[str, Any]:
         done = threading.Event()
 
         def sample() -> None:
-            loop = EngineLoop.get().loop
+            loop = SocketLoop.get().loop
             next_minute = 0.0
             while not done.wait(0.2):
                 sent = sink.counters.samples_sent / RATE
@@ -124,8 +124,12 @@ def run(hours: float, warmup_minutes: float) -> dict[str, Any]:
         "reconnects": sink.counters.reconnects,
         "rss_mb_at_warmup": base,
         "rss_mb_max_after_warmup": max((s["rss_mb"] for s in after), default=float("nan")),
-        "rss_growth_mb_after_warmup": round(max((s["rss_mb"] for s in after), default=base) - base, 2),
-        "tasks_range": [min(s["tasks"] for s in samples), max(s["tasks"] for s in samples)] if samples else [],
+        "rss_growth_mb_after_warmup": round(
+            max((s["rss_mb"] for s in after), default=base) - base, 2
+        ),
+        "tasks_range": [min(s["tasks"] for s in samples), max(s["tasks"] for s in samples)]
+        if samples
+        else [],
         "samples": samples,
     }
 

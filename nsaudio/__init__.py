@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 # name -> module that defines it
 _EXPORTS = {
     "Block": ".blocks",
+    "ChannelFrame": ".blocks",
     "Frame": ".blocks",
     "NsAudioError": ".errors",
     "AudioLostError": ".errors",
@@ -33,6 +34,7 @@ _EXPORTS = {
     "Ring": ".ring",
     "Pipeline": ".runner",
     "standard_stages": ".runner",
+    "split_channels": ".channels",
     "Source": ".sources",
     "open_source": ".sources",
     "ArraySource": ".sources.synthetic",
@@ -45,8 +47,10 @@ _EXPORTS = {
     "Resampler": ".stages.resampler",
     "Framer": ".stages.framer",
     "EnergyGate": ".stages.energy_gate",
+    "ChannelSplit": ".stages.split",
     "Sink": ".sinks",
     "TeeSink": ".sinks.tee",
+    "ChannelSinks": ".sinks.channels",
     "NullSink": ".sinks.files",
     "RawSink": ".sinks.files",
     "WavSink": ".sinks.files",
@@ -65,6 +69,9 @@ __all__ = [
     "AuthenticationError",
     "Block",
     "Chain",
+    "ChannelFrame",
+    "ChannelSinks",
+    "ChannelSplit",
     "DeviceError",
     "EnergyGate",
     "FileSource",
@@ -97,6 +104,7 @@ __all__ = [
     "WavSink",
     "__version__",
     "open_source",
+    "split_channels",
     "standard_stages",
 ]
 
@@ -105,7 +113,8 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .blocks import Block, Frame
+    from .blocks import Block, ChannelFrame, Frame
+    from .channels import split_channels
     from .errors import (
         AudioLostError,
         AuthenticationError,
@@ -124,6 +133,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .server.app import LocalServer
     from .server.child import ServerProcess
     from .sinks import Sink
+    from .sinks.channels import ChannelSinks
     from .sinks.files import NullSink, RawSink, WavSink
     from .sinks.neuralspace import NeuralSpaceSink
     from .sinks.tee import TeeSink
@@ -133,3 +143,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from .sources.stdin import StdinSource
     from .sources.synthetic import ArraySource, ToneSource
     from .stages import Chain, EnergyGate, Framer, Resampler, Stage
+    from .stages.split import ChannelSplit

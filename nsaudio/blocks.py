@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Block", "Frame"]
+__all__ = ["Block", "ChannelFrame", "Frame"]
 
 
 @dataclass(slots=True)
@@ -68,3 +68,11 @@ class Frame:
     def end(self) -> int:
         """The stream position just after its last sample."""
         return self.start + self.frames
+
+
+@dataclass(slots=True)
+class ChannelFrame(Frame):
+    """A frame of one input channel when each channel has a session of its own:
+    ``channel`` is its index (from 0) among the channels split apart."""
+
+    channel: int = 0

@@ -140,6 +140,18 @@ class ConsumerError(NsAudioError):
     """Whoever took the results failed (a raising callback, a closed output pipe): the
     stream ended without them. The consumer's own exception is ``__cause__``."""
 
+    @classmethod
+    def of(cls, err: BaseException) -> ConsumerError:
+        """The error that ends a stream whose consumer raised ``err`` (its ``__cause__``)."""
+        if isinstance(err, BrokenPipeError):
+            error = cls("the output was closed (broken pipe); stopped the stream")
+        else:
+            error = cls(
+                f"the result callback failed: {type(err).__name__}: {err}; stopped the stream"
+            )
+        error.__cause__ = err
+        return error
+
 
 class AudioLostError(NsAudioError, RuntimeError):
     """Live audio was lost before it could be sent: a ring dropped it because this machine or

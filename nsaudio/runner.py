@@ -31,6 +31,7 @@ from .sinks import DropsAudio, GivesResults, Hurries, Sink
 from .sources import ReportsOverflows, Source, Stoppable
 from .stages import Chain, EnergyGate, Framer, Resampler, Stage
 from .stages.base import Prepares, Resamples
+from .stages.energy_gate import find_gate
 from .worker import Worker
 
 __all__ = ["Pipeline", "RunStats", "prefetched", "standard_stages"]
@@ -187,6 +188,12 @@ class Pipeline:
         self.write_thread = write_thread
         self._stop = threading.Event()
         self._stopped_by_user = False
+
+    @property
+    def gate(self) -> EnergyGate | None:
+        """The energy gate among the stages (the last, if there are several), or None: what
+        it heard (level, speech or silence, samples seen and skipped) is the stream's meter."""
+        return find_gate(self.chain.stages)
 
     def stop(self, within: float = STOP_WITHIN_S) -> None:
         """End the stream early but cleanly: stages flushed, sink closed, its last results

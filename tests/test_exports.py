@@ -10,12 +10,12 @@ import sys
 import nsaudio
 
 EXPECTED = [
-    "FORMATS", "ArraySource", "AudioLostError", "AuthenticationError", "Block", "Chain", "DeviceError", "EnergyGate",
+    "FORMATS", "ArraySource", "AudioLostError", "AuthenticationError", "Block", "Chain", "ChannelFrame", "ChannelSinks", "ChannelSplit", "DeviceError", "EnergyGate",
     "FileSource", "Frame", "Framer", "InputError", "LocalServer", "MicSource", "NeuralSpaceSink",
     "NsAudioError", "NullSink", "Pipeline", "ProtocolError", "RawSink", "Resampler", "Ring",
     "RingClosed", "ServerProcess", "ServiceError", "Sink", "Source", "Stage", "StdinSource",
     "StreamParams", "TeeSink", "ToneSource", "Transcript", "TranscriptResult",
-    "UnsupportedAudioError", "WavSink", "__version__", "open_source", "standard_stages",
+    "UnsupportedAudioError", "WavSink", "__version__", "open_source", "split_channels", "standard_stages",
 ]  # fmt: skip
 
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from .conftest import MANIFEST, ROOT
+from .conftest import MANIFEST, ROOT, run_cli
 
 README = (ROOT / "README.md").read_text()
 TWO = next(f for f in MANIFEST if f["kind"] == "two_utterances")
@@ -31,3 +31,32 @@ def test_python_example_runs_and_prints_both_sentences():
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert [line.split("  ")[-1] for line in lines] == TWO["texts"]
+
+
+SPLIT = README[README.index("## A session per channel") : README.index("## How it works")]
+CALL = next(f for f in MANIFEST if f["kind"] == "conversation")
+
+
+@pytest.mark.server
+def test_the_split_channels_command_prints_what_the_readme_shows():
+    command, shown = re.findall(r"```(?:sh)?\n(.*?)```", SPLIT, re.S)[:2]
+    words = command.split()
+    assert words[:2] == ["nsaudio", "stream"]
+    proc = run_cli(*words[1:])  # as written: paced at real time, the local server
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stdout.decode() == shown
+
+
+@pytest.mark.server
+def test_the_split_channels_python_example_labels_every_line():
+    code = re.search(r"```python\n(.*?)```", SPLIT, re.S).group(1)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    said = [line.split(maxsplit=1)[1] for line in proc.stdout.splitlines()]
+    agent, customer = (
+        [f"{name}: {text}" for text in texts]
+        for name, texts in zip(CALL["names"], CALL["channel_texts"], strict=True)
+    )
+    assert said == [agent[0], customer[0], agent[1], customer[1], agent[2]]

@@ -13,7 +13,7 @@ from types import ModuleType
 
 __all__ = ["NAMES", "needed"]
 
-NAMES = ("stream", "convert", "serve", "languages", "devices", "check")
+NAMES = ("stream", "convert", "serve", "gateway", "languages", "devices", "check")
 
 
 def needed(argv: Sequence[str]) -> list[ModuleType]:

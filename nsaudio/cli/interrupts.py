@@ -48,7 +48,9 @@ def first_interrupt_stops(stop: Callable[[], None]) -> Iterator[Interrupted]:
         yield interrupted
     finally:
         for sig, old in previous.items():
-            signal.signal(sig, old)
+            # Once stopping, what is left (closing the outputs, the summary) is short and
+            # must not be torn by a second signal arriving just as the stream ended.
+            signal.signal(sig, signal.SIG_IGN if interrupted else old)
 
 
 def stopping_message(signum: int, terminal: bool) -> str:

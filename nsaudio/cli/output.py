@@ -1,24 +1,24 @@
 """How ``nsaudio stream`` prints results: live text, JSON Lines, SRT or WebVTT.
 
 Every writer takes results as they arrive (times already absolute) and writes each full
-result as soon as it comes, so an interrupted run keeps everything it had. ``-o FILE`` is
+result as soon as it comes, so an interrupted run keeps everything it had. A result of one
+channel's session (``--split-channels``) carries its channel's name: text and SRT lines
+begin ``agent: ``, JSON Lines have a ``channel`` key, WebVTT cues a voice tag ``<v agent>``. ``-o FILE`` is
 a :class:`TranscriptFile`: FILE appears at the end of the run, and only a run that failed
 before a single result was written leaves none.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
-from collections.abc import Iterator
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from ..errors import InputError
 from ..neuralspace.protocol import TranscriptResult
-from ..sinks.files import PendingFile, WavSink
+from ..sinks.files import PendingFile
 
-__all__ = ["OUTPUTS", "TranscriptFile", "make_writer", "no_text_note", "recording"]
+__all__ = ["OUTPUTS", "ResultWriter", "TranscriptFile", "labelled", "make_writer", "no_text_note"]
 
 OUTPUTS = ("text", "jsonl", "srt", "vtt")
 
@@ -48,8 +48,7 @@ class TranscriptFile:
             raise InputError(f"{path}: cannot write ({err.strerror})") from None
 
     def finish(self, *, keep: bool) -> None:
-        """Put FILE in place (``keep``), or remove what was written; once: a second call
-        changes nothing."""
+        """Put FILE in place (``keep``), or remove what was written."""
         if self._pending is None:
             self.out.flush()
             return
@@ -58,25 +57,6 @@ class TranscriptFile:
             self._pending.commit()
         else:
             self._pending.discard()
-
-    @contextlib.contextmanager
-    def discarded_on_error(self, record: WavSink | None = None) -> Iterator[None]:
-        """A run that fails before it could start writing (the service cannot be reached)
-        leaves neither FILE nor the ``--record`` file: both are given up here."""
-        try:
-            yield
-        except BaseException:
-            self.finish(keep=False)  # nothing more once the run has finished it
-            if record is not None and not record.frames_written:
-                record.abort()
-            raise
-
-
-def recording(path: str | None) -> WavSink | None:
-    """The ``--record`` file, made now so that a bad path is refused before anything starts.
-    A run that fails halfway keeps the audio it sent (a complete WAV), as ``-o`` keeps its
-    results."""
-    return None if path is None else WavSink(path, keep_partial=True)
 
 
 def _utf8_stdout() -> TextIO:
@@ -90,6 +70,16 @@ def _utf8_stdout() -> TextIO:
     return sys.stdout
 
 
+def labelled(r: TranscriptResult) -> str:
+    """The result's text, after its channel's name when it has one (``agent: hello``)."""
+    text = r.text.strip()
+    return f"{r.channel}: {text}" if r.channel is not None and text else text
+
+
+def _vtt_escaped(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 class TextWriter:
     """One line per full result; on a terminal the current partial is rewritten in place."""
 
@@ -97,7 +87,6 @@ class TextWriter:
         self.out = out
         self.live = live
         self.written = 0  # results written
-        self.texts = 0  # full results with text
         self._shown = False
 
     def _clear(self) -> None:
@@ -109,12 +98,11 @@ class TextWriter:
         if r.full:
             self._clear()
             if r.text.strip():
-                self.out.write(r.text.strip() + "\n")
+                self.out.write(labelled(r) + "\n")
                 self.written += 1
-                self.texts += 1
         elif self.live:
             self._clear()
-            self.out.write(r.text.strip())
+            self.out.write(labelled(r))
             self._shown = True
         self.out.flush()
 
@@ -129,12 +117,10 @@ class JsonlWriter:
     def __init__(self, out: TextIO) -> None:
         self.out = out
         self.written = 0
-        self.texts = 0  # full results with text
 
     def write(self, r: TranscriptResult) -> None:
         self.out.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
         self.written += 1
-        self.texts += bool(r.full and r.text.strip())
         self.out.flush()
 
     def close(self) -> None:
@@ -155,21 +141,19 @@ class SubtitleWriter:
     def written(self) -> int:
         return self.count
 
-    @property
-    def texts(self) -> int:
-        """Full results with text (every cue has some)."""
-        return self.count
-
     def write(self, r: TranscriptResult) -> None:
         if not r.full or not r.text.strip():
             return
         self.count += 1
         sep = "." if self.vtt else ","
-        if not self.vtt:
+        if self.vtt:  # cue text is markup: a voice tag names the channel
+            text = _vtt_escaped(r.text.strip())
+            if r.channel is not None:
+                text = f"<v {_vtt_escaped(r.channel)}>{text}"
+        else:
             self.out.write(f"{self.count}\n")
-        self.out.write(
-            f"{_clock(r.start_time, sep)} --> {_clock(r.end_time, sep)}\n{r.text.strip()}\n\n"
-        )
+            text = labelled(r)
+        self.out.write(f"{_clock(r.start_time, sep)} --> {_clock(r.end_time, sep)}\n{text}\n\n")
         self.out.flush()
 
     def close(self) -> None:
@@ -177,6 +161,19 @@ class SubtitleWriter:
 
 
 Writer = TextWriter | JsonlWriter | SubtitleWriter
+
+
+class ResultWriter(Protocol):
+    """What a run writes its results with: any writer here, or the status line's."""
+
+    @property
+    def written(self) -> int:
+        """Results written so far."""
+        ...
+
+    def write(self, r: TranscriptResult) -> None: ...
+
+    def close(self) -> None: ...
 
 
 def make_writer(kind: str, out: TextIO, *, live: bool) -> Writer:

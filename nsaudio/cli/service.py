@@ -192,13 +192,15 @@ def service_endpoint(args: argparse.Namespace) -> Iterator[Endpoint]:
     if _wants_local(args, key, base):
         from ..server.child import ServerProcess
 
-        require_local_server(args)
-        server = ServerProcess().start()
+        engine = getattr(args, "local_engine", None) or "pocketsphinx"  # gateway's option
+        if engine == "pocketsphinx":
+            require_local_server(args)
+        server = ServerProcess(engine=engine).start()
         if not getattr(args, "quiet", False):  # -q: only errors
             why = "--local" if getattr(args, "local", False) else "no NS_API_KEY set"
             sys.stderr.write(
                 f"nsaudio: {why}: using the built-in offline server "
-                f"(English, pocketsphinx) at {server.base_url}\n"
+                f"(English, {engine}) at {server.base_url}\n"
             )
         try:
             yield Endpoint(server.base_url, LOCAL_KEY, ca_file=None, local=True)

@@ -44,13 +44,14 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Any, TextIO, cast
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from ..neuralspace.protocol import TranscriptResult
-from .output import Writer, make_writer
+from .output import Writer, labelled, make_writer
 from .status_fields import (
     Fields,
+    LaneReadings,
     StreamProgress,
     display_width,
     fit,
@@ -58,6 +59,9 @@ from .status_fields import (
     render,
     source_seconds,
 )
+
+if TYPE_CHECKING:
+    from ..sources import Source
 
 __all__ = ["StatusLine"]
 
@@ -110,18 +114,23 @@ class StatusLine:
     def start(
         self,
         *,
-        source: Any,
-        gate: Any,
-        sink: Any,
+        lanes: Sequence[LaneReadings],
+        source: Source,
         rate: int,
         pace: float,
         limit: float | None = None,
         gated: bool = False,
         partials: bool = True,
     ) -> None:
-        """Route the ``nsaudio`` log records through this owner and start the timer."""
+        """Route the ``nsaudio`` log records through this owner and start the timer.
+
+        ``lanes``: the stream's sessions (see :class:`~.status_fields.StreamProgress`),
+        ``source``: its input, ``rate``: of its frames, ``pace``: the sender's, ``limit``:
+        ``--duration``, ``gated``: ``--gate`` (show what it skipped), ``partials``: partial
+        results are asked for (show how long ago the newest came).
+        """
         fields = StreamProgress(
-            gate=gate, sink=sink, rate=rate, duration=source_seconds(source, limit), pace=pace,
+            lanes=lanes, rate=rate, duration=source_seconds(source, limit), pace=pace,
             gated=gated, partials=partials, watch=self, now=time.monotonic(),
         )  # fmt: skip
         self.run(fields)
@@ -328,15 +337,11 @@ class _Watched:
     def written(self) -> int:
         return self.inner.written
 
-    @property
-    def texts(self) -> int:
-        return self.inner.texts
-
     def write(self, r: TranscriptResult) -> None:
         if not r.full:
             self.owner.last_partial = time.monotonic()
             if self.partials:
-                self.owner.partial(r.text.strip())
+                self.owner.partial(labelled(r))
         elif self.partials:
             self.owner.partial("", draw=False)  # the full line's redraw leaves it out
         self.inner.write(r)

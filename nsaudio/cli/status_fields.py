@@ -10,14 +10,22 @@ row of Hindi, Arabic or Japanese text is cut where the terminal would wrap it.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ..meter import LevelMeter
 from ..stages.energy import SILENCE_DB
+from ..stages.trail import LevelTrail
 
 __all__ = [
+    "ChannelLevel",
     "Fields",
+    "GateReadings",
+    "LaneReadings",
+    "PartialClock",
+    "SendCounters",
+    "SinkReadings",
     "StreamProgress",
     "clock",
     "display_width",
@@ -86,18 +94,29 @@ def clock(seconds: float) -> str:
 
 
 @dataclass(frozen=True)
-class Fields:
-    """What the status line shows; seconds throughout."""
+class ChannelLevel:
+    """One channel's level and the gate's label, when each channel has a session of its own."""
 
-    position: float  # in the stream: audio processed, paced by the sender's clock
+    name: str
+    level_db: float
+    speech: bool
+
+
+@dataclass(frozen=True)
+class Fields:
+    """What the status line shows; seconds throughout. With ``channels`` (a session per
+    channel), their levels replace the single one, and ``sent``/``skipped`` are totals."""
+
+    position: float  # in the stream: of the audio being sent
     duration: float | None  # of the input, when known (files): a progress bar
     eta: float | None  # until the last audio is sent, when it can be told
-    level_db: float  # of the newest frame, dBFS
+    level_db: float  # of the frame being sent, dBFS
     speech: bool  # the gate's label of that frame
     sent: float
     skipped: float | None  # with --gate
     reconnects: int
     partial_age: float | None  # since the newest partial result (None: none yet, or off)
+    channels: tuple[ChannelLevel, ...] = ()
     #: Silence sent after the stream's end (so the service finalises the last words), and
     #: any more the drain sent: not part of ``sent``, which never passes the input's length.
     end_silence: float = 0.0
@@ -117,9 +136,12 @@ def render(f: Fields) -> str:
         ]
     else:
         parts = [f"live {clock(f.position):>5}"]
-    state = "speech" if f.speech else "silence"
-    level = max(-99.9, f.level_db)  # silence is -100: one width for every level
-    parts.append(f"{level:5.1f} dBFS {_LEVEL.bar(level)} {state:<7}")
+    if f.channels:  # no bars: two or more levels must fit
+        levels = (f"{c.name} {_level(c.level_db):5.1f} dBFS {_state(c.speech)}" for c in f.channels)
+        parts.append("  ".join(levels))
+    else:
+        level = _level(f.level_db)
+        parts.append(f"{level:5.1f} dBFS {_LEVEL.bar(level)} {_state(f.speech)}")
     sent = f"sent {f.sent:5.1f} s"
     if f.end_silence > 0:
         sent += f" + {f.end_silence:.1f} s end silence"
@@ -133,75 +155,158 @@ def render(f: Fields) -> str:
     return "  ".join(parts)
 
 
+def _level(db: float) -> float:
+    return max(-99.9, db)  # silence is -100: one width for every level
+
+
+def _state(speech: bool) -> str:
+    return f"{'speech' if speech else 'silence':<7}"
+
+
+class GateReadings(Protocol):
+    """What the status line reads of an energy gate (:class:`~nsaudio.stages.EnergyGate`):
+    the trail of the frames it labelled."""
+
+    @property
+    def trail(self) -> LevelTrail: ...
+
+
+class SendCounters(Protocol):
+    """What the status line reads of a sink's counters
+    (:class:`~nsaudio.sinks.session.SessionCounters`)."""
+
+    @property
+    def samples_sent(self) -> int: ...
+    @property
+    def silence_samples(self) -> int: ...
+    @property
+    def reconnects(self) -> int: ...
+
+
+class SinkReadings(Protocol):
+    """What the status line reads of a streaming sink: its counters."""
+
+    @property
+    def counters(self) -> SendCounters: ...
+
+
+class LaneReadings(Protocol):
+    """One session of a stream: its channel's label (None for a stream of one session), the
+    gate that labels its frames and the sink that sends them."""
+
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def gate(self) -> GateReadings: ...
+    @property
+    def sink(self) -> SinkReadings: ...
+
+
+class PartialClock(Protocol):
+    """Knows when the newest partial result came (``time.monotonic()``, None before one)."""
+
+    @property
+    def last_partial(self) -> float | None: ...
+
+
 class StreamProgress:
     """Reads a running stream's counters into :class:`Fields`: plain attribute reads, no
     locks, nothing the send path waits for.
 
+    ``lanes``: the stream's sessions, one, or one per channel (``--split-channels``, every
+    one named); ``rate``: of their frames; ``duration``: the input's, when known;
+    ``watch``: has ``last_partial``, the monotonic time of the newest partial result.
+
     What is shown is the frame being *sent*, not the newest one read: the pipeline reads
-    seconds ahead of a paced sender. The sink counts the samples it handed to the service
-    (its ``counters``, a :class:`~nsaudio.sinks.session.SessionCounters`, with the silence it
-    made itself apart); the gate's trail (:class:`~nsaudio.stages.trail.LevelTrail`) says which stream position
-    the last of them came from, and that frame's level and label. Where the gate skips a
-    gap, or a paced sender waits for the next frame's time, nothing is sent: the position
-    then moves on at the pace from the last frame sent, as far as the gate has seen. It never
-    goes back, and never passes the input's length: the silence the sink adds after the end
-    is counted apart (``end_silence``).
+    seconds ahead of a paced sender (see :class:`_Sending`). ``sent`` never passes the
+    input's length: the silence the sinks make after it is counted apart (``end_silence``).
     """
 
     def __init__(
         self,
         *,
-        gate: Any,
-        sink: Any,
+        lanes: Sequence[LaneReadings],
         rate: int,
         duration: float | None,
         pace: float,
         gated: bool,
         partials: bool,
-        watch: Any,
+        watch: PartialClock,
         now: float,
     ) -> None:
-        self.gate, self.sink, self.rate = gate, sink, rate
+        if not lanes:
+            raise ValueError("a stream has at least one session")
+        self.lanes, self.rate = list(lanes), rate
         self.duration, self.pace, self.gated, self.partials = duration, pace, gated, partials
         self.watch = watch  # has last_partial: monotonic time of the newest partial, or None
         self.t0 = now
+        self._sending = [_Sending(lane, rate, pace, now) for lane in self.lanes]
+
+    def __call__(self, now: float) -> Fields:
+        lanes, rate = self.lanes, self.rate
+        seen = [sending(now) for sending in self._sending]
+        position = min(s.position for s in seen) / rate  # as far as every session has sent
+        eta = None
+        if self.duration:
+            left = max(0.0, self.duration - position)
+            if self.pace > 0:
+                eta = left / self.pace
+            elif position > 0 and now - self.t0 >= 1.0:
+                eta = left * (now - self.t0) / position
+        counters = [lane.sink.counters for lane in lanes]
+        last = self.watch.last_partial
+        return Fields(
+            position=position,
+            duration=self.duration,
+            eta=eta,
+            level_db=seen[0].level_db,
+            speech=seen[0].speech,
+            sent=sum(s.sent for s in seen) / rate,
+            skipped=sum(max(0, s.position - s.sent) for s in seen) / rate if self.gated else None,
+            reconnects=sum(c.reconnects for c in counters),
+            partial_age=None if not self.partials or last is None else max(0.0, now - last),
+            channels=tuple(
+                ChannelLevel(lane.name, s.level_db, s.speech)
+                for lane, s in zip(lanes, seen, strict=True)
+                if lane.name is not None
+            ),
+            end_silence=sum(c.silence_samples for c in counters) / rate,
+        )
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """Where one session's sender is: a stream position and its stream audio sent (samples),
+    and the level and label of the frame it is sending."""
+
+    position: int
+    sent: int
+    level_db: float
+    speech: bool
+
+
+class _Sending:
+    """One session's sender, as seen from its counters and its gate's trail
+    (:class:`~nsaudio.stages.trail.LevelTrail`).
+
+    The sink counts the samples it handed to the service, the silence it made itself apart;
+    the trail says which stream position the last of them came from, and that frame's level
+    and label. Where the gate skips a gap, or a paced sender waits for the next frame's
+    time, nothing is sent: the position then moves on at the pace from the last frame sent,
+    as far as the gate has seen. It never goes back.
+    """
+
+    def __init__(self, lane: LaneReadings, rate: int, pace: float, now: float) -> None:
+        self.lane, self.rate, self.pace, self.t0 = lane, rate, pace, now
         self._sent = 0  # stream samples sent, as last seen
         self._since = now  # when that changed
         self._position = 0  # stream samples, as last shown
 
-    def __call__(self, now: float) -> Fields:
-        gate, rate = self.gate, self.rate
-        counters = self.sink.counters
+    def __call__(self, now: float) -> _Sent:
+        counters, trail = self.lane.sink.counters, self.lane.gate.trail
         sent = counters.samples_sent - counters.silence_samples  # the stream's own audio
         if sent != self._sent:
             self._sent, self._since = sent, now
-        position = self._sending(sent, now)
-        # The stream's last frame has gone: what is being sent now is the sink's silence.
-        frame = gate.trail.at(position - 1) if not counters.silence_samples else None
-        eta = None
-        if self.duration:
-            left = max(0.0, self.duration - position / rate)
-            if self.pace > 0:
-                eta = left / self.pace
-            elif position > 0 and now - self.t0 >= 1.0:
-                eta = left * (now - self.t0) / (position / rate)
-        last = self.watch.last_partial
-        return Fields(
-            position=position / rate,
-            duration=self.duration,
-            eta=eta,
-            level_db=SILENCE_DB if frame is None else frame.level_db,
-            speech=False if frame is None else frame.speech,
-            sent=sent / rate,
-            skipped=max(0, position - sent) / rate if self.gated else None,
-            reconnects=counters.reconnects,
-            partial_age=None if not self.partials or last is None else max(0.0, now - last),
-            end_silence=counters.silence_samples / rate,
-        )
-
-    def _sending(self, sent: int, now: float) -> int:
-        """The stream position being sent (see the class docstring)."""
-        trail = self.gate.trail
         position = trail.position_of(sent)
         gap_end = trail.gap_end(sent)
         if gap_end is not None and gap_end > position and sent:
@@ -211,8 +316,12 @@ class StreamProgress:
         elif gap_end is not None and not sent:  # nothing sent yet: a gap from the start
             clock = (now - self.t0) * self.pace * self.rate if self.pace > 0 else gap_end
             position = min(round(clock), gap_end)
-        self._position = max(self._position, position)
-        return self._position
+        self._position = position = max(self._position, position)
+        # The stream's last frame has gone: what is being sent now is the sink's silence.
+        frame = trail.at(position - 1) if not counters.silence_samples else None
+        if frame is None:
+            return _Sent(position, sent, SILENCE_DB, False)
+        return _Sent(position, sent, frame.level_db, frame.speech)
 
 
 def source_seconds(source: Any, limit: float | None) -> float | None:

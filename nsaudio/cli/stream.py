@@ -3,35 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import os
-import sys
 from typing import Any
 
-from ..errors import AudioLostError, ConsumerError, InputError
-from ..formats import FORMATS
+from ..channels import channel_names, channel_path, check_channel_name
+from ..errors import InputError
 from ..neuralspace.protocol import RESERVED_QUERY_KEYS, StreamParams, check_query_key
-from ..runner import Pipeline, standard_stages
-from ..sinks import Sink
+from ..sinks.files import PendingFile
 from ..sources import open_source
-from ..sources.stdin import StdinSource
-from .interrupts import EXIT_INTERRUPTED, first_interrupt_stops
+from ..stages.resampler import downmix_weights
 from .options import (
     add_source_options,
     milliseconds,
     positive_float,
-    resampler_quality,
     unit_interval,
     whole_number,
 )
-from .output import OUTPUTS, TranscriptFile, make_writer, no_text_note, recording
+from .output import OUTPUTS
 from .service import add_service_options, check_before_start, service_endpoint
+from .stream_run import build, conclude, execute, status_line, transcript_writer
 
-log = logging.getLogger("nsaudio.stream")
-
-EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer killed by it
-#: After the first Ctrl-C, how long the last results are awaited.
-STOP_WITHIN_S = 1.5
 MIN_STREAM_FRAME_MS, MAX_STREAM_FRAME_MS = 20, 1000
 
 
@@ -85,6 +75,17 @@ class _QueryParam(argparse.Action):
             parser.error(f"argument --param: {key} given twice")
         params[key] = value
         setattr(namespace, self.dest, params)
+
+
+def names_list(text: str) -> list[str]:
+    """``agent,customer``: the channels' labels, each checked."""
+    names = [name.strip() for name in text.split(",")]
+    try:
+        for name in names:
+            check_channel_name(name)
+    except InputError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return names
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -150,12 +151,36 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     p.add_argument(
         "-o", "--out", metavar="FILE", help="write the transcript to FILE instead of stdout"
     )
-    p.add_argument("--record", metavar="FILE.wav", help="also save the exact audio sent, as WAV")
+    p.add_argument(
+        "--record",
+        metavar="FILE.wav",
+        help="also save the exact audio sent, as WAV (with --split-channels, one WAV per "
+        "channel: FILE.NAME.wav)",
+    )
     p.add_argument(
         "--no-status",
         action="store_true",
         help="no live status line on stderr (progress, level, speech/silence, audio sent); "
         "it shows only when stderr is a terminal, and not with -q",
+    )
+    split = p.add_argument_group(
+        "one session per channel",
+        "--split-channels streams each input channel (a call's agent and customer) to a "
+        "session of its own, with its own gate, reconnects and verdict, and prints one "
+        "transcript in time order, each line labelled with its channel: 'agent: ...' in text "
+        'and SRT, a "channel" key in JSON Lines, <v agent> in WebVTT. Exit 0 only if every '
+        "channel's transcript is complete.",
+    )
+    split.add_argument(
+        "--split-channels",
+        action="store_true",
+        help="one session per input channel, instead of one for their mean (not with --channel)",
+    )
+    split.add_argument(
+        "--channel-names",
+        type=names_list,
+        metavar="A,B,...",
+        help="the channels' labels, one per channel, in order (default ch1,ch2,...)",
     )
     gate = p.add_argument_group(
         "energy gate",
@@ -222,187 +247,61 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     p.set_defaults(run=run)
 
 
-def _default_pace(args: argparse.Namespace, source: Any) -> float:
-    if source.live:
-        return 0.0
-    if args.pace is not None:
-        return float(args.pace)
-    if args.source == "-" and not StdinSource.is_regular_file(sys.stdin.buffer):
-        return 0.0  # a pipe is paced by its writer (arecord, ffmpeg -re)
-    return 1.0
-
-
 def run(args: argparse.Namespace) -> int:
+    """``nsaudio stream``: the source is opened (bad input, and channels that do not fit
+    ``--split-channels``, fail here, before the service is reached), the run built against
+    the service, executed, and its end told."""
     if args.record and not args.record.lower().endswith(".wav"):
         raise InputError(f"{args.record}: --record writes WAV: give a name ending in .wav")
+    _check_split_options(args)
     check_before_start(args)
     source = open_source(args.source, raw=args.raw)
     try:
-        return _run(args, source)
+        names = (
+            channel_names(args.channel_names, source.channels, source.name)
+            if args.split_channels
+            else None
+        )
+        _check_outputs(args, source, names)
+        with service_endpoint(args) as endpoint:
+            params = StreamParams(
+                language=endpoint.check_language(args.language),
+                format=args.format,
+                max_chunk_size=args.max_chunk_size,
+                vad_threshold=args.vad_threshold,
+                disable_partial=args.disable_partial,
+                extra=args.param,
+            )
+            # The status line is put away first (the block's last exit), before any line
+            # about how the run ended.
+            with status_line(args) as status, transcript_writer(args, status) as writer:
+                built = build(args, source, endpoint, params, writer, names)
+                ended = execute(args, built, status)
+        return conclude(args, built, ended)
     finally:
         close = getattr(source, "close", None)  # also when the run never read from it
         if close is not None:
             close()
 
 
-def _run(args: argparse.Namespace, source: Any) -> int:
-    fmt = args.format
-    quality = resampler_quality(args, source.live)
-    log.info(
-        "%s: %s, %d Hz, %d channels -> %s (soxr %s, %g ms frames)",
-        source.name, getattr(source, "format", "audio"), source.rate, source.channels,
-        fmt, quality, args.frame_ms,
-    )  # fmt: skip
-    # What can be refused is made before the service starts (the local server takes 0.6 s):
-    # a bad --channel, -o or --record is a usage error at once.
-    stages = standard_stages(
-        source, fmt, frame_ms=args.frame_ms, channel=args.channel, quality=quality,
-        gate_threshold=args.gate_threshold, skip_silence=args.gate,
-        pre_roll_ms=args.gate_pre_roll, tail_ms=args.gate_tail,
-    )  # fmt: skip
-    transcript = TranscriptFile(args.out)
-    record = recording(args.record)
-    with transcript.discarded_on_error(record), service_endpoint(args) as endpoint:
-        language = endpoint.check_language(args.language)
-        params = StreamParams(
-            language=language,
-            format=fmt,
-            max_chunk_size=args.max_chunk_size,
-            vad_threshold=args.vad_threshold,
-            disable_partial=args.disable_partial,
-            extra=args.param,
+def _check_outputs(args: argparse.Namespace, source: Any, names: list[str] | None) -> None:
+    """What the run will make that can be refused is checked before the service starts (the
+    local server takes 0.6 s): ``--channel`` against the input's channels, and ``-o`` and
+    ``--record`` (each channel's file with ``--split-channels``) by the very check their
+    files get when they are made."""
+    if args.channel is not None:
+        downmix_weights(source.channels, args.channel)
+    paths = [args.out] if args.out not in (None, "-") else []
+    if args.record:
+        paths += [channel_path(args.record, n) for n in names] if names else [args.record]
+    for path in paths:
+        PendingFile(path).discard()
+
+
+def _check_split_options(args: argparse.Namespace) -> None:
+    if args.split_channels and args.channel is not None:
+        raise InputError(
+            "--split-channels sends every channel, --channel one of them: give one or the other"
         )
-        status = _status_line(args)
-        writer = (status.writer if status else make_writer)(
-            args.output, transcript.out, live=args.output == "text" and transcript.out.isatty()
-        )
-        finished = False
-        lost: AudioLostError | None = None
-        try:
-            pace = _default_pace(args, source)
-            from ..sinks.config import SessionConfig
-
-            gate: Any = stages[-1]
-            config = SessionConfig(
-                pace=pace,
-                live=source.live,
-                # Paced, the queue only has to cover a stall; a short one means Ctrl-C on a
-                # file stops within a couple of seconds instead of sending ten more.
-                ring_seconds=2.0 if pace > 0 else 10.0,
-                drain_timeout=args.drain_timeout,
-                ping_interval=args.ping_interval,
-                ping_timeout=args.ping_timeout,
-                connect_timeout=args.connect_timeout,
-                startup_timeout=args.connect_timeout,
-                # The gate holds speech for its hangover and labels whole frames: a final
-                # result may end that much (and a little) before a span of speech does.
-                speech_tolerance=(gate.hangover_ms + args.frame_ms + 100) / 1000,
-            )
-            sink = endpoint.sink(params, config, on_result=writer.write)
-            target: Sink = sink
-            if record is not None:
-                from ..sinks.tee import TeeSink
-
-                target = TeeSink(sink, record)
-            pipeline = Pipeline(
-                source, stages, target, rate=FORMATS[fmt], limit_seconds=args.duration
-            )
-            if status:
-                status.start(
-                    source=source, gate=stages[-1], sink=sink, rate=FORMATS[fmt], pace=pace,
-                    limit=args.duration, gated=args.gate, partials=not args.disable_partial,
-                )  # fmt: skip
-
-            def stop() -> None:
-                if status:
-                    status.close()  # before the interrupt's line
-                # What is queued goes out unpaced; the last results are awaited briefly.
-                pipeline.stop(within=STOP_WITHIN_S)
-
-            with first_interrupt_stops(stop) as interrupted:
-                try:
-                    pipeline.run()
-                except ConsumerError as err:
-                    if isinstance(err.__cause__, BrokenPipeError):
-                        if status:
-                            status.close()
-                        return _broken_pipe()
-                    raise
-                except AudioLostError as err:
-                    lost = err  # the stream ended: its transcript is kept, then the error
-            finished = True
-        finally:
-            if status:
-                status.close()  # before any error line or summary
-            writer.close()
-            transcript.finish(keep=finished or writer.written > 0)
-    _report(sink.stats(), getattr(source, "stats", dict)(), FORMATS[fmt])
-    if args.gate and not getattr(args, "quiet", False):
-        sys.stderr.write(f"nsaudio: {gate_summary(stages[-1], FORMATS[fmt])}\n")
-    note = (
-        None
-        if writer.texts or interrupted
-        else no_text_note(stages[-1], FORMATS[fmt], gated=args.gate)
-    )
-    if note and not getattr(args, "quiet", False):
-        sys.stderr.write(f"nsaudio: {note}\n")
-    if lost is not None:
-        raise lost  # exit 1 with one line, Ctrl-C or not: audio went untranscribed
-    return EXIT_INTERRUPTED if interrupted else 0
-
-
-def _status_line(args: argparse.Namespace) -> Any:
-    """The live status line when stderr is a terminal, and not with -q or --no-status; its
-    module is imported only then."""
-    try:
-        on = not (args.no_status or getattr(args, "quiet", False)) and sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        on = False
-    if not on:
-        return None
-    from .status import StatusLine
-
-    return StatusLine(sys.stderr)
-
-
-def gate_summary(gate: Any, rate: int) -> str:
-    """``sent 11.2 s of 26.1 s; the gate skipped 14.9 s``: what ``--gate`` saved."""
-    sent, seen = gate.passed_samples / rate, gate.seen_samples / rate
-    if not gate.passed_samples and gate.seen_samples:
-        return (
-            f"sent nothing of {seen:.1f} s: the gate heard no speech "
-            "(a lower --gate-threshold hears quieter speech)"
-        )
-    return f"sent {sent:.1f} s of {seen:.1f} s; the gate skipped {seen - sent:.1f} s"
-
-
-def _broken_pipe() -> int:
-    """Whoever read our output went away (``| head``): say so once, exit as SIGPIPE would."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())  # nothing more reaches the closed pipe at exit
-    os.close(devnull)
-    sys.stderr.write("nsaudio: the output was closed; stopped the stream\n")
-    return EXIT_BROKEN_PIPE
-
-
-def _report(stats: dict[str, Any], source_stats: dict[str, Any], rate: int) -> None:
-    dropped = stats.get("dropped_frames", 0)
-    captured = source_stats.get("dropped_samples", 0) / (source_stats.get("rate") or 1)
-    overflows = source_stats.get("overflows", 0)
-    silence = stats["silence_samples"]
-    log.info(
-        "sent %.2f s of audio (and %.2f s of silence after it, to end the stream) in %d "
-        "frames; %d reconnects; dropped: %d frames before sending, %.2f s of captured audio, "
-        "%d device overflows; %d malformed results",
-        (stats["samples_sent"] - silence) / rate, silence / rate, stats["frames_sent"],
-        stats["reconnects"], dropped, captured, overflows, stats["malformed"],
-    )  # fmt: skip
-    if stats["reconnects"]:
-        lost = stats.get("replay_dropped_samples", 0)
-        log.warning(
-            "the connection was re-established %d times; %s",
-            stats["reconnects"],
-            f"{lost / rate:.2f} s of unfinalised audio outgrew the replay buffer"
-            if lost
-            else "every unfinalised frame was sent again",
-        )
+    if args.channel_names is not None and not args.split_channels:
+        raise InputError("--channel-names labels the channels of --split-channels: give both")

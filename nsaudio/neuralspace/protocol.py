@@ -190,6 +190,9 @@ class TranscriptResult:
     ``chunk_id`` and ``stream_id``: the service's numbering; ``send_time``: the service's
     clock when it sent the result; ``extra``: keys the service sent that nsaudio does not
     know, kept as they came.
+
+    ``channel`` is not the service's: it names the input channel whose session sent the
+    result when each channel has a session of its own (``--split-channels``), else None.
     """
 
     full: bool
@@ -200,9 +203,11 @@ class TranscriptResult:
     stream_id: str = ""
     send_time: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    channel: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The service's keys (times as they are here), then the unknown keys it sent."""
+        """The service's keys (times as they are here), ``channel`` when there is one, then
+        the unknown keys the service sent."""
         out: dict[str, Any] = {
             "full": self.full,
             "stream_id": self.stream_id,
@@ -212,6 +217,8 @@ class TranscriptResult:
             "send_time": self.send_time,
             "text": self.text,
         }
+        if self.channel is not None:
+            out["channel"] = self.channel
         for key, value in self.extra.items():
             out.setdefault(key, value)
         return out

@@ -1,4 +1,4 @@
-"""Results from the engine loop to their consumer, on a bounded path of their own.
+"""Results from the socket loop to their consumer, on a bounded path of their own.
 
 The loop never waits for a consumer: a slow one cannot delay pongs or sends. Partials that a
 newer partial replaced before anyone took them are dropped (each replaces the one before

@@ -3,7 +3,7 @@
 Each :class:`~nsaudio.sinks.neuralspace.NeuralSpaceSink` runs as coroutines on this loop, so
 exactly one thread reads and writes any socket (OpenSSL forbids two), and a process carries
 hundreds of streams without a thread each. Other threads reach the loop only through
-:meth:`EngineLoop.submit`, :meth:`EngineLoop.call` and :meth:`EngineLoop.notify`.
+:meth:`SocketLoop.submit`, :meth:`SocketLoop.call` and :meth:`SocketLoop.notify`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-__all__ = ["TICK_S", "EngineLoop"]
+__all__ = ["TICK_S", "SocketLoop"]
 
 log = logging.getLogger("nsaudio.neuralspace")
 
@@ -23,10 +23,10 @@ log = logging.getLogger("nsaudio.neuralspace")
 TICK_S = 0.1
 
 
-class EngineLoop:
+class SocketLoop:
     """A daemon thread running an asyncio loop; started on first use, shared by all sinks."""
 
-    _instance: EngineLoop | None = None
+    _instance: SocketLoop | None = None
     _instance_lock = threading.Lock()
 
     def __init__(self) -> None:
@@ -38,12 +38,12 @@ class EngineLoop:
         self._tickers: dict[int, Callable[[], None]] = {}
         self._tick_handle: asyncio.TimerHandle | None = None
         self.thread = threading.Thread(
-            target=self.loop.run_forever, name="nsaudio-engine", daemon=True
+            target=self.loop.run_forever, name="nsaudio-sockets", daemon=True
         )
         self.thread.start()
 
     @classmethod
-    def get(cls) -> EngineLoop:
+    def get(cls) -> SocketLoop:
         with cls._instance_lock:
             if cls._instance is None or not cls._instance.thread.is_alive():
                 cls._instance = cls()

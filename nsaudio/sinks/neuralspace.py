@@ -4,11 +4,11 @@ The I/O shell around :class:`~.session.SessionMachine`, which makes every decisi
 retry, liveness, the end and its verdict). Thread map — who may call what:
 
 - **The pipeline's thread** (the caller): ``open()``, ``write()``, ``close()``, and on
-  failure ``abort()``. ``write()`` puts a frame into a bounded ring and notifies the engine
+  failure ``abort()``. ``write()`` puts a frame into a bounded ring and notifies the socket
   loop; ``open()`` and ``close()`` wait for the loop to say how things went.
 - **Any thread** (a signal handler, a UI): ``hurry()`` (the user stopped: end within a
   budget) and ``abort()`` (stop at once). Both only post to the loop.
-- **The engine loop** (:mod:`.loop`, one thread for every sink of the process) owns the
+- **The socket loop** (:mod:`.loop`, one thread for every sink of the process) owns the
   sockets and the machine: it takes frames from the ring (paced for files) in one place,
   ``_feed``; sends them; reads results; pings; opens and closes sessions; and carries out the
   machine's actions. Nothing else touches a socket or the machine.
@@ -44,7 +44,7 @@ from ..neuralspace.protocol import StreamParams, Transcript, TranscriptResult
 from ..ring import Ring
 from .config import SessionConfig
 from .delivery import Delivery
-from .loop import EngineLoop
+from .loop import SocketLoop
 from .session import (
     Abandon,
     Action,
@@ -59,14 +59,12 @@ from .session import (
     SessionMachine,
 )
 
-__all__ = ["HURRY_S", "NeuralSpaceSink"]
+__all__ = ["NeuralSpaceSink"]
 
 log = logging.getLogger("nsaudio.neuralspace")
 
 #: Frames handed to a connection and not yet written before the feeder waits.
 SEND_BACKLOG = 4
-#: How long a stopped stream waits for its last results, unless told otherwise.
-HURRY_S = 0.8
 
 
 class _Conn:
@@ -141,7 +139,7 @@ class NeuralSpaceSink:
             collections.deque(maxlen=200_000) if log_sends else None
         )
         self._ring: Ring[Frame] | None = None
-        self._engine: EngineLoop | None = None
+        self._sockets: SocketLoop | None = None
         self._delivery: Delivery | None = None
         self._conns: dict[int, _Conn] = {}
         self._tasks: set[asyncio.Task[Any]] = set()  # opening sessions
@@ -184,13 +182,13 @@ class NeuralSpaceSink:
             raise InputError(
                 f"frames at {rate} Hz cannot go to a {self.params.format} stream ({self.rate} Hz)"
             )
-        if self._engine is not None:
+        if self._sockets is not None:
             raise RuntimeError("NeuralSpaceSink.open() twice")
         policy = "drop_oldest" if self.live else "block"
         self._ring = Ring.for_seconds(self.config.ring_seconds, rate, policy)
         self._delivery = Delivery(self.on_result, self._consumer_failed)
-        self._engine = EngineLoop.get()
-        self._engine.call(self._start)
+        self._sockets = SocketLoop.get()
+        self._sockets.call(self._start)
         try:
             self._wait(self._opened)
         except BaseException:  # Ctrl-C while connecting: nothing may go on in the background
@@ -201,29 +199,29 @@ class NeuralSpaceSink:
     def write(self, frame: Frame) -> None:
         """Queue ``frame`` for the connection (waits for room when the queue of a file is
         full; a live stream's queue drops its oldest instead, counted)."""
-        if self._ring is None or self._engine is None:
+        if self._ring is None or self._sockets is None:
             raise RuntimeError("NeuralSpaceSink.write() before open()")
         try:
             self._ring.put(frame)
         except RingClosed:
-            # Closed under us: the engine is finishing with the reason; wait for it to say.
+            # Closed under us: the socket loop is finishing with the reason; wait for it to say.
             self._finished.wait(5)
             outcome = self._outcome
             if outcome is not None and outcome.stopped:
                 return  # the user stopped the stream: what comes after is not sent
             self._raise_failure()
             raise
-        self._engine.notify(id(self), self._feed)
+        self._sockets.notify(id(self), self._feed)
 
     def close(self) -> None:
         """End of stream: everything queued is sent, the last results awaited, then 1000.
 
         Raises if speech went untranscribed, the consumer failed, or the stream failed.
         """
-        if self._ring is None or self._engine is None:
+        if self._ring is None or self._sockets is None:
             return
         self._ring.close()
-        self._engine.notify(id(self), self._feed)
+        self._sockets.notify(id(self), self._feed)
         try:
             self._wait(self._finished)
         except BaseException:
@@ -240,22 +238,22 @@ class NeuralSpaceSink:
             self._delivery.stop()
         if self._ring is not None:
             self._ring.abort()
-        if self._engine is not None and not self._finished.is_set():
-            self._engine.call(self._now, self._machine.abort)
-            if threading.current_thread() is not self._engine.thread:
+        if self._sockets is not None and not self._finished.is_set():
+            self._sockets.call(self._now, self._machine.abort)
+            if threading.current_thread() is not self._sockets.thread:
                 self._finished.wait(5)
         if self._delivery is not None:
             self._delivery.end()
-        if self._engine is None:
+        if self._sockets is None:
             self._finished.set()  # never opened: a results() waiting for it ends
 
-    def hurry(self, within: float = HURRY_S) -> None:
+    def hurry(self, within: float) -> None:
         """The user stopped the stream: stop pacing, and end within ``within`` seconds
         however the service behaves (results until then are delivered; speech not yet
         transcribed by then is named in a warning, and ``close()`` does not raise for it)."""
         self.pace = 0.0
-        if self._engine is not None:
-            self._engine.call(self._now, lambda now: self._machine.hurry(now, within))
+        if self._sockets is not None:
+            self._sockets.call(self._now, lambda now: self._machine.hurry(now, within))
 
     def results(self) -> Iterator[TranscriptResult]:
         """Every result as it arrives (partials too), times absolute; ends with the stream."""
@@ -299,24 +297,24 @@ class NeuralSpaceSink:
             self._settled.wait(CLOSE_TIMEOUT + 0.5)
         delivery = self._delivery
         if delivery is not None and delivery.failure is not None:
-            raise _consumer_error(delivery.failure)
+            raise ConsumerError.of(delivery.failure)
         outcome = self._outcome
         if outcome is not None and outcome.error is not None:
             # A copy: the one raised collects the caller's frames in its traceback, and the
-            # engine loop (which outlives this stream) must not keep those alive.
+            # socket loop (which outlives this stream) must not keep those alive.
             error = copy.copy(outcome.error)
             error.__cause__ = outcome.error.__cause__
             raise error
 
     def _consumer_failed(self, err: BaseException) -> None:
         """On the delivery thread: the consumer raised; end the stream without it."""
-        error = _consumer_error(err)
+        error = ConsumerError.of(err)
         if self._ring is not None:
             self._ring.abort()  # the pipeline stops at its next write
-        if self._engine is not None:
-            self._engine.call(self._now, lambda now: self._machine.stop(error, now))
+        if self._sockets is not None:
+            self._sockets.call(self._now, lambda now: self._machine.stop(error, now))
 
-    # -- the engine loop's side ------------------------------------------------------------
+    # -- the socket loop's side ------------------------------------------------------------
 
     def _now(self, event: Callable[[float], list[Action]]) -> None:
         """Run a machine event now and carry out what it says (on the loop)."""
@@ -327,8 +325,8 @@ class NeuralSpaceSink:
             self._crash(err)
 
     def _start(self) -> None:
-        assert self._engine is not None
-        self._engine.every_tick(id(self), lambda: self._now(self._machine.tick))
+        assert self._sockets is not None
+        self._sockets.every_tick(id(self), lambda: self._now(self._machine.tick))
         self._now(self._machine.start)
 
     def _feed(self) -> None:
@@ -374,8 +372,8 @@ class NeuralSpaceSink:
     def _pace_until(self, delay_ns: int) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        assert self._engine is not None
-        self._timer = self._engine.loop.call_later(delay_ns / 1e9, self._paced)
+        assert self._sockets is not None
+        self._timer = self._sockets.loop.call_later(delay_ns / 1e9, self._paced)
 
     def _paced(self) -> None:
         self._timer = None
@@ -384,9 +382,9 @@ class NeuralSpaceSink:
     def _crash(self, err: BaseException) -> None:
         if self._machine.done:
             return
-        log.debug("engine failure", exc_info=err)
+        log.debug("sink failure", exc_info=err)
         error = ServiceError(
-            f"internal error in the session engine: {type(err).__name__}: {err}",
+            f"internal error in the WebSocket sink: {type(err).__name__}: {err}",
             retryable=False,
         )
         self._apply(self._machine.stop(error, time.monotonic()))
@@ -500,8 +498,8 @@ class NeuralSpaceSink:
 
     def _finish(self, outcome: Outcome) -> None:
         self._outcome = outcome
-        if self._engine is not None:
-            self._engine.every_tick(id(self), None)
+        if self._sockets is not None:
+            self._sockets.every_tick(id(self), None)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -591,14 +589,3 @@ class NeuralSpaceSink:
         # The reader may not run again once its task is cancelled: report the end here (a
         # second report of the same session is ignored).
         self._now(lambda now: self._machine.closed(conn.number, action.code, "", now, local=True))
-
-
-def _consumer_error(err: BaseException) -> ConsumerError:
-    if isinstance(err, BrokenPipeError):
-        error = ConsumerError("the output was closed (broken pipe); stopped the stream")
-    else:
-        error = ConsumerError(
-            f"the result callback failed: {type(err).__name__}: {err}; stopped the stream"
-        )
-    error.__cause__ = err
-    return error

@@ -26,13 +26,14 @@ came in and what went out, ``speech_samples`` what of it was labelled speech.
 from __future__ import annotations
 
 import collections
+from collections.abc import Iterable
 
 from ..blocks import Frame
 from ..errors import InputError
 from .energy import SILENCE_DB, EnergyDetector, level_dbfs
 from .trail import LevelTrail
 
-__all__ = ["EnergyGate", "level_dbfs"]
+__all__ = ["EnergyGate", "find_gate", "level_dbfs"]
 
 
 class EnergyGate:
@@ -164,3 +165,9 @@ class EnergyGate:
         self._held.clear()
         self._held_samples = 0
         return []
+
+
+def find_gate(stages: Iterable[object]) -> EnergyGate | None:
+    """The energy gate among ``stages`` (the last, if there are several), or None."""
+    gates = [stage for stage in stages if isinstance(stage, EnergyGate)]
+    return gates[-1] if gates else None

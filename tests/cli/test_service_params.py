@@ -47,10 +47,16 @@ def test_the_url_carries_a_vad_threshold_above_1_and_every_param_unchanged(tmp_p
 def test_the_local_server_takes_a_threshold_above_1_and_ignores_params_it_does_not_use():
     with LocalServer() as server:
         loud = stream(server, SPEECH, "--param", "min_chunk_size=2")
-        strict = stream(server, SPEECH, "--vad-threshold", "3", "--param", "min_chunk_size=2")
+        strict = run_cli("stream", str(SPEECH), "--base-url", server.base_url, "--pace", "0",
+                         "--output", "jsonl", "--vad-threshold", "3",
+                         "--param", "min_chunk_size=2")  # fmt: skip
     assert any(r["full"] and r["text"] for r in loud)
     # 3 asks for speech 90 dB above the noise floor (at least -70 dBFS): louder than full scale.
-    assert not any(r["text"] for r in strict)
+    # The service hears none; nsaudio's gate did, so the stream is not complete: exit 1,
+    # naming the speech that went untranscribed.
+    assert not [line for line in strict.stdout.decode().splitlines() if '"text": ""' not in line]
+    line = assert_one_line_error(strict, 1)
+    assert "untranscribed:" in line
 
 
 @pytest.mark.parametrize(

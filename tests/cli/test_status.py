@@ -7,6 +7,7 @@ timing is asserted; the runs are short and read to the end.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import fcntl
 import json
@@ -28,7 +29,9 @@ import wcwidth
 
 from nsaudio.cli.status import StatusLine
 from nsaudio.cli.status_fields import (
+    ChannelLevel,
     Fields,
+    StreamProgress,
     clock,
     display_width,
     fit,
@@ -36,8 +39,10 @@ from nsaudio.cli.status_fields import (
     render,
     source_seconds,
 )
+from nsaudio.cli.stream_run import status_line
 from nsaudio.neuralspace.protocol import TranscriptResult
 from nsaudio.server.app import LocalServer
+from nsaudio.sinks.session import SessionCounters
 
 from ..conftest import MANIFEST, ROOT, fixture_path, run_cli
 
@@ -114,6 +119,18 @@ def test_render_live_input_with_the_gate_and_reconnects():
     )
 
 
+def test_render_a_session_per_channel():
+    both = ChannelLevel("agent", -23.44, True), ChannelLevel("customer", -120.0, False)
+    split = Fields(
+        position=12.0, duration=26.0, eta=13.0, level_db=-23.4, speech=True, sent=22.4,
+        skipped=None, reconnects=0, partial_age=None, channels=both,
+    )  # fmt: skip
+    assert render(split) == (
+        "[#####.....] 0:12/0:26 ETA 0:13  agent -23.4 dBFS speech   customer -99.9 dBFS "
+        "silence  sent  22.4 s"
+    )
+
+
 def test_render_keeps_its_fields_in_place():
     """Fixed-width fields: the line does not jitter as the numbers change."""
 
@@ -126,6 +143,53 @@ def test_render_keeps_its_fields_in_place():
     assert len({len(line) for line in lines}) == 1, lines
     for word in ("ETA", "dBFS", "sent", "skipped", "partial"):
         assert len({line.index(word) for line in lines}) == 1, (word, lines)
+
+
+class _Gate:
+    def __init__(self, seen, skipped, level_db, speaking):
+        self.seen_samples, self.skipped_samples = seen, skipped
+        self.level_db, self.speaking = level_db, speaking
+
+
+class _Sink:
+    def __init__(self, sent, reconnects=0):
+        self.counters = SessionCounters(samples_sent=sent, reconnects=reconnects)
+
+
+class _Lane:
+    def __init__(self, name, gate, sink):
+        self.name, self.gate, self.sink = name, gate, sink
+
+
+class _Watch:
+    last_partial = None
+
+
+def test_progress_reads_the_stream_from_its_sessions():
+    """One session: its gate and sink; several: the first gate's position (every session
+    sees every sample), totals of what they sent, skipped and reconnected."""
+    one = [_Lane(None, _Gate(32000, 8000, -23.4, True), _Sink(24000))]
+    fields = StreamProgress(
+        lanes=one, rate=16000, duration=4.0, pace=0, gated=True, partials=True,
+        watch=_Watch(), now=0.0,
+    )(0.5)  # fmt: skip
+    assert (fields.position, fields.sent, fields.skipped, fields.reconnects) == (2.0, 1.5, 0.5, 0)
+    assert (fields.level_db, fields.speech, fields.partial_age) == (-23.4, True, None)
+    two = [
+        *one,
+        _Lane("b", _Gate(32000, 16000, -60.0, False), _Sink(16000, reconnects=2)),
+    ]
+    fields = StreamProgress(
+        lanes=two, rate=16000, duration=4.0, pace=0, gated=True, partials=True,
+        watch=_Watch(), now=0.0,
+    )(0.5)  # fmt: skip
+    assert (fields.position, fields.sent, fields.skipped, fields.reconnects) == (2.0, 2.5, 1.5, 2)
+    assert fields.channels == (ChannelLevel("b", -60.0, False),)  # the named sessions
+    with pytest.raises(ValueError, match="at least one session"):
+        StreamProgress(
+            lanes=[], rate=16000, duration=None, pace=0, gated=False, partials=False,
+            watch=_Watch(), now=0.0,
+        )  # fmt: skip
 
 
 class _File:
@@ -282,6 +346,27 @@ def test_log_records_and_transcript_lines_scroll_above_the_live_rows(pty_err):
     assert not pty.screen().cursor.hidden
 
 
+def test_its_with_block_puts_the_status_line_away_whichever_way_it_ends(pty_err, monkeypatch):
+    pty, err = pty_err
+    monkeypatch.setattr(sys, "stderr", err)
+    args = argparse.Namespace(no_status=False, quiet=False)
+    with pytest.raises(KeyError), status_line(args) as status:
+        assert isinstance(status, StatusLine)
+        status.run(fixed_fields)
+        status.partial("a partial")
+        raise KeyError("the run failed")
+    with status_line(args) as again:
+        again.run(fixed_fields)
+    pty.read_available()
+    assert b"0:12/0:26" in pty.data  # it was drawn...
+    screen = pty.screen()
+    assert not [line for line in screen.display if line.strip()]  # ...and erased both times
+    assert not screen.cursor.hidden
+    for line in (status, again):
+        line._thread.join(timeout=5)
+        assert not line._thread.is_alive()  # the timer stopped
+
+
 def test_an_exception_in_the_timer_is_reported_once_and_stops_only_the_status(pty_err):
     pty, err = pty_err
     calls = []
@@ -429,8 +514,27 @@ def test_ctrl_c_takes_the_status_line_down_first(server, three_in_noise):
     lines = [line.rstrip() for line in screen.display if line.strip()]
     # The stop drains: the last results may still come, as plain lines after the message.
     assert lines[0] == "nsaudio: stopping (Ctrl-C again to abort)", lines
-    assert not [line for line in lines[1:] if "dBFS" in line or line.startswith("nsaudio")]
+    assert not [line for line in lines[1:] if "dBFS" in line or (
+        line.startswith("nsaudio") and "stopped before the last results" not in line)]  # fmt: skip
     assert not screen.cursor.hidden
+
+
+@pytest_server
+def test_a_session_per_channel_shows_each_channels_level(server):
+    call = next(f for f in MANIFEST if f["kind"] == "conversation")
+    status, pty, _, _ = cli_on_pty(
+        "stream", str(fixture_path(call["file"])), "--base-url", server.base_url, "--pace", "0",
+        "--split-channels", "--channel-names", "agent,customer", "--ping-timeout", "60",
+        cols=140,
+    )  # fmt: skip
+    assert status == 0, pty.data.decode(errors="replace")
+    assert any(
+        "agent" in row and "dBFS" in row and "customer" in row and "sent" in row
+        for row in drawn_rows(pty.data)
+    )
+    lines = [line.rstrip() for line in pty.screen().display if line.strip()]
+    assert len(lines) == 5 and all(line.startswith(("agent: ", "customer: ")) for line in lines)
+    assert not pty.screen().cursor.hidden
 
 
 @pytest_server

@@ -42,9 +42,16 @@ def fed_gate(levels, **options):
     return gate
 
 
+class Lane:
+    """One session of a stream, as the status line reads it: its gate and its sink."""
+
+    def __init__(self, gate, sink, name=None) -> None:
+        self.gate, self.sink, self.name = gate, sink, name
+
+
 def progress(gate, sink, *, gated=False, pace=1.0, duration=None):
     return StreamProgress(
-        gate=gate, sink=sink, rate=RATE, duration=duration, pace=pace, gated=gated,
+        lanes=[Lane(gate, sink)], rate=RATE, duration=duration, pace=pace, gated=gated,
         partials=False, watch=NoPartials(), now=100.0,
     )  # fmt: skip
 
@@ -110,3 +117,23 @@ def test_a_pty_that_reports_no_width_falls_back_to_columns_then_80():
     assert terminal_columns(0, {}) == 80
     assert terminal_columns(0, {"COLUMNS": "wide"}) == 80
     assert terminal_columns(0, {"COLUMNS": "0"}) == 80
+
+
+def test_each_channels_level_is_that_of_its_frame_being_sent():
+    # Two sessions (--split-channels): the agent speaks from 1 s, the customer from 3 s;
+    # both sent up to 2 s: the agent's frame is speech, the customer's silence.
+    agent = fed_gate([0.0] * 10 + [0.3] * 30)
+    customer = fed_gate([0.0] * 30 + [0.3] * 10)
+    sinks = Counters(), Counters()
+    fields = StreamProgress(
+        lanes=[Lane(agent, sinks[0], "agent"), Lane(customer, sinks[1], "customer")],
+        rate=RATE, duration=4.0, pace=1.0, gated=False, partials=False, watch=NoPartials(),
+        now=100.0,
+    )  # fmt: skip
+    sinks[0].sent(2.0)
+    sinks[1].sent(1.9)
+    f = fields(102.0)
+    assert f.position == 1.9 and f.sent == 3.9  # as far as both have sent; the total
+    (a, c) = f.channels
+    assert (a.name, a.speech, c.name, c.speech) == ("agent", True, "customer", False)
+    assert a.level_db > -20 and c.level_db < -90

@@ -89,3 +89,18 @@ def test_sixty_seconds_of_capture_drop_nothing(pulse):
     ), text
     assert "audio was lost" not in text
     assert len(finals(out).split()) > 50  # about eight plays of two sentences were heard
+
+
+def test_each_channel_of_the_microphone_gets_a_session_of_its_own(pulse):
+    """The stereo call played into the (stereo) null sink, captured as two channels."""
+    call = next(f for f in MANIFEST if f["kind"] == "conversation")
+    proc = start_stream("--duration", "16", "--split-channels", "--channel-names", "agent,customer")
+    time.sleep(1.5)
+    player = pulse.play(FIXTURES / call["file"])
+    out, err = proc.communicate(timeout=90)
+    player.communicate(timeout=10)
+    assert proc.returncode == 0, err.decode()
+    results = [json.loads(line) for line in out.decode().splitlines()]
+    for name, texts in zip(call["names"], call["channel_texts"], strict=True):
+        said = " ".join(r["text"] for r in results if r["full"] and r["channel"] == name)
+        assert wer(" ".join(texts), said) <= 0.3, (name, said)

@@ -56,6 +56,8 @@ class Plan:
     - ``"big"``: send a result message of ``big`` bytes, then go on.
 
     ``inject``: ``(n, text)`` pairs: send ``text`` as is right after the n-th result.
+    ``partials_only``: every result goes out as a partial (``full`` false): the session
+    never finalises anything, so a client's drain waits for a result that never comes.
     """
 
     refuse: int | None = None
@@ -67,6 +69,7 @@ class Plan:
     stall: float | None = None
     big: int = (1 << 20) + 1
     inject: tuple[tuple[int, str], ...] = ()
+    partials_only: bool = False
 
     def __post_init__(self) -> None:
         if self.action not in (None, "cut", "close", "stall", "big"):
@@ -320,6 +323,8 @@ class FaultServer:
                 for chunk in (message, rest):
                     session.audio += chunk
                     for result in rec.feed(chunk):
+                        if plan.partials_only:
+                            result = {**result, "full": False}
                         session.results.append(result)
                         await ws.send(json.dumps(result))
                         for n, text in plan.inject[injected:]:

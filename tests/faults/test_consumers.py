@@ -111,7 +111,7 @@ def _run_quietly(pipeline) -> None:
 
 @pytest.mark.parametrize("live", [True, False], ids=["live", "file"])
 def test_a_failure_inside_the_engine_ends_the_stream_with_one_error(fault_server, live):
-    # Every callback the engine loop runs is guarded: a bug there (here: a frame that goes
+    # Every callback the socket loop runs is guarded: a bug there (here: a frame that goes
     # back in the stream, which the session machine refuses) ends the stream with an error
     # instead of leaving a coroutine dead and the caller waiting for good.
     from nsaudio.blocks import Frame
@@ -125,5 +125,5 @@ def test_a_failure_inside_the_engine_ends_the_stream_with_one_error(fault_server
         sink.write(Frame(bytes(3200), 0, RATE, time.monotonic_ns()))  # goes back
         sink.close()
     assert time.monotonic() - t0 < 10
-    assert "internal error in the session engine: ValueError" in str(caught.value)
+    assert "internal error in the WebSocket sink: ValueError" in str(caught.value)
     sink.abort()

@@ -17,7 +17,7 @@ import pytest
 
 from nsaudio.errors import ConsumerError, NsAudioError, ServiceError
 from nsaudio.runner import Pipeline, standard_stages
-from nsaudio.sinks.loop import EngineLoop
+from nsaudio.sinks.loop import SocketLoop
 from nsaudio.sinks.neuralspace import NeuralSpaceSink
 from nsaudio.sources import open_source
 
@@ -83,7 +83,7 @@ def test_finished_tasks_are_dropped_and_the_task_count_stays_flat(speech60, faul
     server = fault_server()
     pipeline, sink = _pipeline(server, speech60.path)
     counts: list[int] = []
-    loop = EngineLoop.get().loop
+    loop = SocketLoop.get().loop
     stop = threading.Event()
 
     def watch() -> None:

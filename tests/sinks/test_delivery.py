@@ -1,4 +1,4 @@
-"""The bounded path from the engine loop to whoever takes the results."""
+"""The bounded path from the socket loop to whoever takes the results."""
 
 from __future__ import annotations
 

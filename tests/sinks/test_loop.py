@@ -1,0 +1,44 @@
+"""The one event loop of the process (``sinks/loop.py``) that owns every socket."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from nsaudio.sinks.loop import TICK_S, SocketLoop
+
+
+def test_there_is_one_loop_on_one_thread_and_calls_run_there():
+    loop = SocketLoop.get()
+    assert SocketLoop.get() is loop and loop.thread.name == "nsaudio-sockets"
+    where = []
+    done = threading.Event()
+    loop.call(lambda: (where.append(threading.current_thread()), done.set()))
+    assert done.wait(5) and where == [loop.thread]
+
+
+def test_many_notifies_of_one_stream_before_the_loop_turns_run_it_once():
+    loop = SocketLoop.get()
+    gate = threading.Event()
+    loop.call(gate.wait, 5)  # hold the loop while the notifies pile up
+    runs: list[str] = []
+    for _ in range(100):
+        loop.notify(1, lambda: runs.append("a"))
+    loop.notify(2, lambda: runs.append("b"))
+    gate.set()
+    done = threading.Event()
+    loop.call(done.set)
+    assert done.wait(5)
+    assert sorted(runs) == ["a", "b"]
+
+
+def test_every_tick_calls_each_stream_until_it_stops():
+    loop = SocketLoop.get()
+    ticks: list[float] = []
+    loop.call(loop.every_tick, 7, lambda: ticks.append(time.monotonic()))
+    time.sleep(6 * TICK_S)
+    loop.call(loop.every_tick, 7, None)
+    time.sleep(2 * TICK_S)
+    seen = len(ticks)
+    time.sleep(3 * TICK_S)
+    assert len(ticks) == seen >= 3
