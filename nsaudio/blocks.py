@@ -73,6 +73,7 @@ class Frame:
 @dataclass(slots=True)
 class ChannelFrame(Frame):
     """A frame of one input channel when each channel has a session of its own:
-    ``channel`` is its index (from 0) among the channels split apart."""
+    ``channel`` is its index (from 0) among the channels split apart; ``pcm``, ``start``,
+    ``rate``, ``t_ns`` and ``speech`` as for :class:`Frame`."""
 
     channel: int = 0
