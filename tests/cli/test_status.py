@@ -145,12 +145,6 @@ def test_render_keeps_its_fields_in_place():
         assert len({line.index(word) for line in lines}) == 1, (word, lines)
 
 
-class _Gate:
-    def __init__(self, seen, skipped, level_db, speaking):
-        self.seen_samples, self.skipped_samples = seen, skipped
-        self.level_db, self.speaking = level_db, speaking
-
-
 class _Sink:
     def __init__(self, sent, reconnects=0):
         self.counters = SessionCounters(samples_sent=sent, reconnects=reconnects)
@@ -166,25 +160,25 @@ class _Watch:
 
 
 def test_progress_reads_the_stream_from_its_sessions():
-    """One session: its gate and sink; several: the first gate's position (every session
-    sees every sample), totals of what they sent, skipped and reconnected."""
-    one = [_Lane(None, _Gate(32000, 8000, -23.4, True), _Sink(24000))]
+    """One session: its gate and sink; several: as far as every session has sent, totals of
+    what they sent and reconnected, and each named session's own level and label."""
+    from .test_status_fields import fed_gate
+
+    one = [_Lane(None, fed_gate([0.3] * 40), _Sink(24000))]
     fields = StreamProgress(
-        lanes=one, rate=16000, duration=4.0, pace=0, gated=True, partials=True,
+        lanes=one, rate=16000, duration=4.0, pace=0, gated=False, partials=True,
         watch=_Watch(), now=0.0,
     )(0.5)  # fmt: skip
-    assert (fields.position, fields.sent, fields.skipped, fields.reconnects) == (2.0, 1.5, 0.5, 0)
-    assert (fields.level_db, fields.speech, fields.partial_age) == (-23.4, True, None)
-    two = [
-        *one,
-        _Lane("b", _Gate(32000, 16000, -60.0, False), _Sink(16000, reconnects=2)),
-    ]
+    assert (fields.position, fields.sent, fields.reconnects) == (1.5, 1.5, 0)
+    assert fields.speech and fields.level_db > -20 and fields.partial_age is None
+    two = [*one, _Lane("b", fed_gate([0.0] * 40), _Sink(16000, reconnects=2))]
     fields = StreamProgress(
-        lanes=two, rate=16000, duration=4.0, pace=0, gated=True, partials=True,
+        lanes=two, rate=16000, duration=4.0, pace=0, gated=False, partials=True,
         watch=_Watch(), now=0.0,
     )(0.5)  # fmt: skip
-    assert (fields.position, fields.sent, fields.skipped, fields.reconnects) == (2.0, 2.5, 1.5, 2)
-    assert fields.channels == (ChannelLevel("b", -60.0, False),)  # the named sessions
+    assert (fields.position, fields.sent, fields.reconnects) == (1.0, 2.5, 2)
+    (b,) = fields.channels  # the named sessions
+    assert b.name == "b" and b.level_db < -90 and not b.speech
     with pytest.raises(ValueError, match="at least one session"):
         StreamProgress(
             lanes=[], rate=16000, duration=None, pace=0, gated=False, partials=False,
