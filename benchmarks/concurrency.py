@@ -4,6 +4,7 @@ the protocol.
     python benchmarks/concurrency.py --streams 300 --seconds 20 --format pcm_8k [--json FILE]
     python benchmarks/concurrency.py --format pcm_8k --find-max [--plot FILE.png]
     python benchmarks/concurrency.py ... --base-url https://voice.neuralspace.ai --api-key-file KEY
+    python benchmarks/concurrency.py --api async --streams 300 --seconds 20 --format pcm_8k
 
 ``pcm_8k``: telephony-shaped streams. Every stream's audio is already what the service takes
 (8 kHz mono int16) and arrives in 20 ms packets at real time. No stream has a thread: one clock
@@ -15,6 +16,10 @@ with the time its last packet was due, so a clock starved by the sinks shows in 
 Frames are prepared before the run (a few looped speech-like patterns, as bytes), so the
 clock's own cost per frame is a Frame and a ``write()``.
 
+``--api async`` (pcm_8k only): the same packets go through ``await stream.send(packet)`` of
+``nsaudio.connect()`` streams on one event loop, the stages running on that loop; it also
+reports how long each ``send()`` held the loop and the loop's lag (``aio_streams.py``).
+
 ``pcm_16k``: each stream is a synthetic live source (48 kHz stereo, 10 ms blocks, released at
 real time) through its own pipeline thread and sink, as ``nsaudio stream`` runs one.
 
@@ -23,6 +28,15 @@ available, over all frames of all streams; dropped frames and reconnects come fr
 Without ``--base-url`` the benchmark starts its own local server in a child process, with the
 cheap recogniser (``--engine cheap``: results from the server's VAD, text ``[speech 1.2 s]``)
 unless told otherwise: pocketsphinx decodes only about 2.5 streams per core.
+
+``--gate-vad energy|silero``: every stream's frames are labelled by a speech gate of its own
+(label only, every frame still sent) instead of being labelled in advance. For ``pcm_8k`` the
+clock thread scores each tick's frames of all streams at once (``push_together``: with
+Silero, one onnxruntime call per 32 ms window step for all of them, through one shared
+``SileroBatcher``), before handing them to the sinks, so the scoring's cost shows in the send
+overhead; its CPU time on the clock thread is reported per stream-frame (a 32 ms window of
+one stream). For ``pcm_16k`` each pipeline's gate scores on its own thread, Silero's through
+the shared batcher's group commit.
 
 ``--find-max``: the largest N whose run drops nothing, fails no stream, reconnects nowhere
 and keeps the p99 send overhead within ``--max-p99-ms`` (50): N doubles from ``--streams``
@@ -49,12 +63,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from aio_streams import run_async_telephony
 from latency import percentiles, run_stream, speechlike
 
 from nsaudio.blocks import Frame
+from nsaudio.detectors import SileroBatcher, make_detector
 from nsaudio.neuralspace.protocol import StreamParams
 from nsaudio.server.child import ServerProcess
 from nsaudio.sinks.neuralspace import NeuralSpaceSink
+from nsaudio.stages import SpeechGate, push_together
 
 PACKET_MS = 20  # telephony: one RTP packet
 PATTERNS = 8  # distinct looped audio patterns shared by the streams
@@ -151,7 +168,17 @@ def _close_all(sinks: list[Any], failed: dict[int, BaseException], abort: bool) 
                 failed.setdefault(i, err)
 
 
-def run_telephony(target: Target, n: int, seconds: float, frame_ms: int) -> dict[str, Any]:
+def make_gates(vad: str | None, n: int) -> tuple[list[SpeechGate] | None, SileroBatcher | None]:
+    """A label-only gate per stream, Silero's sharing one batcher (None, None: no gate)."""
+    if vad is None:
+        return None, None
+    batcher = SileroBatcher() if vad == "silero" else None
+    return [SpeechGate(make_detector(vad, batcher=batcher)) for _ in range(n)], batcher
+
+
+def run_telephony(
+    target: Target, n: int, seconds: float, frame_ms: int, vad: str | None = None
+) -> dict[str, Any]:
     """N pcm_8k streams fed by one clock thread (this one); see the module docstring."""
     params = StreamParams(format="pcm_8k")
     rate = params.rate
@@ -178,6 +205,8 @@ def run_telephony(target: Target, n: int, seconds: float, frame_ms: int) -> dict
         p = i % PATTERNS
         end = ends[p][(i // PATTERNS * 7) % len(ends[p])]
         groups[i % m].append((i, sink, loops[p], (end - (n_frames * m - 1)) % loop_len))
+    gates, batcher = make_gates(vad, n)
+    gate_cpu = 0.0
     failed = _open_all(sinks, rate)
     streaming = not failed  # one stream that cannot even start fails the run
     ticks = n_frames * m + m - 1
@@ -200,12 +229,19 @@ def run_telephony(target: Target, n: int, seconds: float, frame_ms: int) -> dict
             if not 0 <= j < n_frames:
                 continue
             start = j * per_frame
-            for i, sink, loop, offset in groups[phase]:
-                if i in failed:
-                    continue
-                pcm, speech = loop[(j * m + offset) % loop_len]
+            tick = [
+                (i, sink, Frame(pcm, start, rate, due, speech=speech))
+                for i, sink, loop, offset in groups[phase]
+                if i not in failed
+                for pcm, speech in (loop[(j * m + offset) % loop_len],)
+            ]
+            if gates is not None:  # the gates' labels instead of the prepared ones
+                cpu0_gate = time.thread_time()
+                push_together([gates[i] for i, _, _ in tick], [f for _, _, f in tick])
+                gate_cpu += time.thread_time() - cpu0_gate
+            for i, sink, frame in tick:
                 try:
-                    sink.write(Frame(pcm, start, rate, due, speech=speech))
+                    sink.write(frame)
                 except Exception as err:
                     failed[i] = err
             if k == ticks // 2:
@@ -236,6 +272,7 @@ def run_telephony(target: Target, n: int, seconds: float, frame_ms: int) -> dict
         "failed_streams": len(failed),
         "errors": _error_kinds(failed.values()),
         "clock_late_ms": percentiles(late_ns / 1e6),
+        "gate": _gate_figures(vad, gate_cpu, gates, batcher),
         "threads": threads,
         "streaming_s": round(streamed_s, 3),
         "client_cpu_s": round(cpu, 3),
@@ -243,18 +280,37 @@ def run_telephony(target: Target, n: int, seconds: float, frame_ms: int) -> dict
     }
 
 
+def _gate_figures(
+    vad: str | None, cpu: float, gates: list[SpeechGate] | None, batcher: SileroBatcher | None
+) -> dict[str, Any] | None:
+    """The gates' cost: CPU on the clock thread, per 32 ms window of one stream for Silero."""
+    if vad is None or gates is None:
+        return None
+    out: dict[str, Any] = {"vad": vad, "cpu_s": round(cpu, 3)}
+    if batcher is not None and batcher.windows:
+        out |= {
+            "windows": batcher.windows,
+            "calls": batcher.calls,
+            "us_per_stream_frame": round(cpu / batcher.windows * 1e6, 1),
+        }
+    return out
+
+
 def run_pipelines(
-    target: Target, n: int, seconds: float, fmt: str, frame_ms: float
+    target: Target, n: int, seconds: float, fmt: str, frame_ms: float, vad: str | None = None
 ) -> dict[str, Any]:
     """N synthetic 48 kHz live sources, each through its own pipeline thread and sink."""
     results: list[dict[str, Any]] = [{} for _ in range(n)]
     errors: list[BaseException] = []
+    batcher = SileroBatcher() if vad == "silero" else None
 
     def one(i: int) -> None:
         try:
+            detector = make_detector(vad, batcher=batcher) if vad is not None else None
             results[i] = run_stream(
-                target, seconds, 48000, 2, frame_ms, fmt, 10, seed=i, api_key=target.api_key
-            )
+                target, seconds, 48000, 2, frame_ms, fmt, 10, seed=i, api_key=target.api_key,
+                detector=detector,
+            )  # fmt: skip
         except Exception as err:
             errors.append(err)
 
@@ -277,6 +333,9 @@ def run_pipelines(
         "failed_streams": n - len(done),
         "errors": _error_kinds(errors),
         "clock_late_ms": None,
+        "gate": None
+        if batcher is None
+        else {"vad": vad, "windows": batcher.windows, "calls": batcher.calls},
         "threads": peak_threads,
         "streaming_s": round(time.monotonic() - wall0, 3),
         "client_cpu_s": round(time.process_time() - cpu0, 3),
@@ -331,9 +390,23 @@ def line(run: dict[str, Any]) -> str:
         if p
         else "no frame sent"
     )
+    if run.get("loop_lag_ms"):
+        lag, call = run["loop_lag_ms"], run["send_call_ms"]
+        over += (
+            f"; send() held the loop p50 {call['p50']:.3f} p99 {call['p99']:.3f} max "
+            f"{call['max']:.2f} ms; loop lag p50 {lag['p50']:.2f} p99 {lag['p99']:.2f} "
+            f"max {lag['max']:.2f} ms"
+        )
     extra = f", {run['failed_streams']} streams failed" if run["failed_streams"] else ""
     if run.get("full_results") is not None:
         extra += f", {run['full_results']} full results"
+    gate = run.get("gate")
+    if gate and "us_per_stream_frame" in gate:
+        extra += (f"; {gate['vad']} gate: {gate['us_per_stream_frame']:.1f} µs CPU per "
+                  f"stream-frame on the clock thread, {gate['windows'] / gate['calls']:.0f} "
+                  "streams a call")  # fmt: skip
+    elif gate and "calls" in gate and gate["calls"]:
+        extra += f"; {gate['vad']} gate: {gate['windows'] / gate['calls']:.1f} streams a call"
     cpu = f"; CPU s: this process {run['client_cpu_s']:.1f}"
     if run["server_cpu_s"] is not None:
         cpu += f", server {run['server_cpu_s']:.1f}"
@@ -443,6 +516,13 @@ def main() -> None:
     )
     ap.add_argument("--format", default="pcm_16k", choices=["pcm_16k", "pcm_8k"])
     ap.add_argument(
+        "--api",
+        default="threads",
+        choices=["threads", "async"],
+        help="threads: sinks written by a clock thread (pcm_8k) or pipelines (pcm_16k); "
+        "async: nsaudio.connect() streams on one event loop (pcm_8k)",
+    )
+    ap.add_argument(
         "--frame-ms",
         type=float,
         help="frame sent (default 100, as nsaudio stream; for pcm_8k a whole number of 20 ms "
@@ -461,6 +541,12 @@ def main() -> None:
         default="cheap",
         choices=["cheap", "pocketsphinx"],
         help="recogniser of the local server (default cheap)",
+    )
+    ap.add_argument(
+        "--gate-vad",
+        choices=["energy", "silero"],
+        help="label every frame with a speech gate of each stream's own (default: labels "
+        "prepared in advance)",
     )
     ap.add_argument(
         "--find-max", action="store_true", help="search for the largest N that keeps up"
@@ -485,6 +571,8 @@ def main() -> None:
     frame_ms = args.frame_ms or 100
     if streams < 1 or seconds <= 0:
         ap.error("--streams and --seconds must be positive")
+    if args.api == "async" and args.format != "pcm_8k":
+        ap.error("--api async runs telephony streams: give --format pcm_8k")
     if args.format == "pcm_8k" and frame_ms % PACKET_MS:
         ap.error(f"--frame-ms must be a whole number of {PACKET_MS} ms packets for pcm_8k")
 
@@ -504,26 +592,40 @@ def main() -> None:
                 "local server with the cheap recogniser: results come from its VAD, text '[speech N s]'"
             )
 
+    def server_cpu(before: float | None = None) -> float | None:
+        return _children_cpu() if before is None else _cpu_since(before)
+
     def trial(n: int) -> dict[str, Any]:
-        if args.format == "pcm_8k":
-            run = run_telephony(target, n, seconds, int(frame_ms))
+        if args.api == "async":
+            packets = telephony_packets(8000)
+            run = run_async_telephony(
+                target, n, seconds, int(frame_ms), packets, [quiet_ends(p) for p in packets],
+                percentiles, _error_kinds, server_cpu,
+            )  # fmt: skip
+        elif args.format == "pcm_8k":
+            run = run_telephony(target, n, seconds, int(frame_ms), args.gate_vad)
         else:
-            run = run_pipelines(target, n, seconds, args.format, frame_ms)
+            run = run_pipelines(target, n, seconds, args.format, frame_ms, args.gate_vad)
         run["send_overhead_ms"] = _percentiles_or_none(run["overhead"])
         return run
 
     report: dict[str, Any] = {
         "format": args.format,
+        "api": args.api,
         "seconds": seconds,
         "frame_ms": frame_ms,
         "server": target.description,
         "sources": (
-            f"8 kHz mono int16, 20 ms packets released by one clock thread, joined into "
+            f"8 kHz mono int16, 20 ms packets sent by one clock coroutine through "
+            f"nsaudio.connect() on one event loop, framed into {frame_ms:g} ms frames"
+            if args.api == "async"
+            else f"8 kHz mono int16, 20 ms packets released by one clock thread, joined into "
             f"{frame_ms:g} ms frames"
             if args.format == "pcm_8k"
             else "48 kHz stereo, 10 ms blocks, a pipeline thread per stream"
         ),
         "max_p99_ms": args.max_p99_ms,
+        "gate_vad": args.gate_vad,
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),

@@ -164,9 +164,11 @@ def run_stream(
     quality: str = "LQ",
     api_key: str = "bench",
     status: Any = None,
+    detector: Any = None,
 ) -> dict[str, Any]:
     """One live stream to ``server`` (anything with a ``base_url``); ``mic``: capture from
-    that device instead of synthetic; ``status``: a status line to run meanwhile."""
+    that device instead of synthetic; ``status``: a status line to run meanwhile;
+    ``detector``: the gate's speech detector (default energy)."""
     source: Any
     if mic is not None:
         from nsaudio.sources.mic import MicSource
@@ -183,7 +185,7 @@ def run_stream(
         server.base_url, api_key, params, live=True, drain_timeout=10, log_sends=True,
         on_result=writer.write if writer else None,
     )  # fmt: skip
-    stages = standard_stages(source, fmt, frame_ms=frame_ms, quality=quality)
+    stages = standard_stages(source, fmt, frame_ms=frame_ms, quality=quality, detector=detector)
     pipeline = Pipeline(logged, stages, sink)
     if status and pipeline.gate is not None:
         lanes = [Lane(None, pipeline.gate, sink)]

@@ -2,7 +2,10 @@
 
 The pipeline, as the package layout draws it::
 
-    sources/ ──ring──▶ stages/ (Resampler ▶ Framer ▶ EnergyGate) ──▶ sinks/ ──▶ service
+    sources/ ──ring──▶ stages/ (Resampler ▶ Framer ▶ SpeechGate) ──▶ sinks/ ──▶ service
+
+``Pipeline`` runs it on threads; ``connect()`` (``nsaudio.aio``) runs the same stages and
+sink from your own asyncio loop.
 
 ``import nsaudio`` loads nothing heavy: each name below is imported on first use, so the
 command line starts fast and works where PortAudio or the server extras are missing.
@@ -26,6 +29,7 @@ _EXPORTS = {
     "InputError": ".errors",
     "UnsupportedAudioError": ".errors",
     "DeviceError": ".errors",
+    "DetectorError": ".errors",
     "ServiceError": ".errors",
     "AuthenticationError": ".errors",
     "ProtocolError": ".errors",
@@ -39,6 +43,7 @@ _EXPORTS = {
     "open_source": ".sources",
     "ArraySource": ".sources.synthetic",
     "ToneSource": ".sources.synthetic",
+    "PushSource": ".sources.push",
     "FileSource": ".sources.file",
     "StdinSource": ".sources.stdin",
     "MicSource": ".sources.mic",
@@ -47,6 +52,7 @@ _EXPORTS = {
     "Resampler": ".stages.resampler",
     "Framer": ".stages.framer",
     "EnergyGate": ".stages.energy_gate",
+    "SpeechGate": ".stages.speech_gate",
     "ChannelSplit": ".stages.split",
     "Sink": ".sinks",
     "TeeSink": ".sinks.tee",
@@ -60,11 +66,14 @@ _EXPORTS = {
     "TranscriptResult": ".neuralspace.protocol",
     "ServerProcess": ".server.child",
     "LocalServer": ".server.app",
+    "AsyncStream": ".aio",
+    "connect": ".aio",
 }
 
 __all__ = [
     "FORMATS",
     "ArraySource",
+    "AsyncStream",
     "AudioLostError",
     "AuthenticationError",
     "Block",
@@ -72,6 +81,7 @@ __all__ = [
     "ChannelFrame",
     "ChannelSinks",
     "ChannelSplit",
+    "DetectorError",
     "DeviceError",
     "EnergyGate",
     "FileSource",
@@ -85,6 +95,7 @@ __all__ = [
     "NullSink",
     "Pipeline",
     "ProtocolError",
+    "PushSource",
     "RawSink",
     "Resampler",
     "Ring",
@@ -93,6 +104,7 @@ __all__ = [
     "ServiceError",
     "Sink",
     "Source",
+    "SpeechGate",
     "Stage",
     "StdinSource",
     "StreamParams",
@@ -103,6 +115,7 @@ __all__ = [
     "UnsupportedAudioError",
     "WavSink",
     "__version__",
+    "connect",
     "open_source",
     "split_channels",
     "standard_stages",
@@ -113,11 +126,13 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .aio import AsyncStream, connect
     from .blocks import Block, ChannelFrame, Frame
     from .channels import split_channels
     from .errors import (
         AudioLostError,
         AuthenticationError,
+        DetectorError,
         DeviceError,
         InputError,
         NsAudioError,
@@ -140,7 +155,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .sources import Source, open_source
     from .sources.file import FileSource
     from .sources.mic import MicSource
+    from .sources.push import PushSource
     from .sources.stdin import StdinSource
     from .sources.synthetic import ArraySource, ToneSource
-    from .stages import Chain, EnergyGate, Framer, Resampler, Stage
+    from .stages import Chain, EnergyGate, Framer, Resampler, SpeechGate, Stage
     from .stages.split import ChannelSplit

@@ -6,7 +6,8 @@
     ├── InputError (ValueError)                    2   bad argument, unreadable or unsupported audio
     │   ├── UnsupportedAudioError                  2   a file that is not audio nsaudio can decode
     │   ├── MissingExtraError                      2   an optional part is not installed (pip extra)
-    │   └── DeviceError                            2   no such input device, busy, PortAudio missing
+    │   ├── DeviceError                            2   no such input device, busy, PortAudio missing
+    │   └── DetectorError                          2   a speech detector's extra or model missing
     ├── ServiceError (RuntimeError)                1   the service or the network failed
     │   ├── AuthenticationError                    3   key or token rejected; never retried
     │   ├── ProtocolError                          1   the service broke the protocol
@@ -40,6 +41,7 @@ __all__ = [
     "AudioLostError",
     "AuthenticationError",
     "ConsumerError",
+    "DetectorError",
     "DeviceError",
     "InputError",
     "MissingExtraError",
@@ -72,6 +74,11 @@ class MissingExtraError(InputError):
 
 class DeviceError(InputError):
     """The audio device cannot be used: unknown, busy, missing, or PortAudio absent."""
+
+
+class DetectorError(InputError):
+    """A speech detector cannot be used: its extra is not installed (the message names the
+    ``pip install`` that brings it), or its model file is missing or damaged."""
 
 
 class ServiceError(NsAudioError, RuntimeError):

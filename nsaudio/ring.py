@@ -9,6 +9,8 @@ Two policies:
 
 ``close()`` marks the end of the stream: the consumer drains what is left, then ``get()``
 returns ``None``. ``abort()`` also discards what is queued and wakes a blocked producer.
+A producer that must never block (an asyncio task) uses ``offer()``: it queues the item, or
+leaves a callback that the consumer's next ``get()`` calls once it has made room.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Generic, Protocol, TypeVar
 
 from .errors import RingClosed
@@ -66,6 +68,7 @@ class Ring(Generic[T]):
         #: ``(start, end)`` stream positions of what was dropped, adjacent drops merged.
         self.dropped_spans: list[tuple[int, int]] = []
         self.high_water = 0
+        self._on_room: Callable[[], None] | None = None
 
     @classmethod
     def for_seconds(cls, seconds: float, rate: int, policy: str = "block") -> Ring[T]:
@@ -104,6 +107,29 @@ class Ring(Generic[T]):
             self._cond.notify_all()
             return True
 
+    def offer(self, item: T, on_room: Callable[[], None]) -> bool:
+        """Queue ``item`` without ever waiting: True if queued. False when a ``block`` ring is
+        full: nothing was queued, and ``on_room()`` will be called once, from the thread that
+        next takes an item out (or closes the ring), so the producer can try again then.
+
+        Checking for room and leaving the callback happen under one lock: a ``get()`` between
+        them cannot go unnoticed. ``on_room`` must not block or call into this ring.
+        """
+        with self._cond:
+            if self._closed:
+                raise RingClosed("put into a closed ring")
+            if self.policy == "block" and self._size and self._size + len(item) > self.capacity:
+                self._on_room = on_room
+                return False
+            return self.put(item)  # there is room: this does not wait (the lock is reentrant)
+
+    def _room_made(self) -> None:
+        """Call (outside the lock) the callback ``offer()`` left, if any."""
+        with self._cond:
+            on_room, self._on_room = self._on_room, None
+        if on_room is not None:
+            on_room()
+
     def _note_drop(self, item: T) -> None:
         start = getattr(item, "start", None)
         if start is None:
@@ -129,13 +155,17 @@ class Ring(Generic[T]):
             item = self._items.popleft()
             self._size -= len(item)
             self._cond.notify_all()
-            return item
+            waiting = self._on_room is not None
+        if waiting:
+            self._room_made()
+        return item
 
     def close(self) -> None:
         """End of stream: no more puts; the consumer drains what is queued."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+        self._room_made()  # an offer() waiting for room learns that none will come
 
     def abort(self) -> None:
         """Close and discard what is queued (the consumer is gone)."""
@@ -144,6 +174,7 @@ class Ring(Generic[T]):
             self._items.clear()
             self._size = 0
             self._cond.notify_all()
+        self._room_made()
 
     @property
     def at_end(self) -> bool:

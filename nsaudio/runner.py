@@ -23,15 +23,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .blocks import Block
+from .detectors.base import SpeechDetector
 from .errors import AudioLostError, RingClosed
 from .formats import format_rate
 from .losses import Losses
 from .ring import MAX_DROPPED_SPANS, Ring
 from .sinks import DropsAudio, GivesResults, Hurries, Sink
 from .sources import ReportsOverflows, Source, Stoppable
-from .stages import Chain, EnergyGate, Framer, Resampler, Stage
+from .stages import Chain, EnergyGate, Framer, Resampler, SpeechGate, Stage
 from .stages.base import Prepares, Resamples
-from .stages.energy_gate import find_gate
+from .stages.speech_gate import find_gate
 from .worker import Worker
 
 __all__ = ["Pipeline", "RunStats", "prefetched", "standard_stages"]
@@ -73,23 +74,32 @@ def standard_stages(
     skip_silence: bool = False,
     pre_roll_ms: float = 300,
     tail_ms: float = 700,
+    detector: SpeechDetector | None = None,
 ) -> list[Stage]:
     """The stages that turn ``source``'s audio into ``fmt`` (``pcm_16k`` or ``pcm_8k``)
     frames: the resampler to the format's rate (``channel``: keep that input channel instead
     of the mean; ``quality``: soxr's, HQ by default), the framer (``frame_ms`` per frame), and
-    the energy gate (``gate_threshold``; None: no gate).
+    the speech gate (``gate_threshold``; None: no gate).
 
     The gate labels frames (a streaming sink uses the labels to know when the last speech it
     sent has been transcribed); with ``skip_silence`` it passes only speech, with
     ``pre_roll_ms`` before each onset and ``tail_ms`` after (see
-    :class:`~nsaudio.stages.EnergyGate`).
+    :class:`~nsaudio.stages.SpeechGate`). It decides with ``detector`` (one per stream: a
+    :class:`~nsaudio.detectors.SileroDetector`, say, from ``make_detector("silero")``),
+    else with the energy detector at ``gate_threshold`` (:class:`~nsaudio.stages.EnergyGate`).
     """
     rate = format_rate(fmt)
     stages: list[Stage] = [
         Resampler(source.rate, rate, source.channels, channel=channel, quality=quality),
         Framer(rate, frame_ms),
     ]
-    if gate_threshold is not None:
+    if detector is not None:
+        stages.append(
+            SpeechGate(
+                detector, skip_silence=skip_silence, pre_roll_ms=pre_roll_ms, tail_ms=tail_ms
+            )
+        )
+    elif gate_threshold is not None:
         stages.append(
             EnergyGate(
                 gate_threshold, skip_silence=skip_silence, pre_roll_ms=pre_roll_ms, tail_ms=tail_ms
@@ -190,8 +200,8 @@ class Pipeline:
         self._stopped_by_user = False
 
     @property
-    def gate(self) -> EnergyGate | None:
-        """The energy gate among the stages (the last, if there are several), or None: what
+    def gate(self) -> SpeechGate | None:
+        """The speech gate among the stages (the last, if there are several), or None: what
         it heard (level, speech or silence, samples seen and skipped) is the stream's meter."""
         return find_gate(self.chain.stages)
 

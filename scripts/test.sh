@@ -3,13 +3,15 @@
 #
 # What it does to the machine:
 #   - Debian packages the tests use (sox, libsox-fmt-all, flite, openssl, pulseaudio,
-#     pulseaudio-utils, libasound2-plugins, libportaudio2): checked; any missing are named,
+#     pulseaudio-utils, libasound2-plugins, libportaudio2, and chromium for the browser
+#     example's test): checked; any missing are named,
 #     with the apt-get command that installs them, and the run stops. It installs them
 #     itself (apt-get, with sudo when not root) only when asked: NSAUDIO_INSTALL_PACKAGES=1,
 #     which CI sets (.ci/run) on its fresh machine.
 #   - A virtualenv, .venv (or $NSAUDIO_VENV), with nsaudio and all its extras installed in
-#     it by pip ('.[all]': the mic, server, bench and dev extras). NSAUDIO_NO_INSTALL=1 uses
-#     the virtualenv as it is and installs nothing at all.
+#     it by pip ('.[all,vad-reference]': every extra, and torch (CPU) with silero-vad, the
+#     reference the Silero detector is tested against). NSAUDIO_NO_INSTALL=1 uses the
+#     virtualenv as it is and installs nothing at all.
 #   - A private PulseAudio daemon for the device tests (scripts/pulse.sh), with its own
 #     socket and files under $TMPDIR, stopped when the run ends. A desktop's own PulseAudio
 #     (or PipeWire) is not touched: its default sink and source, modules and daemons stay as
@@ -19,7 +21,7 @@ cd "$(dirname "$0")/.."
 
 say() { echo "test.sh: $*" >&2; }
 
-APT_PACKAGES=(sox libsox-fmt-all flite openssl pulseaudio pulseaudio-utils libasound2-plugins libportaudio2)
+APT_PACKAGES=(sox libsox-fmt-all flite openssl pulseaudio pulseaudio-utils libasound2-plugins libportaudio2 chromium)
 if [ "${NSAUDIO_NO_INSTALL:-}" != 1 ]; then
     missing=()
     for pkg in "${APT_PACKAGES[@]}"; do
@@ -44,7 +46,8 @@ fi
 VENV="${NSAUDIO_VENV:-.venv}"
 if [ "${NSAUDIO_NO_INSTALL:-}" != 1 ]; then
     [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check '.[all]'
+    # vad-reference: torch (CPU) and silero-vad, the reference the Silero detector is tested against
+    "$VENV/bin/pip" install -q --disable-pip-version-check '.[all,vad-reference]'
 fi
 [ -x "$VENV/bin/python" ] || { say "no virtualenv at $VENV"; exit 1; }
 
@@ -67,6 +70,9 @@ if pulse_env=$(bash scripts/pulse.sh); then
 else
     say "PulseAudio did not start: device tests will be skipped"
 fi
+
+# The browser example's test drives the chromium installed above: CI fails without it.
+export NSAUDIO_REQUIRE_BROWSER=1
 
 # Not exec: the trap above must stop the daemon once pytest is done. Ctrl-C reaches pytest
 # (the foreground process group); this shell waits for it, then cleans up.

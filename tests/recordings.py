@@ -7,6 +7,10 @@ exactly 7 s between them, mixed onto brown noise (sox ``synth brownnoise``, peak
 RMS about -53 dBFS: quiet room rumble whose 20 ms level swings by 10 dB). Byte-reproducible:
 flite is deterministic and sox runs with -D (no dither) and -R (fixed seeds). Built in a
 second or so; 26 s of noise would make a committed FLAC of about 300 kB.
+
+``three_utterances_with``: the same sentences at the same places with one of the noises of
+``tests/noises.py`` (music, clicks in the pauses, babble) added at a given level on top of
+that room noise, or (``steady``) on brown noise of the given level instead of it.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-__all__ = ["NOISY_TEXTS", "Recording", "three_utterances_in_noise"]
+__all__ = ["NOISY_TEXTS", "Recording", "three_utterances_in_noise", "three_utterances_with"]
 
 RATE = 16000
 NOISY_TEXTS = (
@@ -79,3 +83,23 @@ def three_utterances_in_noise(folder: Path) -> Recording:
     samples, rate = sf.read(str(out), dtype="int16")
     assert rate == RATE and len(samples) == TOTAL
     return Recording(out, samples, RATE, NOISY_TEXTS, tuple(segments))
+
+
+def three_utterances_with(folder: Path, kind: str, level_db: float) -> Recording:
+    """The sentences of :func:`three_utterances_in_noise` with the noise ``kind`` at
+    ``level_db`` (see the module's docstring), written to ``folder``."""
+    from .noises import make_noise
+
+    base = three_utterances_in_noise(folder)
+    voice, _ = sf.read(str(folder / "voice.wav"), dtype="float64")
+    quiet = np.ones(len(voice), bool)
+    for start, end in base.segments:
+        quiet[start:end] = False
+    if kind == "steady":
+        mix = voice + make_noise("steady", len(voice), RATE, level_db)
+    else:
+        mix = base.samples / 32768 + make_noise(kind, len(voice), RATE, level_db, quiet)
+    samples = np.clip(np.rint(mix * 32768), -32768, 32767).astype(np.int16)
+    out = folder / f"three_with_{kind}_{level_db:g}.wav"
+    sf.write(str(out), samples, RATE, subtype="PCM_16")
+    return Recording(out, samples, RATE, NOISY_TEXTS, base.segments)

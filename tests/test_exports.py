@@ -10,12 +10,13 @@ import sys
 import nsaudio
 
 EXPECTED = [
-    "FORMATS", "ArraySource", "AudioLostError", "AuthenticationError", "Block", "Chain", "ChannelFrame", "ChannelSinks", "ChannelSplit", "DeviceError", "EnergyGate",
+    "FORMATS", "ArraySource", "AsyncStream", "AudioLostError", "AuthenticationError", "Block", "Chain",
+    "ChannelFrame", "ChannelSinks", "ChannelSplit", "DetectorError", "DeviceError", "EnergyGate",
     "FileSource", "Frame", "Framer", "InputError", "LocalServer", "MicSource", "NeuralSpaceSink",
-    "NsAudioError", "NullSink", "Pipeline", "ProtocolError", "RawSink", "Resampler", "Ring",
-    "RingClosed", "ServerProcess", "ServiceError", "Sink", "Source", "Stage", "StdinSource",
+    "NsAudioError", "NullSink", "Pipeline", "ProtocolError", "PushSource", "RawSink", "Resampler", "Ring",
+    "RingClosed", "ServerProcess", "ServiceError", "Sink", "Source", "SpeechGate", "Stage", "StdinSource",
     "StreamParams", "TeeSink", "ToneSource", "Transcript", "TranscriptResult",
-    "UnsupportedAudioError", "WavSink", "__version__", "open_source", "split_channels", "standard_stages",
+    "UnsupportedAudioError", "WavSink", "__version__", "connect", "open_source", "split_channels", "standard_stages",
 ]  # fmt: skip
 
 
@@ -49,6 +50,7 @@ def test_every_exported_name_resolves():
 def test_error_tree_mixes_in_standard_bases():
     assert issubclass(nsaudio.InputError, ValueError)
     assert issubclass(nsaudio.UnsupportedAudioError, nsaudio.InputError)
+    assert issubclass(nsaudio.DetectorError, nsaudio.InputError)
     assert issubclass(nsaudio.ServiceError, RuntimeError)
     assert issubclass(nsaudio.AuthenticationError, nsaudio.ServiceError)
     assert nsaudio.AuthenticationError("x").retryable is False

@@ -1,4 +1,4 @@
-"""The README's promises: its Python example runs and its first command's job works."""
+"""The README's promises: its Python examples run and its first command's job works."""
 
 from __future__ import annotations
 
@@ -22,9 +22,21 @@ def test_readme_opens_with_the_two_setup_commands():
     assert "bash scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
 
 
+# The Python API's example and those for audio from your own code: each prints the fixture's
+# two sentences (the split example, further on, has a test of its own).
+EXAMPLES = re.findall(
+    r"```python\n(.*?)```", README[: README.index("## A session per channel")], re.S
+)
+
+
+def test_there_is_an_example_for_each_api():
+    apis = ["Pipeline(", "nsaudio.connect(", "PushSource("]
+    assert [next(i for i, code in enumerate(EXAMPLES) if api in code) for api in apis] == [0, 1, 2]
+
+
 @pytest.mark.server
-def test_python_example_runs_and_prints_both_sentences():
-    code = re.search(r"```python\n(.*?)```", README, re.S).group(1)
+@pytest.mark.parametrize("code", EXAMPLES, ids=[f"example{i}" for i in range(len(EXAMPLES))])
+def test_each_python_example_runs_and_prints_both_sentences(code):
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
     )

@@ -160,3 +160,60 @@ def test_items_without_a_position_are_counted_not_placed():
     ring.put(Item(1))
     ring.put(Item(2))
     assert (ring.dropped, ring.dropped_spans) == (1, [])
+
+
+def test_offer_never_waits_and_calls_back_once_the_consumer_makes_room():
+    ring: Ring[Item] = Ring(30, "block")
+    calls: list[str] = []
+    for i in range(3):
+        assert ring.offer(Item(i), lambda: calls.append("room"))
+    assert not ring.offer(Item(3), lambda: calls.append("room"))  # full: nothing queued
+    assert len(ring) == 30 and calls == []
+    assert ring.get().n == 0
+    assert calls == ["room"]  # from the consumer's get(), once
+    assert ring.offer(Item(3), lambda: calls.append("again"))
+    assert [ring.get().n for _ in range(3)] == [1, 2, 3]
+    assert calls == ["room"]  # no callback was left by a successful offer
+
+
+@pytest.mark.parametrize("end", ["close", "abort"])
+def test_offer_on_a_full_ring_learns_of_close_and_abort(end):
+    ring: Ring[Item] = Ring(10, "block")
+    ring.put(Item(0))
+    calls: list[int] = []
+    assert not ring.offer(Item(1), lambda: calls.append(1))
+    getattr(ring, end)()
+    assert calls == [1]
+    with pytest.raises(RingClosed):
+        ring.offer(Item(2), lambda: None)
+
+
+def test_offer_to_a_live_ring_drops_the_oldest_instead():
+    ring: Ring[Item] = Ring(20, "drop_oldest")
+    for i in range(5):
+        assert ring.offer(Item(i), lambda: pytest.fail("a live ring never refuses"))
+    assert ring.dropped == 3 and [item.n for item in (ring.get(), ring.get())] == [3, 4]
+
+
+def test_offer_across_threads_misses_no_room():
+    # The consumer empties the ring between a refused offer and the producer's wait: the
+    # callback still comes, so the producer never waits forever.
+    ring: Ring[Item] = Ring(20, "block")
+    received: list[int] = []
+
+    def consume():
+        for item in ring:
+            received.append(item.n)
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    room = threading.Event()
+    for i in range(5000):
+        while True:
+            room.clear()
+            if ring.offer(Item(i), room.set):
+                break
+            assert room.wait(10), f"no call for room at item {i}"
+    ring.close()
+    consumer.join(10)
+    assert received == list(range(5000))

@@ -8,6 +8,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
+from ..detectors.base import DETECTORS
 from ..errors import NsAudioError
 from ..extras import require_extra
 from ..server.child import CHILD_ERROR
@@ -47,6 +48,13 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
         default="pocketsphinx",
         help="recogniser: pocketsphinx (default), or cheap: no recognition, each utterance the "
         "VAD finds comes back as '[speech 1.2 s]', for load tests with hundreds of streams",
+    )
+    p.add_argument(
+        "--vad",
+        choices=list(DETECTORS),
+        default="energy",
+        help="the speech detector that segments each session: energy (default: level above "
+        "an adaptive noise floor) or silero (a neural VAD, needs pip install 'nsaudio[vad]')",
     )
     p.add_argument(
         "--max-sessions",
@@ -111,12 +119,17 @@ def _server(args: argparse.Namespace) -> LocalServer:
     from ..server.app import LocalServer  # the server's modules: imported only to serve
 
     key = read_api_key(args.api_key_file) if args.api_key_file else None
+    if args.vad == "silero":
+        from ..detectors.silero import SileroModel
+
+        SileroModel.shared()  # a missing extra or a damaged model: one line, before listening
     return LocalServer(
         host=args.host,
         port=args.port,
         api_key=key,
         engine_factory=ENGINES[args.engine],
         max_sessions=args.max_sessions or DEFAULT_MAX_SESSIONS[args.engine],
+        vad=args.vad,
     )
 
 

@@ -114,12 +114,16 @@ class Endpoint:
         """``language`` if the service lists it (or, when the list cannot be had, the guide does)."""
         try:
             known = self.languages()
-        except AuthenticationError:
-            raise
         except NsAudioError as err:
-            # No HTTP answer at all (the cause is named; the sessions would meet it too):
-            # stop now. An HTTP error on this one path: fall back.
-            if getattr(err, "status", 0) is None:
+            # A rejected key, or no HTTP answer at all (the cause is named; the sessions
+            # would meet it too): stop now, unless the language is wrong anyway, which is
+            # the first thing to fix. An HTTP error on this one path: fall back.
+            if isinstance(err, AuthenticationError) or getattr(err, "status", 0) is None:
+                if language.strip().lower() not in LANGUAGES:
+                    raise InputError(
+                        f"language {language!r} is not one the service documents: choose one "
+                        f"of {', '.join(LANGUAGES)}"
+                    ) from None
                 raise
             log.info(
                 "cannot fetch the language list (%s); checking against the documented one", err

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..meter import LevelMeter
-from ..stages.energy import SILENCE_DB
+from ..detectors.energy import SILENCE_DB
 from ..stages.trail import LevelTrail
 
 __all__ = [
@@ -164,11 +164,10 @@ def _state(speech: bool) -> str:
 
 
 class GateReadings(Protocol):
-    """What the status line reads of an energy gate (:class:`~nsaudio.stages.EnergyGate`):
-    the trail of the frames it labelled."""
+    """What the status line reads of a speech gate (:class:`~nsaudio.stages.SpeechGate`):
+    the trail of the frames it labelled, which it asks the gate to keep."""
 
-    @property
-    def trail(self) -> LevelTrail: ...
+    def keep_trail(self) -> LevelTrail: ...
 
 
 class SendCounters(Protocol):
@@ -298,12 +297,13 @@ class _Sending:
 
     def __init__(self, lane: LaneReadings, rate: int, pace: float, now: float) -> None:
         self.lane, self.rate, self.pace, self.t0 = lane, rate, pace, now
+        self.trail = lane.gate.keep_trail()
         self._sent = 0  # stream samples sent, as last seen
         self._since = now  # when that changed
         self._position = 0  # stream samples, as last shown
 
     def __call__(self, now: float) -> _Sent:
-        counters, trail = self.lane.sink.counters, self.lane.gate.trail
+        counters, trail = self.lane.sink.counters, self.trail
         sent = counters.samples_sent - counters.silence_samples  # the stream's own audio
         if sent != self._sent:
             self._sent, self._since = sent, now

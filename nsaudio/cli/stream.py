@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from ..channels import channel_names, channel_path, check_channel_name
+from ..detectors.base import DETECTORS, make_detector
 from ..errors import InputError
 from ..neuralspace.protocol import RESERVED_QUERY_KEYS, StreamParams, check_query_key
 from ..sinks.files import PendingFile
@@ -183,19 +184,33 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
         help="the channels' labels, one per channel, in order (default ch1,ch2,...)",
     )
     gate = p.add_argument_group(
-        "energy gate",
-        "The gate hears speech as frames standing out of an adaptive noise floor. --gate sends "
-        "only speech, with a pre-roll before each onset and a tail of the real audio after it "
-        "so the service finalises each utterance; result times stay those of the stream.",
+        "speech gate",
+        "The gate hears speech with a detector: energy (frames standing out of an adaptive "
+        "noise floor) or silero (a neural voice detector, for music, clicks or voices in the "
+        "background). --gate sends only speech, with a pre-roll before each onset and a tail "
+        "of the real audio after it so the service finalises each utterance; result times "
+        "stay those of the stream.",
     )
     gate.add_argument("--gate", action="store_true", help="send only what the gate hears as speech")
+    gate.add_argument(
+        "--gate-vad",
+        choices=list(DETECTORS),
+        default="energy",
+        help="the gate's speech detector: energy (default) or silero (needs "
+        "pip install 'nsaudio[vad]')",
+    )
+    gate.add_argument(
+        "--gate-vad-model",
+        metavar="FILE.onnx",
+        help="with --gate-vad silero: a Silero VAD v5/v6 ONNX model instead of the bundled one",
+    )
     gate.add_argument(
         "--gate-threshold",
         type=unit_interval,
         default=0.5,
         metavar="X",
-        help="the gate's sensitivity, above 0 to 1: higher needs louder speech (default 0.5: "
-        "16 dB above the noise floor; 1: 26 dB)",
+        help="the gate's sensitivity, above 0 to 1: higher needs louder speech (default 0.5; "
+        "energy: 16 dB above the noise floor, 1 is 26 dB; silero: the speech probability)",
     )
     gate.add_argument(
         "--gate-pre-roll",
@@ -254,6 +269,11 @@ def run(args: argparse.Namespace) -> int:
     if args.record and not args.record.lower().endswith(".wav"):
         raise InputError(f"{args.record}: --record writes WAV: give a name ending in .wav")
     _check_split_options(args)
+    if args.gate_vad_model is not None and args.gate_vad != "silero":
+        raise InputError("--gate-vad-model is for --gate-vad silero")
+    # Before the source and any connection: a missing extra or model is a usage error. (Each
+    # stream gets a detector of its own when the run is built; the model is loaded once.)
+    make_detector(args.gate_vad, args.gate_threshold, model_path=args.gate_vad_model)
     check_before_start(args)
     source = open_source(args.source, raw=args.raw)
     try:

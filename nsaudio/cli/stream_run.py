@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..channels import channel_path
+from ..detectors.base import make_detector
 from ..errors import AudioLostError, ConsumerError
 from ..formats import FORMATS
 from ..neuralspace.protocol import StreamParams, TranscriptResult
@@ -29,8 +30,8 @@ from ..sinks.channels import ChannelSinks
 from ..sinks.config import SessionConfig
 from ..sources import Source
 from ..sources.stdin import StdinSource
-from ..stages import EnergyGate, Stage
-from ..stages.energy_gate import find_gate
+from ..stages import SpeechGate, Stage
+from ..stages.speech_gate import find_gate
 from ..stages.split import ChannelSplit
 from .interrupts import EXIT_INTERRUPTED, first_interrupt_stops
 from .options import resampler_quality
@@ -69,7 +70,7 @@ class Lane:
     the gate that labels its frames, and the sink that streams them to the service."""
 
     name: str | None
-    gate: EnergyGate
+    gate: SpeechGate
     sink: NeuralSpaceSink
 
 
@@ -183,7 +184,7 @@ def ring_seconds(pace: float) -> float:
 
 
 def session_config(
-    args: argparse.Namespace, *, pace: float, live: bool, gate: EnergyGate
+    args: argparse.Namespace, *, pace: float, live: bool, gate: SpeechGate
 ) -> SessionConfig:
     """The options' settings of a session whose frames ``gate`` labels."""
     return SessionConfig(
@@ -235,14 +236,20 @@ def build(
     pace = default_pace(args, source)
 
     def stages(channel: int | None) -> list[Stage]:
+        # A detector of its own for each stream (it keeps the stream's state); with energy,
+        # the EnergyGate makes its own.
+        detector = None
+        if args.gate_vad != "energy":
+            detector = make_detector(args.gate_vad, args.gate_threshold,
+                                     model_path=args.gate_vad_model)  # fmt: skip
         return standard_stages(
             source, fmt, frame_ms=args.frame_ms, channel=channel, quality=quality,
             gate_threshold=args.gate_threshold, skip_silence=args.gate,
-            pre_roll_ms=args.gate_pre_roll, tail_ms=args.gate_tail,
+            pre_roll_ms=args.gate_pre_roll, tail_ms=args.gate_tail, detector=detector,
         )  # fmt: skip
 
     def session(
-        name: str | None, gate: EnergyGate, on_result: Callable[[TranscriptResult], None]
+        name: str | None, gate: SpeechGate, on_result: Callable[[TranscriptResult], None]
     ) -> Lane:
         config = session_config(args, pace=pace, live=source.live, gate=gate)
         return Lane(name, gate, endpoint.sink(params, config, on_result=on_result))
@@ -274,10 +281,10 @@ def build(
     return StreamRun(source, pipeline, lanes, rate, pace)
 
 
-def _gate_of(stages: Sequence[object]) -> EnergyGate:
+def _gate_of(stages: Sequence[object]) -> SpeechGate:
     gate = find_gate(stages)
     if gate is None:  # standard_stages() with a threshold always makes one
-        raise RuntimeError("the stream's stages have no energy gate")
+        raise RuntimeError("the stream's stages have no speech gate")
     return gate
 
 
@@ -346,7 +353,7 @@ def conclude(args: argparse.Namespace, run: StreamRun, ended: Ended) -> int:
     return EXIT_INTERRUPTED if ended.interrupted else 0
 
 
-def gate_summary(gate: EnergyGate, rate: int) -> str:
+def gate_summary(gate: SpeechGate, rate: int) -> str:
     """``sent 11.2 s of 26.1 s; the gate skipped 14.9 s``: what ``--gate`` saved."""
     sent, seen = gate.passed_samples / rate, gate.seen_samples / rate
     if not gate.passed_samples and gate.seen_samples:

@@ -8,7 +8,7 @@ Modules, from the wire inwards:
 - ``params``: pure parsing and validation of stream paths and query strings;
 - ``tokens``: the expiring token store;
 - ``transcriber``: one session's bytes in, result messages out (segments, partials, chunk ids);
-- ``vad``: the speech segmenter (its detector is the energy gate's, ``nsaudio.stages.energy``);
+- ``vad``: the speech segmenter (its detector: ``nsaudio.detectors``, energy by default);
 - ``engines``: recognisers (pocketsphinx, and a placeholder for load tests) and their pool;
 - ``child``: the server in a child process, for ``nsaudio stream``.
 

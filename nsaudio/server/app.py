@@ -39,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from ..detectors.base import DETECTORS
 from ..errors import ServerError
 from ..extras import require_extra
 from ..worker import Worker
@@ -54,6 +55,7 @@ from .params import (
 from .rest import RestApi
 from .tokens import TokenStore
 from .transcriber import Transcriber
+from .vad import VadConfig
 
 __all__ = ["LocalServer", "RedactSecrets", "ServerStartError"]
 
@@ -90,7 +92,9 @@ class LocalServer:
     are open at once (default 16: pocketsphinx decodes about 2.5 real-time streams per core),
     and as many engines exist, reused across sessions. ``host`` and ``port`` (0: a free
     one) say where to listen; ``prewarm``: build one recogniser as soon as it listens, so
-    the first session does not wait for it (pocketsphinx takes about 0.4 s).
+    the first session does not wait for it (pocketsphinx takes about 0.4 s). ``vad`` names
+    the speech detector each session's segmenter uses (``"energy"``, or ``"silero"``: needs
+    the ``vad`` extra; each session scores its own frames, not batched).
 
     ``tokens`` is the :class:`~nsaudio.server.tokens.TokenStore` that issues and checks the
     stream tokens (replace it before ``start()`` to give it another clock). A subclass may
@@ -108,7 +112,10 @@ class LocalServer:
         max_sessions: int = 16,
         *,
         prewarm: bool = True,
+        vad: str = "energy",
     ) -> None:
+        if vad not in DETECTORS:
+            raise ValueError(f"vad must be one of {', '.join(DETECTORS)}, got {vad!r}")
         if not 0 <= port <= 65535:
             raise ValueError(f"port must be in 0..65535, got {port}")
         if max_sessions < 1:
@@ -125,6 +132,7 @@ class LocalServer:
         self._api_key = api_key
         self._pool = EnginePool(engine_factory or PocketSphinxEngine, max_sessions)
         self._prewarm = prewarm
+        self.vad = vad
         self._active = 0
         self._thread: threading.Thread | None = None
         self._background = False
@@ -255,8 +263,9 @@ class LocalServer:
                     server_header="nsaudio-local",
                     max_size=MAX_MESSAGE_BYTES,
                     # Frames of up to 1 MiB each bound memory per session; enough of them
-                    # that reading (and so answering pings) goes on while a decode is busy.
-                    max_queue=16,
+                    # that reading (and so answering pings) goes on while a decode is busy:
+                    # a client keeps up to 2 s unconfirmed, 20 frames of 100 ms, 100 of 20.
+                    max_queue=64,
                     ping_interval=None,  # loopback: a dead peer shows as a TCP close
                     close_timeout=2,
                     logger=ws_log,
@@ -351,7 +360,8 @@ class LocalServer:
             if params.ignored
             else "",
         )
-        transcriber = Transcriber(params, engine)
+        vad_config = VadConfig(threshold=params.vad_threshold, rate=ENGINE_RATE, detector=self.vad)
+        transcriber = Transcriber(params, engine, vad_config=vad_config)
         # A cheap engine is fed here, on the loop, 250 ms of audio at a time: what it costs
         # is the VAD and, for pcm_8k, the upsampling, mostly per call (measured for pcm_8k:
         # 0.9-1.5 ms of CPU per second of audio fed 100 ms at a time, 0.4-0.5 fed 250 ms at a

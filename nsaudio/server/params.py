@@ -45,7 +45,7 @@ FORMATS: Mapping[str, int] = {"pcm_16k": 16000, "pcm_8k": 8000}
 
 DEFAULT_MAX_CHUNK_SIZE = 5
 MAX_CHUNK_SIZE_LIMIT = 60
-# The speech detector's threshold (nsaudio.stages.energy): a frame is speech 6 + 20 x dB
+# The speech detector's threshold (nsaudio.detectors.energy): a frame is speech 6 + 20 x dB
 # above the noise floor.
 DEFAULT_VAD_THRESHOLD = 0.5
 DEFAULT_TOKEN_DURATION = 3600.0

@@ -1,13 +1,16 @@
 """Speech segmentation for the local server, as a pure state machine.
 
-Each 20 ms frame is labelled speech or not by :class:`~nsaudio.stages.energy.EnergyDetector`,
-the same adaptive-floor detector the client's energy gate uses (one implementation: see its
-module for the floor and the score). The session's ``vad_threshold`` is the detector's
-``threshold`` unchanged: a frame is speech when its level stands ``6 + 20 * vad_threshold``
-dB above the noise floor (16 dB at the default 0.5, 26 dB at 1.0), so a higher threshold
-needs louder speech, as on the service. The service takes any positive threshold, and so does
-this VAD: 1.5 needs 36 dB; from about 3.7 up (over 80 dB above a floor of digital silence)
-no 16-bit audio is loud enough, and nothing is transcribed.
+Each 20 ms frame is labelled speech or not by a speech detector (``nsaudio.detectors``, the
+interface the client's gate uses too): by default
+:class:`~nsaudio.detectors.energy.EnergyDetector`, the same adaptive-floor detector as the
+client's energy gate (one implementation: see its module for the floor and the score), or
+Silero (``VadConfig(detector="silero")``, ``nsaudio serve --vad silero``). The session's
+``vad_threshold`` is the detector's ``threshold`` unchanged. With energy, a frame is speech
+when its level stands ``6 + 20 * vad_threshold`` dB above the noise floor (16 dB at the
+default 0.5, 26 dB at 1.0), so a higher threshold needs louder speech, as on the service. The
+service takes any positive threshold, and so does this VAD: 1.5 needs 36 dB; from about 3.7
+up (over 80 dB above a floor of digital silence) no 16-bit audio is loud enough, and nothing
+is transcribed. With Silero it is the speech probability (above 1, nothing is speech).
 
 :class:`Segmenter` turns those labels into segments: a segment opens after ``onset_ms`` of
 consecutive speech frames, starting ``preroll_ms`` earlier so word onsets are kept; the first
@@ -31,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from ..stages.energy import EnergyDetector, levels_dbfs
+from ..detectors.base import DETECTORS, make_detector
 
 __all__ = [
     "SegmentAudio",
@@ -49,11 +52,12 @@ Int16Array = npt.NDArray[np.int16]
 class VadConfig:
     """Tuning of :class:`Segmenter`; durations in milliseconds.
 
-    ``threshold`` is the detector's (the session's ``vad_threshold``); the detector's floor
-    and score keep their shared defaults.
+    ``threshold`` is the detector's (the session's ``vad_threshold``); ``detector`` names it
+    (``"energy"`` or ``"silero"``), which otherwise keeps its shared defaults.
     """
 
     threshold: float = 0.5
+    detector: str = "energy"
     rate: int = 16000
     frame_ms: int = 20
     preroll_ms: int = 300
@@ -64,6 +68,10 @@ class VadConfig:
     def __post_init__(self) -> None:
         if not (math.isfinite(self.threshold) and self.threshold > 0.0):
             raise ValueError(f"threshold must be a positive number, got {self.threshold!r}")
+        if self.detector not in DETECTORS:
+            raise ValueError(
+                f"detector must be one of {', '.join(DETECTORS)}, got {self.detector!r}"
+            )
         if self.rate <= 0 or self.frame_ms <= 0 or (self.rate * self.frame_ms) % 1000:
             raise ValueError(
                 f"frame_ms={self.frame_ms} must be a positive whole number of samples at {self.rate} Hz"
@@ -159,8 +167,7 @@ class Segmenter:
         self._hangover = c.frames(c.hangover_ms)
         self._pause = c.frames(c.pause_ms)
         self._preroll_frames = c.frames(c.preroll_ms) + self._onset
-        self.detector = EnergyDetector(c.threshold)
-        self._frame_s = c.frame_ms / 1000
+        self.detector = make_detector(c.detector, c.threshold)
         self.reset()
 
     def reset(self) -> None:
@@ -186,15 +193,16 @@ class Segmenter:
         self.position += len(samples)
         if len(self._remainder):
             samples = np.concatenate([self._remainder, samples])
+        c = self.config
         n = len(samples) // self._frame
         start = self.position - len(samples)
         self._remainder = samples[n * self._frame :]
         out = _Events()
         if n:
             frames = samples[: n * self._frame].reshape(n, self._frame)
-            for i, level in enumerate(levels_dbfs(frames).tolist()):
-                speech = self.detector.is_speech(level, self._frame_s)
-                self._step(out, start + i * self._frame, frames[i], speech)
+            threshold = self.detector.threshold
+            for i, score in enumerate(self.detector.scores(frames, c.rate)):
+                self._step(out, start + i * self._frame, frames[i], score >= threshold)
         return out.done()
 
     def flush(self) -> list[SegmentEvent]:

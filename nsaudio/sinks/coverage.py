@@ -8,6 +8,10 @@ samples before its end: the detector holds "speech" for a hangover after the las
 and labels whole frames, so a service that ends a segment where the words end stops short of
 the span by up to that much.
 
+A span shorter than the tolerance is a blip (one loud frame and its hangover: a click, a
+breath, a swing of the noise) that no service would transcribe: it needs no result, and is
+never named as missing (it is still re-sent after a drop, like any audio not yet covered).
+
 Only uncovered spans are kept (a covered one is forgotten), so memory follows what is
 outstanding, not the length of the stream. Speech that can never be sent again (the replay
 buffer let it go while no session was open) is moved to ``lost``.
@@ -73,7 +77,9 @@ class Coverage:
         kept: collections.deque[list[int]] = collections.deque()
         for on, off in self.spans:
             a, b = max(on, start), min(off, end)
-            if a < b:
+            if a < b and not self._counts([on, off]):
+                pass  # a blip: nothing that counts was lost
+            elif a < b:
                 lost += b - a
                 if len(self.lost) < MAX_SPANS_NAMED:
                     if self.lost and self.lost[-1][1] == a:
@@ -92,8 +98,11 @@ class Coverage:
 
     @property
     def complete(self) -> bool:
-        """Every span heard so far is covered (lost speech aside: see ``lost``)."""
-        return not self.spans
+        """Every span heard so far is covered, blips aside (lost speech aside: see ``lost``)."""
+        return not any(self._counts(span) for span in self.spans)
+
+    def _counts(self, span: list[int]) -> bool:
+        return span[1] - span[0] >= self.tolerance
 
     def first_uncovered(self) -> int | None:
         """Where the oldest uncovered speech begins (None: all covered)."""
@@ -102,7 +111,7 @@ class Coverage:
     def uncovered(self) -> list[tuple[int, int]]:
         """The stream samples of speech no full result covers: each uncovered span, from
         where the coverage stops if it stops inside one."""
-        return [(max(on, self.final), off) for on, off in self.spans]
+        return [(max(on, self.final), off) for on, off in self.spans if self._counts([on, off])]
 
     def missing(self) -> list[tuple[int, int]]:
         """Lost and uncovered speech, in stream order, touching spans merged."""

@@ -8,7 +8,9 @@ Nobody consuming at all (no ``on_result``, ``results()`` never called) keeps the
 ``capacity`` results.
 
 With ``on_result``, a thread of its own calls it; if it raises (a closed stdout pipe, a bug),
-the failure is handed to ``on_failure`` once and no further result is delivered.
+the failure is handed to ``on_failure`` once and no further result is delivered. Without it,
+a consumer iterates (a thread) or, never waiting, calls ``take_all()`` whenever ``on_ready``
+says something changed (the asyncio API, whose loop must not block).
 """
 
 from __future__ import annotations
@@ -34,7 +36,10 @@ class Delivery:
         on_result: Callable[[TranscriptResult], None] | None,
         on_failure: Callable[[BaseException], None],
         capacity: int = 1000,
+        on_ready: Callable[[], None] | None = None,
     ) -> None:
+        """``on_ready``: called (on the putting thread, after the lock is released) whenever a
+        result was queued or the delivery ended or stopped; it must not block."""
         if capacity < 2:
             raise ValueError(f"delivery capacity must be at least 2, not {capacity}")
         self.on_result = on_result
@@ -46,6 +51,7 @@ class Delivery:
         self._stopped = False
         self._ended = False
         self._calling = threading.Lock()
+        self.on_ready = on_ready
         self.failure: BaseException | None = None
         self.dropped = 0
         self._thread: threading.Thread | None = None
@@ -72,13 +78,28 @@ class Delivery:
             else:
                 items.append(result)
             self._cond.notify()
-            return True
+        self._ready()
+        return True
+
+    def _ready(self) -> None:
+        if self.on_ready is not None:
+            self.on_ready()
+
+    def take_all(self) -> tuple[list[TranscriptResult], bool]:
+        """Everything queued, without waiting, and whether that is the last of it (ended or
+        stopped). Makes the caller a consumer, as iterating does."""
+        with self._cond:
+            self._consumed = True
+            items = list(self._items)
+            self._items.clear()
+            return items, self._ended or self._stopped
 
     def end(self) -> None:
         """No more results: the consumer ends after taking what is queued."""
         with self._cond:
             self._ended = True
             self._cond.notify_all()
+        self._ready()
 
     def stop(self) -> None:
         """Deliver nothing more; once this returns, no ``on_result`` call is under way.
@@ -90,6 +111,7 @@ class Delivery:
             self._stopped = True
             self._items.clear()
             self._cond.notify_all()
+        self._ready()
         if threading.current_thread() is not self._thread and self._calling.acquire(timeout=5):
             self._calling.release()
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 __all__ = ["TICK_S", "SocketLoop"]
@@ -35,6 +36,7 @@ class SocketLoop:
         self._ready: dict[int, Callable[[], None]] = {}
         self._ready_lock = threading.Lock()
         self._wake_pending = False
+        self._held = threading.local()  # per thread: notifies wait for the end of held()
         self._tickers: dict[int, Callable[[], None]] = {}
         self._tick_handle: asyncio.TimerHandle | None = None
         self.thread = threading.Thread(
@@ -64,10 +66,30 @@ class SocketLoop:
         """
         with self._ready_lock:
             self._ready[key] = fn
-            if self._wake_pending:
+            if self._wake_pending or getattr(self._held, "on", False):
                 return
             self._wake_pending = True
         self.loop.call_soon_threadsafe(self._run_ready)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Notifies made by this thread inside the block wake the loop once, at its end.
+
+        Each wake-up from another thread is a write to the loop's self-pipe, and the loop
+        thread, woken, takes the GIL from the writer: an asyncio caller sending to hundreds
+        of streams in one turn of its loop would pay that once per stream.
+        """
+        self._held.on = True
+        try:
+            yield
+        finally:
+            self._held.on = False
+            with self._ready_lock:
+                wake = bool(self._ready) and not self._wake_pending
+                if wake:
+                    self._wake_pending = True
+            if wake:
+                self.loop.call_soon_threadsafe(self._run_ready)
 
     def _run_ready(self) -> None:
         with self._ready_lock:

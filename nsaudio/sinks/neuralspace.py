@@ -21,6 +21,10 @@ was delivered; otherwise it raises what went wrong: :class:`~nsaudio.errors.Cons
 when the consumer failed, :class:`~nsaudio.errors.UntranscribedError` naming the seconds of
 speech that went untranscribed, or the failure that ended the stream.
 
+The asyncio API (:mod:`nsaudio.aio`) drives the same sink from another event loop, which must
+never wait: ``watch()``, ``start()``, ``offer()``, ``take_results()``, ``end()`` and
+``cancel()`` are the verbs above without their waits, and the watcher says when to look again.
+
 The send path writes through ``websockets`` internals (``protocol.send_binary`` and
 ``send_data()`` on the loop's thread, without a coroutine per frame), which is why the
 dependency is pinned to the major version tested (see ``pyproject.toml``).
@@ -155,6 +159,7 @@ class NeuralSpaceSink:
         self._feeding = False
         self._depth = 0  # nesting of _apply
         self._unflushed: set[_Conn] = set()  # written to by the protocol, not yet sent
+        self._watcher: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
         return f"NeuralSpaceSink({self.connector.base_url!r}, {self.params!r})"
@@ -178,6 +183,17 @@ class NeuralSpaceSink:
 
     def open(self, rate: int) -> None:
         """Open the first session (retrying within the start-up budget), or raise why not."""
+        self.start(rate)
+        try:
+            self._wait(self._opened)
+        except BaseException:  # Ctrl-C while connecting: nothing may go on in the background
+            self.abort()
+            raise
+        self._raise_failure()
+
+    def start(self, rate: int) -> None:
+        """``open()`` without the wait: the first session opens in the background; ``opened``
+        (or ``finished``, with ``raise_failure()`` saying why) tells when."""
         if rate != self.rate:
             raise InputError(
                 f"frames at {rate} Hz cannot go to a {self.params.format} stream ({self.rate} Hz)"
@@ -186,15 +202,9 @@ class NeuralSpaceSink:
             raise RuntimeError("NeuralSpaceSink.open() twice")
         policy = "drop_oldest" if self.live else "block"
         self._ring = Ring.for_seconds(self.config.ring_seconds, rate, policy)
-        self._delivery = Delivery(self.on_result, self._consumer_failed)
+        self._delivery = Delivery(self.on_result, self._consumer_failed, on_ready=self._watcher)
         self._sockets = SocketLoop.get()
         self._sockets.call(self._start)
-        try:
-            self._wait(self._opened)
-        except BaseException:  # Ctrl-C while connecting: nothing may go on in the background
-            self.abort()
-            raise
-        self._raise_failure()
 
     def write(self, frame: Frame) -> None:
         """Queue ``frame`` for the connection (waits for room when the queue of a file is
@@ -246,6 +256,7 @@ class NeuralSpaceSink:
             self._delivery.end()
         if self._sockets is None:
             self._finished.set()  # never opened: a results() waiting for it ends
+            self._notify_watcher()
 
     def hurry(self, within: float) -> None:
         """The user stopped the stream: stop pacing, and end within ``within`` seconds
@@ -281,6 +292,92 @@ class NeuralSpaceSink:
         if self._ring is None:
             return 0, []
         return self._ring.dropped_samples, list(self._ring.dropped_spans)
+
+    # -- the same without waiting, for an event loop (nsaudio.aio) -------------------------
+
+    def watch(self, fn: Callable[[], None]) -> None:
+        """Before ``start()``: call ``fn`` whenever a waiter should look again: the first
+        session opened, a result was queued, the ring made room after ``offer()`` found it
+        full, the stream finished, or it settled. It runs on the socket loop's thread (or
+        the caller's, from ``cancel()``), so it must not block: it schedules a look."""
+        self._watcher = fn
+
+    @property
+    def opened(self) -> bool:
+        """The first session opened (the stream may have finished since)."""
+        return self._opened.is_set()
+
+    @property
+    def finished(self) -> bool:
+        """The stream is over (its polite close may still be under way: ``settled``)."""
+        return self._finished.is_set()
+
+    @property
+    def settled(self) -> bool:
+        """Finished, and the last polite close has ended: ``raise_failure()`` does not wait."""
+        return self._settled.is_set()
+
+    def offer(self, frame: Frame, *, wake: bool = True) -> bool:
+        """``write()`` without the wait: False when a file's ring is full (nothing queued;
+        the watcher is called once it has room). A stream that has finished raises its
+        failure once settled, or else ``RingClosed`` (it was aborted or ended, or is ending).
+        ``wake=False``: the caller calls ``wake()`` later (once for many frames, see
+        ``SocketLoop.held``)."""
+        if self._ring is None or self._sockets is None:
+            raise RuntimeError("NeuralSpaceSink.offer() before start()")
+        try:
+            queued = self._ring.offer(frame, self._notify_watcher)
+        except RingClosed:
+            if self._settled.is_set():
+                self._raise_failure()
+            raise
+        if queued and wake:
+            self._sockets.notify(id(self), self._feed)
+        return queued
+
+    def wake(self) -> None:
+        """Tell the socket loop that frames were offered with ``wake=False``."""
+        if self._sockets is not None:
+            self._sockets.notify(id(self), self._feed)
+
+    def take_results(self) -> tuple[list[TranscriptResult], bool]:
+        """Every result queued for the consumer, without waiting, and whether no more will
+        come (see ``Delivery.take_all``)."""
+        if self._delivery is None:
+            return [], self._finished.is_set()
+        return self._delivery.take_all()
+
+    def end(self) -> None:
+        """``close()`` without the wait: the input is over; ``settled`` says when the drain
+        (and the polite close) is, and ``raise_failure()`` how it went."""
+        if self._ring is None or self._sockets is None:
+            return
+        self._ring.close()
+        self._sockets.notify(id(self), self._feed)
+
+    def cancel(self) -> None:
+        """``abort()`` without the wait: no reconnect follows, and no result is received
+        once the socket loop has taken it (on its next turn: ``finished``), when it also
+        closes the sockets."""
+        if self._delivery is not None and self.on_result is not None:
+            self._delivery.stop()
+        if self._ring is not None:
+            self._ring.abort()
+        if self._sockets is not None and not self._finished.is_set():
+            self._sockets.call(self._now, self._machine.abort)
+        elif self._sockets is None:  # never started: nothing to close
+            self._finished.set()
+            self._settled.set()
+            self._notify_watcher()
+
+    def raise_failure(self) -> None:
+        """Raise the verdict, if the stream failed (what ``close()`` raises after its wait).
+        Once ``settled``, this never waits."""
+        self._raise_failure()
+
+    def _notify_watcher(self) -> None:
+        if self._watcher is not None:
+            self._watcher()
 
     def _wait(self, event: threading.Event) -> None:
         # In slices, so that Ctrl-C reaches the main thread while it waits.
@@ -446,8 +543,9 @@ class NeuralSpaceSink:
 
     def _task_done(self, task: asyncio.Task[Any], tasks: set[asyncio.Task[Any]]) -> None:
         tasks.discard(task)
-        if self._finished.is_set() and not self._closing:
+        if self._finished.is_set() and not self._closing and not self._settled.is_set():
             self._settled.set()
+            self._notify_watcher()
         if not task.cancelled() and task.exception() is not None:
             self._crash(task.exception())  # type: ignore[arg-type]
 
@@ -519,6 +617,7 @@ class NeuralSpaceSink:
         self._finished.set()
         if not self._closing:
             self._settled.set()
+        self._notify_watcher()  # finished (and maybe settled)
 
     async def _open(self, action: Open) -> None:
         if action.delay > 0:
@@ -539,7 +638,9 @@ class NeuralSpaceSink:
         self._task(self._read(conn), conn.tasks)
         self._task(self._write(conn), conn.tasks)
         self._now(lambda now: self._machine.opened(action.session, now))
-        self._opened.set()
+        if not self._opened.is_set():
+            self._opened.set()
+            self._notify_watcher()
 
     async def _read(self, conn: _Conn) -> None:
         from websockets.exceptions import ConnectionClosed

@@ -21,6 +21,7 @@ from .wav_stream import read_wav_header
 
 if TYPE_CHECKING:
     from .mic import MicSource
+    from .push import PushSource
     from .stdin import StdinSource
     from .synthetic import ArraySource, ToneSource
 
@@ -29,6 +30,7 @@ __all__ = [
     "Closeable",
     "FileSource",
     "MicSource",
+    "PushSource",
     "RawSpec",
     "ReportsOverflows",
     "Source",
@@ -167,6 +169,7 @@ __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "MicSource": ".mic",
+        "PushSource": ".push",
         "StdinSource": ".stdin",
         "ArraySource": ".synthetic",
         "ToneSource": ".synthetic",

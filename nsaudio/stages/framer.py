@@ -14,7 +14,10 @@ MAX_FRAME_MS = 60_000
 
 
 def to_int16(x: np.ndarray) -> np.ndarray:
-    """Float in [-1, 1) to int16 LE: scaled by 32768, rounded, clipped; NaN becomes 0."""
+    """Float in [-1, 1) to int16 LE: scaled by 32768, rounded, clipped; NaN becomes 0.
+    Int16 (a resampler passing its input through) stays as it is."""
+    if x.dtype == np.int16:
+        return x.astype("<i2", copy=False)
     with np.errstate(over="ignore"):  # 1e38 * 32768 is inf, clipped below: no warning
         y = np.multiply(x, 32768.0, dtype=np.float32)
     np.rint(y, out=y)
@@ -25,7 +28,7 @@ def to_int16(x: np.ndarray) -> np.ndarray:
 
 
 class Framer:
-    """Mono float32 blocks in, int16 LE frames of exactly ``frame_ms`` out.
+    """Mono float32 (or int16) blocks in, int16 LE frames of exactly ``frame_ms`` out.
 
     The last, shorter frame is emitted by ``flush()``: the stream's final milliseconds are
     never dropped.
@@ -55,10 +58,20 @@ class Framer:
         self.rate = rate
         self.frame_samples = samples
         self._frame_bytes = 2 * samples
-        self._pending = bytearray()
+        # Samples of the frame being filled, as the float blocks they came in: they are made
+        # int16 once a frame is whole, in one call (a 20 ms block at a time, converting each
+        # on arrival cost five conversions per 100 ms frame; numpy's per-call cost dominates).
+        self._pending: list[np.ndarray] = []
+        self._pending_samples = 0
         self._pos = 0  # position of the first pending sample (of the next frame)
         self._next: int | None = None  # where the next block should start
         self._t_ns = 0
+
+    @property
+    def next_end(self) -> int | None:
+        """Where the frame being filled is whole: the stream position the next block must
+        reach before this framer can give anything (None before the first block)."""
+        return None if self._next is None else self._pos + self.frame_samples
 
     def push(self, block: Block) -> list[Frame]:
         """The whole frames ``block`` completes (a mono block at ``rate``)."""
@@ -70,31 +83,45 @@ class Framer:
             self._pos = block.start
         self._next = block.start + block.frames
         self._t_ns = block.t_ns
-        pcm = to_int16(block.data).tobytes()
-        if not self._pending and len(pcm) < self._frame_bytes:
-            self._pending += pcm
+        n = self._pending_samples + block.frames
+        if n < self.frame_samples:
+            if block.frames:  # a copy: the caller may reuse its array
+                self._pending.append(block.data.copy())
+                self._pending_samples = n
             return frames
-        buf = memoryview(bytes(self._pending) + pcm if self._pending else pcm)
-        fb = self._frame_bytes
-        whole = len(buf) // fb * fb
-        for i in range(0, whole, fb):
-            frames.append(Frame(bytes(buf[i : i + fb]), self._pos, self.rate, block.t_ns))
-            self._pos += self.frame_samples
-        self._pending = bytearray(buf[whole:])
+        fs, fb, data = self.frame_samples, self._frame_bytes, block.data
+        if self._pending:  # the frame being filled is completed first, on its own
+            need = fs - self._pending_samples
+            head = np.concatenate([*self._pending, data[:need]])
+            frames.append(Frame(to_int16(head).tobytes(), self._pos, self.rate, block.t_ns))
+            self._pos += fs
+            data = data[need:]
+        whole = len(data) // fs * fs
+        if whole:
+            pcm = memoryview(to_int16(data[:whole]).tobytes())
+            for i in range(0, 2 * whole, fb):
+                frames.append(Frame(bytes(pcm[i : i + fb]), self._pos, self.rate, block.t_ns))
+                self._pos += fs
+        rest = data[whole:]
+        self._pending = [rest.copy()] if len(rest) else []  # a copy: the caller's array
+        self._pending_samples = len(rest)
         return frames
 
     def flush(self) -> list[Frame]:
         """End of stream: the last, shorter frame, if any audio is left."""
-        if not self._pending:
+        if not self._pending_samples:
             return []
-        frame = Frame(bytes(self._pending), self._pos, self.rate, self._t_ns)
+        data = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
+        frame = Frame(to_int16(data).tobytes(), self._pos, self.rate, self._t_ns)
         self._pos += frame.frames
-        self._pending.clear()
+        self._pending = []
+        self._pending_samples = 0
         return [frame]
 
     def reset(self) -> None:
         """Forget the frame being filled and the stream position."""
-        self._pending.clear()
+        self._pending = []
+        self._pending_samples = 0
         self._pos = 0
         self._next = None
         self._t_ns = 0

@@ -60,7 +60,8 @@ class _Mono(Block):
 
 
 class Resampler:
-    """Float32 blocks of any channel count in, mono float32 blocks at ``out_rate`` out.
+    """Float32 blocks of any channel count in, mono float32 blocks at ``out_rate`` out (or,
+    when the rates are equal and the input is int16 mono, that int16 audio as it is).
 
     Output equals one-shot ``soxr.resample`` of the whole downmixed input, however the input
     is cut. Samples that are NaN become 0, and samples beyond full scale (infinities, 1e30)
@@ -169,6 +170,10 @@ class Resampler:
         data = block.data
         if data.ndim == 1 and data.dtype == np.float32:
             mono = _full_scale(data)
+        elif self._stream is None and data.dtype == np.int16 and self.channels == 1:
+            # Nothing to filter or mix: int16 goes on as it is, and the framer takes it so
+            # (a telephony stream at 8 kHz: no float round trip, no numpy call per packet).
+            mono = data.reshape(-1)
         else:
             mono = self._mono(data)
         return _Mono(mono, block.start, block.rate, block.t_ns)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from ..blocks import Block, ChannelFrame, Frame
 from ..errors import InputError
 from .base import Chain, Stage
-from .energy_gate import EnergyGate, find_gate
+from .speech_gate import SpeechGate, find_gate
 
 __all__ = ["ChannelSplit"]
 
@@ -42,8 +42,8 @@ class ChannelSplit:
         return len(self.chains)
 
     @property
-    def gates(self) -> list[EnergyGate | None]:
-        """Each channel's energy gate, in channel order (None where it has none)."""
+    def gates(self) -> list[SpeechGate | None]:
+        """Each channel's speech gate, in channel order (None where it has none)."""
         return [find_gate(chain.stages) for chain in self.chains]
 
     def push(self, block: Block) -> list[ChannelFrame]:

@@ -1,10 +1,11 @@
-"""The energy gate's recent frames, so that a display can show the frame being *sent*.
+"""A speech gate's recent frames, so that a display can show the frame being *sent*.
 
 The pipeline reads ahead of a paced sender by seconds (the send queue, a decoded block), so
-the gate's newest frame is not what the service is hearing now. :class:`LevelTrail` keeps the
-last few thousand frames the gate labelled, each with its stream position, how much the gate
-had passed on after it, its level and its label; a reader who knows how much audio went out
-finds the frame it came from (:meth:`LevelTrail.sending`).
+the gate's newest frame is not what the service is hearing now. :class:`LevelTrail` keeps
+the last few thousand frames the gate labelled (once ``SpeechGate.keep_trail()`` asked for
+it), each with its stream position, how much the gate had passed on after it, its level and
+its label; a reader who knows how much audio went out finds where it came from
+(:meth:`LevelTrail.position_of`) and that frame (:meth:`LevelTrail.at`).
 
 One writer (the thread pushing frames through the gate), any number of readers on other
 threads, no lock: a slot is a tuple replaced whole, and the count of frames written is

@@ -35,6 +35,7 @@ def fed_gate(levels, **options):
     """An energy gate that has labelled 100 ms frames of a 440 Hz tone at each amplitude
     (0: digital silence): the pipeline has read all of them, ahead of the sender."""
     gate = EnergyGate(**options)
+    gate.keep_trail()  # as the status line asks when it starts
     t = np.arange(FRAME) / RATE
     for i, amp in enumerate(levels):
         pcm = (amp * 32767 * np.sin(2 * np.pi * 440 * t)).astype("<i2").tobytes()

@@ -4,7 +4,7 @@ The recording (tests/recordings.py): three flite sentences 7 s apart in -53 dBFS
 noise, 26 s. With a sliding-window-minimum floor the server took the noise for speech and
 returned three results of exactly 5.0 s (2.46-7.46, 12.46-17.46...), ended only by
 ``max_chunk_size``, cutting words at the 5 s boundaries. With the detector the energy gate
-uses (``nsaudio.stages.energy``) each result is the sentence with the server's 300 ms
+uses (``nsaudio.detectors.energy``) each result is the sentence with the server's 300 ms
 pre-roll and 200 ms hangover, and every word is recognised.
 """
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from nsaudio.detectors.energy import EnergyDetector, levels_dbfs
 from nsaudio.server.vad import (
     SegmentAudio,
     SegmentEnd,
@@ -11,7 +12,6 @@ from nsaudio.server.vad import (
     SegmentStart,
     VadConfig,
 )
-from nsaudio.stages.energy import EnergyDetector, levels_dbfs
 
 from .server_support import silence_pcm, tone_pcm, voice_pcm
 

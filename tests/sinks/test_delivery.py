@@ -89,3 +89,28 @@ def test_stop_waits_for_a_call_in_progress_and_none_follows():
     assert not stopper.is_alive()
     d.join(5)
     assert calls == ["r0"]
+
+
+def test_take_all_never_waits_and_on_ready_says_when_to_look():
+    looks = []
+    d = Delivery(None, on_failure=lambda err: None, capacity=10, on_ready=lambda: looks.append(1))
+    assert d.take_all() == ([], False)
+    d.put(result(0, full=False))
+    d.put(result(1, full=False))  # replaces the partial not taken
+    d.put(result(2))
+    assert len(looks) == 3
+    items, over = d.take_all()
+    assert [r.text for r in items] == ["r1", "r2"] and not over
+    d.put(result(3))
+    d.end()
+    assert len(looks) == 5
+    items, over = d.take_all()
+    assert [r.text for r in items] == ["r3"] and over  # what was queued, then the end
+    assert d.take_all() == ([], True)
+
+
+def test_take_all_makes_a_consumer_who_must_keep_up():
+    d = Delivery(None, on_failure=lambda err: None, capacity=3)
+    d.take_all()
+    assert all(d.put(result(n)) for n in range(3))
+    assert not d.put(result(3))  # a consumer fell capacity behind: the sink ends the stream

@@ -42,3 +42,29 @@ def test_every_tick_calls_each_stream_until_it_stops():
     seen = len(ticks)
     time.sleep(3 * TICK_S)
     assert len(ticks) == seen >= 3
+
+
+def test_notifies_inside_held_run_once_each_when_the_block_ends():
+    loop = SocketLoop.get()
+    calls: list[int] = []
+    done = threading.Event()
+    with loop.held():
+        for key in range(50):
+            loop.notify(key + 10_000, lambda key=key: calls.append(key))
+            loop.notify(key + 10_000, lambda key=key: calls.append(key))  # the same key again
+        time.sleep(0.2)
+        assert calls == []  # nothing woke the loop yet
+    loop.call(done.set)
+    assert done.wait(5)
+    assert sorted(calls) == list(range(50))  # once per key
+
+
+def test_held_is_per_thread():
+    # Another thread's notify is not held back by this thread's block.
+    loop = SocketLoop.get()
+    ran = threading.Event()
+    with loop.held():
+        other = threading.Thread(target=lambda: loop.notify(20_000, ran.set))
+        other.start()
+        other.join()
+        assert ran.wait(5)

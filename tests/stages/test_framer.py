@@ -96,3 +96,13 @@ def test_pcm_does_not_depend_on_chunking(cuts, frame_ms):
     frames = frames_of(Framer(8000, frame_ms), blocks)
     assert b"".join(f.pcm for f in frames) == to_int16(x).tobytes()
     assert all(f.frames == round(8 * frame_ms) for f in frames[:-1])
+
+
+def test_next_end_says_where_the_frame_being_filled_is_whole():
+    framer = Framer(16000, 100)  # 1600 samples
+    assert framer.next_end is None
+    x = np.zeros(4000, np.float32)
+    assert framer.push(Block(x[:320], 0, 16000, 0)) == [] and framer.next_end == 1600
+    assert len(framer.push(Block(x[:1280], 320, 16000, 0))) == 1 and framer.next_end == 3200
+    framer.push(Block(x[:100], 5000, 16000, 0))  # a gap: a new frame starts where it does
+    assert framer.next_end == 6600

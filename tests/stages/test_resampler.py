@@ -101,6 +101,22 @@ def test_equal_rates_pass_through(tone):
     np.testing.assert_allclose(got, tone.mean(axis=1), atol=1e-7)
 
 
+def test_int16_mono_at_equal_rates_passes_through_and_frames_the_same(tone):
+    pcm = to_int16(np.ascontiguousarray(tone[:, 0]))
+    out = stream(Resampler(44100, 44100, 1), pcm[:, None], 509)
+    assert out.dtype == np.int16 and np.array_equal(out, pcm)  # no float round trip
+    as_float = pcm.astype(np.float32) / 32768
+    for data in (pcm, as_float):  # the frames are those of the same audio given as float
+        framer, frames = Framer(44100, 20), []
+        for b in Resampler(44100, 44100, 1).push(Block(data[:, None], 0, 44100, 0)):
+            frames += framer.push(b)
+        frames += framer.flush()
+        assert b"".join(f.pcm for f in frames) == pcm.tobytes()
+    # Stereo int16 is still mixed in float, and a rate change still filters.
+    assert stream(Resampler(44100, 44100, 2), np.stack([pcm, pcm], 1), 509).dtype == np.float32
+    assert stream(Resampler(44100, 16000, 1), pcm[:, None], 509).dtype == np.float32
+
+
 def test_nan_and_inf_do_not_smear():
     x = np.zeros(48000, np.float32)
     x[1000] = np.nan

@@ -25,9 +25,9 @@ def frames(levels):
 
 def test_ungated_every_frame_passes_and_maps_to_itself():
     gate = EnergyGate()
+    trail = gate.keep_trail()
     for f in frames([0.0] * 10 + [0.3] * 10):
         gate.push(f)
-    trail = gate.trail
     assert trail.position_of(0) == 0
     assert trail.position_of(5 * FRAME) == 5 * FRAME
     assert trail.position_of(5 * FRAME + 100) == 5 * FRAME + 100
@@ -38,10 +38,10 @@ def test_ungated_every_frame_passes_and_maps_to_itself():
 
 def test_gated_a_gap_maps_to_its_start_and_ends_where_the_gate_saw_it_end():
     gate = EnergyGate(skip_silence=True, pre_roll_ms=300, tail_ms=0, hangover_ms=0)
+    trail = gate.keep_trail()
     levels = [0.0] * 10 + [0.3] * 5 + [0.0] * 20 + [0.3] * 5
     for f in frames(levels):
         gate.push(f)
-    trail = gate.trail
     first = 8 * FRAME  # 3 frames of pre-roll, then 5 of speech: 8 frames passed
     assert trail.position_of(1) == 7 * FRAME + 1  # the pre-roll goes first
     assert trail.position_of(first) == 15 * FRAME  # the end of the first burst
@@ -84,3 +84,17 @@ def test_a_reader_on_another_thread_always_sees_frames_in_order():
         checks += 1
     writer.join()
     assert checks > 0
+
+
+def test_a_gate_keeps_no_trail_until_asked_and_the_same_one_after():
+    gate = EnergyGate()
+    for f in frames([0.3] * 3):
+        gate.push(f)
+    assert gate.trail is None  # nothing measured for a display nobody runs
+    trail = gate.keep_trail()
+    assert gate.keep_trail() is trail and trail.entries() == []
+    for f in frames([0.3] * 3):
+        gate.push(f)
+    assert len(trail.entries()) == 3
+    gate.reset()
+    assert trail.entries() == [] and gate.trail is trail

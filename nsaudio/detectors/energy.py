@@ -1,9 +1,10 @@
-"""The one energy speech detector: a frame's level against an adaptive noise floor.
+"""The energy speech detector: a frame's level against an adaptive noise floor.
 
-Both the client's :class:`~nsaudio.stages.EnergyGate` and the local server's segmenter
-(``nsaudio.server.vad``) decide speech with :class:`EnergyDetector`; they differ only in
-what they do with the decision (the gate holds it for a hangover, the server opens and
-closes segments).
+The default detector of both the client's gate (:class:`~nsaudio.stages.SpeechGate`,
+:class:`~nsaudio.stages.EnergyGate`) and the local server's segmenter (``nsaudio.server.vad``);
+they differ only in what they do with the decision (the gate holds it for a hangover, the
+server opens and closes segments). It is good in steady noise and fooled by noise whose level
+moves (music, clicks, other voices): ``nsaudio.detectors.silero`` is the other choice.
 
 The floor follows a frame's level down at once and creeps up at ``floor_rise_db_per_s``:
 steady noise becomes the floor within seconds, and the dips between syllables keep it
@@ -29,6 +30,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import InputError
+
+Int16Frames = npt.NDArray[np.int16]
 
 __all__ = ["SILENCE_DB", "EnergyDetector", "level_dbfs", "levels_dbfs"]
 
@@ -58,8 +61,16 @@ def levels_dbfs(frames: npt.NDArray[np.int16]) -> npt.NDArray[np.float64]:
 class EnergyDetector:
     """``score(level_db, seconds)`` updates the floor with one frame and returns its score.
 
-    ``floor_db`` is the current floor; ``reset()`` starts over at ``initial_floor_db``.
+    ``scores(frames, rate)`` is the :class:`~nsaudio.detectors.SpeechDetector` verb: the
+    scores of consecutive frames, unclipped, so that ``score >= threshold`` is the decision
+    at any threshold (see :meth:`is_speech`). ``floor_db`` is the current floor; ``reset()``
+    starts over at ``initial_floor_db``. ``threshold`` must be a positive number; the keyword
+    arguments tune the floor (its lowest value, where it starts, how fast it rises) and the
+    score (``margin_db`` above the floor is 0, ``margin_db + span_db`` is 1).
     """
+
+    name = "energy"
+    onset_lag_ms = 0.0  # it hears the first loud frame as it comes
 
     def __init__(
         self,
@@ -86,7 +97,14 @@ class EnergyDetector:
         self.reset()
 
     def reset(self) -> None:
+        """Forget the stream: the floor starts over at ``initial_floor_db``."""
         self.floor_db = self.initial_floor_db
+
+    def scores(self, frames: Int16Frames, rate: int) -> list[float]:
+        """Update the floor with each row of ``frames`` (consecutive int16 frames at ``rate``);
+        each row's score, not clipped to 0..1 (speech where it reaches ``threshold``)."""
+        seconds = frames.shape[1] / rate
+        return [self._excess(level, seconds) for level in levels_dbfs(frames).tolist()]
 
     def score(self, level_db: float, seconds: float) -> float:
         """Update the floor with one frame of ``seconds``; its speech score in [0, 1]."""

@@ -1,0 +1,408 @@
+"""The asyncio API: audio from your own event loop to the service, transcripts back.
+
+::
+
+    async with nsaudio.connect(url, key, StreamParams(format="pcm_16k"),
+                               rate=48000, channels=1, dtype="float32", live=True) as stream:
+        await stream.send(chunk)        # a numpy array or bytes, any number of frames
+        async for result in stream:     # partials and finals, absolute times
+            ...
+    # leaving the block flushes the stages, drains, and raises what Pipeline.run() raises
+
+Who does what (the same stages and session engine as ``nsaudio stream``):
+
+- The caller's event loop (FastAPI, Jupyter, your own) runs ``send()``: the chunk is checked
+  whole, then goes through the stages (downmix, soxr, framer, energy gate) a slice at a time,
+  with a turn of the loop between slices, so no call holds the loop for long; frames go to
+  the sink's bounded ring with :meth:`~nsaudio.sinks.neuralspace.NeuralSpaceSink.offer`,
+  which never waits.
+- The socket loop (:mod:`nsaudio.sinks.loop`, one thread for every stream of the process)
+  owns the sockets, as for the CLI.
+- Between them, only bounded structures: the sink's ring (frames) and its delivery
+  (results). Each side tells the other to look again with wake-ups batched per caller loop
+  (:mod:`.wakes`); the caller's side then looks without waiting.
+
+Nothing here blocks the caller's loop: opening, waiting for room, for results and for the
+drain are all awaited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, cast
+
+import numpy as np
+
+from ..blocks import Block, Frame
+from ..errors import AudioLostError, InputError, RingClosed
+from ..losses import Losses
+from ..neuralspace.protocol import StreamParams, Transcript, TranscriptResult
+from ..runner import RunStats, standard_stages
+from ..sinks.neuralspace import NeuralSpaceSink
+from ..sources.chunks import ChunkFormat
+from ..stages import Chain, EnergyGate, Framer
+from .wakes import Looks, Wakes, per_loop
+
+__all__ = ["AsyncStream", "connect"]
+
+#: Input put through the stages in one step of ``send()``: 0.1 s of 48 kHz stereo is about
+#: 0.1 ms of soxr HQ here, so one step never holds the caller's loop long.
+SLICE_SECONDS = 0.1
+#: After a cancellation, how long leaving the block waits for the socket loop to close
+#: the sockets (it takes one of its turns; this only bounds a stuck one).
+SETTLE_SECONDS = 5.0
+
+
+def connect(
+    url: str,
+    key: str,
+    params: StreamParams | None = None,
+    *,
+    rate: int | None = None,
+    channels: int = 1,
+    dtype: str = "float32",
+    live: bool = False,
+    frame_ms: float = 100,
+    channel: int | None = None,
+    gate: bool = False,
+    gate_threshold: float | None = 0.5,
+    quality: str | None = None,
+    buffer_seconds: float = 10.0,
+    **options: Any,
+) -> AsyncStream:
+    """A stream to the service at ``url``, to use as ``async with connect(...) as stream``.
+
+    ``url``: the service's REST base (``https://voice.neuralspace.ai``, or a local server's
+    ``base_url``); ``key``: its API key (any for the local server); ``params``: language,
+    format and the service's settings (:class:`~nsaudio.StreamParams`).
+
+    What ``send()`` will be given: ``rate`` Hz (default: the format's rate), ``channels``,
+    ``dtype`` (int16, int32, float32 or float64; bytes are read as interleaved
+    little-endian samples of it). ``live``: audio that cannot wait (a microphone, a call):
+    when sending falls ``buffer_seconds`` behind, the oldest audio is dropped, counted and
+    reported at the end as :class:`~nsaudio.AudioLostError`; otherwise ``send()`` waits while
+    that much is queued. ``frame_ms``: audio per message (20 to 1000). ``channel``: send one
+    channel (0-based) instead of the mean of all. ``gate``: send only what the energy gate
+    hears as speech (``gate_threshold``, as ``--gate-threshold``; None: no gate, and no
+    speech labels for the drain to check against). ``quality``: soxr's
+    (default LQ live, HQ otherwise). ``options``: the session's settings, as the keyword
+    arguments of :class:`~nsaudio.NeuralSpaceSink` (``drain_timeout``, ``ping_interval``,
+    ``connect_timeout``, ``ca_file``...).
+
+    Nothing connects until the block is entered; bad arguments raise ``InputError`` here.
+    """
+    return AsyncStream(
+        url, key, params, rate=rate, channels=channels, dtype=dtype, live=live,
+        frame_ms=frame_ms, channel=channel, gate=gate, gate_threshold=gate_threshold,
+        quality=quality, buffer_seconds=buffer_seconds, **options,
+    )  # fmt: skip
+
+
+class AsyncStream:
+    """One stream to the service, driven from an asyncio loop; made by :func:`connect`.
+
+    Inside ``async with``: ``await send(chunk)`` any number of times (from one task or
+    several: each chunk goes whole, in call order), ``async for result in stream`` for every
+    result as it arrives (partials too, each replacing the one before; times absolute), and
+    ``await end()`` when the audio is over, so that an iteration in the same task ends after
+    the last result. Leaving the block ends the audio if ``end()`` was not awaited, waits for
+    the drain, and raises what ``Pipeline.run()`` would (untranscribed speech, a service or
+    authentication failure, :class:`~nsaudio.AudioLostError`...). Left by an exception or a
+    cancellation, it stops at once instead: no reconnect, no result after it, no socket left.
+
+    Its arguments (``url``, ``key``, ``params``, ``rate``, ``channels``, ``dtype``, ``live``,
+    ``frame_ms``, ``channel``, ``gate``, ``gate_threshold``, ``quality``, ``buffer_seconds``
+    and the session's settings) are :func:`connect`'s, documented there.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        key: str,
+        params: StreamParams | None = None,
+        *,
+        rate: int | None = None,
+        channels: int = 1,
+        dtype: str = "float32",
+        live: bool = False,
+        frame_ms: float = 100,
+        channel: int | None = None,
+        gate: bool = False,
+        gate_threshold: float | None = 0.5,
+        quality: str | None = None,
+        buffer_seconds: float = 10.0,
+        **options: Any,
+    ) -> None:
+        """See :func:`connect`."""
+        if "on_result" in options:
+            raise InputError("the stream delivers its results itself: iterate it instead")
+        self.params = params or StreamParams()
+        self.format = ChunkFormat(self.params.rate if rate is None else rate, channels, dtype,
+                                  "stream")  # fmt: skip
+        self.live = live
+        stages = standard_stages(
+            cast(Any, self.format), self.params.format, frame_ms=frame_ms, channel=channel,
+            quality=quality or ("LQ" if live else "HQ"), gate_threshold=gate_threshold,
+            skip_silence=gate,
+        )  # fmt: skip
+        self._chain = Chain(stages)
+        # At equal rates nothing is filtered: chunks shorter than a slice wait here, whole,
+        # until they reach the end of the frame being filled, and go through the stages
+        # together (the same frames, out at the same moment; 20 ms packets into 100 ms
+        # frames: a fifth of the stage calls).
+        self._framer: Framer | None = (
+            stages[1] if self.format.rate == self.params.rate and isinstance(stages[1], Framer)
+            else None
+        )  # fmt: skip
+        self._held: list[np.ndarray] = []
+        self._held_frames = 0
+        self._held_t_ns = 0
+        #: The energy gate (None with ``gate_threshold=None``): its level and speech label
+        #: are the stream's meter, as the CLI's status line shows them.
+        self.gate = stages[-1] if isinstance(stages[-1], EnergyGate) else None
+        self.sink = NeuralSpaceSink(
+            url, key, self.params, live=live, ring_seconds=buffer_seconds, **options
+        )
+        self._slice = max(1, round(SLICE_SECONDS * self.format.rate))
+        self._position = 0  # input frames taken so far: the next block's start
+        self._sent_frames = 0  # output frames handed to the sink
+        self._t0 = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wakes: Wakes | None = None
+        self._looks: Looks | None = None
+        self._event: asyncio.Event | None = None
+        self._sending: asyncio.Lock | None = None
+        self._ended = False
+        self._cancelled = False
+        self._results: collections.deque[TranscriptResult] = collections.deque()
+        self._results_over = False
+
+    def __repr__(self) -> str:
+        return f"AsyncStream({self.sink!r}, {self.format!r}, live={self.live})"
+
+    # -- the block ---------------------------------------------------------------------------
+
+    async def __aenter__(self) -> AsyncStream:
+        if self._loop is not None:
+            raise RuntimeError("an AsyncStream is entered once; connect() again for another")
+        self._loop = asyncio.get_running_loop()
+        batches = per_loop(self._loop)
+        self._wakes, self._looks = batches.wakes, batches.looks
+        self._event = asyncio.Event()
+        self._sending = asyncio.Lock()
+        self._t0 = time.perf_counter()
+        self.sink.watch(self._look_again)
+        try:
+            self.sink.start(self.params.rate)
+            await self._until(lambda: self.sink.opened or self.sink.finished)
+            if self.sink.finished:
+                await self._until(lambda: self.sink.settled)
+                self.sink.raise_failure()
+        except BaseException:
+            await self._stop_now()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            await self._stop_now()
+            return  # the exception goes on
+        try:
+            await self.end()
+            await self._until(lambda: self.sink.settled)  # the drain, then the polite close
+        except BaseException:  # cancelled during the drain: stop at once
+            await self._stop_now()
+            raise
+        self.sink.raise_failure()
+        losses = self.losses()
+        if losses:
+            raise AudioLostError(losses.describe(), losses, self.run_stats())
+
+    # -- audio in ---------------------------------------------------------------------------
+
+    async def send(self, chunk: Any) -> None:
+        """Send ``chunk``: a numpy array of the stream's dtype, shape ``(frames,)`` (mono) or
+        ``(frames, channels)``, or bytes of whole interleaved frames; any number of frames.
+
+        Checked whole before anything of it is used: a wrong dtype or shape, NaN or infinite
+        samples, or a send after ``end()`` raise ``InputError`` and nothing of it is sent.
+        Not live, this waits while ``buffer_seconds`` of audio wait to be sent. A stream that
+        failed raises its error here.
+        """
+        t_ns = time.monotonic_ns()  # when the newest sample of the chunk came
+        self._check_open("send()")
+        data = self.format.samples(chunk)
+        sending = self._sending
+        assert sending is not None
+        await sending.acquire()  # whole chunks in call order (not `async with`: a layer less)
+        try:
+            self._check_open("send()")
+            if self._framer is not None:
+                data = self._hold(data, t_ns)
+            rate = self.format.rate
+            for i in range(0, len(data), self._slice):
+                if i:
+                    await asyncio.sleep(0)  # others run between slices of a long chunk
+                piece = data[i : i + self._slice]
+                block = Block(piece, self._position, rate, t_ns)
+                self._position += len(piece)
+                for frame in self._chain.push(block):
+                    await self._put(frame)
+        finally:
+            sending.release()
+
+    def _hold(self, data: np.ndarray, t_ns: int) -> np.ndarray:
+        """What of the input (held chunks, then ``data``) goes through the stages now: all of
+        it, or nothing while it does not reach the end of the frame being filled."""
+        assert self._framer is not None
+        due = self._framer.next_end
+        end = self._position + self._held_frames + len(data)
+        if len(data) < self._slice and due is not None and end < due:
+            self._held.append(data)
+            self._held_frames += len(data)
+            self._held_t_ns = t_ns
+            return data[:0]
+        if not self._held:
+            return data
+        out = np.concatenate([*self._held, data])
+        self._held, self._held_frames = [], 0
+        return out
+
+    async def end(self) -> None:
+        """No more audio: the stages are flushed (the last milliseconds go too) and the drain
+        begins. Results keep coming; an iteration ends after the last. Idempotent; the
+        verdict comes when the block is left."""
+        self._check_entered("end()")
+        assert self._sending is not None
+        if self._ended:
+            return
+        async with self._sending:  # after the send under way, if any
+            if self._ended:
+                return
+            self._ended = True
+            if self._held:  # the last chunks, short of a frame
+                held = np.concatenate(self._held)
+                self._held, self._held_frames = [], 0
+                block = Block(held, self._position, self.format.rate, self._held_t_ns)
+                self._position += len(held)
+                for frame in self._chain.push(block):
+                    await self._put(frame)
+            for frame in self._chain.flush():
+                await self._put(frame)
+            self.sink.end()
+
+    async def _put(self, frame: Frame) -> None:
+        """Hand ``frame`` to the sink, waiting (on this loop) while its ring is full."""
+        assert self._event is not None and self._wakes is not None
+        while True:
+            self._event.clear()  # before the offer: the ring's call for room cannot be missed
+            try:
+                if self.sink.offer(frame, wake=False):
+                    self._wakes.add(self.sink)  # the socket loop hears of it when this turn ends
+                    self._sent_frames += len(frame)
+                    return
+            except RingClosed:  # the stream is over: cancelled, or failing
+                await self._until(lambda: self.sink.settled)
+                self.sink.raise_failure()
+                raise InputError("stream: the stream has ended; nothing more can be sent") from None
+            await self._event.wait()
+
+    # -- results out ------------------------------------------------------------------------
+
+    def __aiter__(self) -> AsyncStream:
+        return self
+
+    async def __anext__(self) -> TranscriptResult:
+        """The next result (partial or full, times absolute); ends when the stream does, or
+        at once after a cancellation."""
+        self._check_entered("iteration")
+        assert self._event is not None
+        while True:
+            if self._cancelled:
+                raise StopAsyncIteration
+            if self._results:
+                return self._results.popleft()
+            if self._results_over:
+                raise StopAsyncIteration
+            self._event.clear()
+            got, over = self.sink.take_results()
+            self._results.extend(got)
+            self._results_over = over
+            if not got and not over:
+                await self._event.wait()
+
+    @property
+    def transcript(self) -> Transcript:
+        """The latest full results and the current partial (see :class:`~nsaudio.Transcript`)."""
+        return self.sink.transcript
+
+    # -- what happened ------------------------------------------------------------------------
+
+    def losses(self) -> Losses:
+        """Live audio dropped before it could be sent (the sink's ring fell behind)."""
+        samples, spans = self.sink.dropped_audio()
+        rate = self.params.rate
+        return Losses(
+            queued=[(a / rate, b / rate) for a, b in spans], queued_seconds=samples / rate
+        )
+
+    def run_stats(self) -> RunStats:
+        """Frames in and out, and seconds since the block was entered."""
+        return RunStats(
+            input_frames=self._position + self._held_frames,
+            output_frames=self._sent_frames,
+            seconds=time.perf_counter() - self._t0 if self._t0 else 0.0,
+        )
+
+    def stats(self) -> dict[str, Any]:
+        """The sink's counters (frames sent, reconnects, drops...) and the input taken."""
+        return {**self.sink.stats(), "input_frames": self._position + self._held_frames}
+
+    # -- the socket loop's side says "look again" -----------------------------------------------
+
+    def _look_again(self) -> None:
+        """From any thread (the socket loop's, mostly): wake this stream's waiters on its loop,
+        with the other streams of that loop asked at the same time (:class:`~.wakes.Looks`)."""
+        if self._looks is not None:
+            self._looks.request(self)
+
+    def _woken(self) -> None:
+        if self._event is not None:
+            self._event.set()
+
+    async def _until(self, ready: Callable[[], bool]) -> None:
+        assert self._event is not None
+        while True:
+            self._event.clear()
+            if ready():
+                return
+            await self._event.wait()
+
+    async def _stop_now(self) -> None:
+        """Cancel the stream (no result after this, no reconnect) and wait, bounded, until the
+        socket loop has closed its sockets."""
+        self._cancelled = True
+        self._ended = True
+        self.sink.cancel()
+        # A stuck socket loop only delays the sockets' end, never this block's.
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._until(lambda: self.sink.settled), SETTLE_SECONDS)
+
+    def _check_entered(self, what: str) -> None:
+        if self._event is None:
+            raise RuntimeError(f"{what} outside 'async with connect(...) as stream'")
+
+    def _check_open(self, what: str) -> None:
+        self._check_entered(what)
+        if self._ended:
+            raise InputError(f"stream: {what} after the stream ended; nothing was sent")

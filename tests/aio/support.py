@@ -1,0 +1,103 @@
+"""Helpers for the asyncio API's tests: feeding a stream, a loop-lag ticker, and counting
+what a stream may leave behind (socket loop tasks, client sockets)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import numpy as np
+import psutil
+
+from nsaudio.aio import AsyncStream
+from nsaudio.sinks.loop import SocketLoop
+
+#: Chunk sizes cycled through when feeding: awkward ones, as a network delivers them.
+CUTS = (1, 17, 509, 4410, 44100, 3)
+
+
+async def feed(
+    stream: AsyncStream,
+    data: np.ndarray,
+    *,
+    cuts: tuple[int, ...] = CUTS,
+    pace: float = 0.0,
+    as_bytes: bool = False,
+    end: bool = True,
+) -> None:
+    """Send ``data`` in chunks of ``cuts`` (every other one as bytes with ``as_bytes``); with
+    ``pace``, at that factor of real time."""
+    rate = stream.format.rate
+    t0 = time.monotonic()
+    i = k = 0
+    while i < len(data):
+        n = cuts[k % len(cuts)]
+        chunk = data[i : i + n]
+        await stream.send(chunk.tobytes() if as_bytes and k % 2 else chunk)
+        i, k = i + n, k + 1
+        if pace:
+            delay = t0 + i / rate / pace - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+    if end:
+        await stream.end()
+
+
+async def collect(stream: AsyncStream) -> list:
+    return [result async for result in stream]
+
+
+class Ticker:
+    """Sleeps ``period`` again and again on the loop and keeps how late each wake-up was: a
+    call that holds the loop shows as lateness."""
+
+    def __init__(self, period: float = 0.005) -> None:
+        self.period = period
+        self.late: list[float] = []
+        self._task: asyncio.Task | None = None
+
+    async def _run(self) -> None:
+        while True:
+            due = time.monotonic() + self.period
+            await asyncio.sleep(self.period)
+            self.late.append(time.monotonic() - due)
+
+    def __enter__(self) -> Ticker:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+    @property
+    def worst(self) -> float:
+        return max(self.late, default=0.0)
+
+
+def socket_loop_tasks() -> int:
+    """Tasks alive on the socket loop (every sink's coroutines), counted on that loop."""
+    sockets = SocketLoop.get()
+
+    async def count() -> int:
+        return len(asyncio.all_tasks()) - 1  # not this one
+
+    return asyncio.run_coroutine_threadsafe(count(), sockets.loop).result(5)
+
+
+def client_sockets(port: int) -> int:
+    """This process's TCP sockets connected to ``port`` (the client's side only)."""
+    return sum(
+        1 for c in psutil.Process().net_connections(kind="tcp") if c.raddr and c.raddr.port == port
+    )
+
+
+def eventually(check: Callable[[], bool], seconds: float = 5.0) -> bool:
+    """Whether ``check()`` comes true within ``seconds`` (sockets close a turn of a loop later)."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
