@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..meter import LevelMeter
 from ..detectors.energy import SILENCE_DB
+from ..meter import LevelMeter
 from ..stages.trail import LevelTrail
 
 __all__ = [
