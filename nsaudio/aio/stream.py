@@ -114,6 +114,10 @@ class AsyncStream:
     the drain, and raises what ``Pipeline.run()`` would (untranscribed speech, a service or
     authentication failure, :class:`~nsaudio.AudioLostError`...). Left by an exception or a
     cancellation, it stops at once instead: no reconnect, no result after it, no socket left.
+
+    Its arguments (``url``, ``key``, ``params``, ``rate``, ``channels``, ``dtype``, ``live``,
+    ``frame_ms``, ``channel``, ``gate``, ``gate_threshold``, ``quality``, ``buffer_seconds``
+    and the session's settings) are :func:`connect`'s, documented there.
     """
 
     def __init__(

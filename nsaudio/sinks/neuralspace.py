@@ -113,7 +113,10 @@ def _flush(ws: Any) -> None:
 class NeuralSpaceSink:
     """Streams int16 LE frames to the service; see the module docstring for who owns what.
 
-    ``config`` (a :class:`~nsaudio.sinks.config.SessionConfig`) holds every setting; its
+    ``base_url``: the service's REST base (``https://voice.neuralspace.ai``; ``http`` maps to
+    ``ws`` and ``https`` to ``wss`` for the stream); ``api_key``: sent only in the REST
+    calls' ``Authorization`` header, never shown; ``params``: what the stream's URL carries
+    (:class:`~nsaudio.neuralspace.protocol.StreamParams`: language, format...). ``config`` (a :class:`~nsaudio.sinks.config.SessionConfig`) holds every setting; its
     fields may be given as keyword arguments instead (``pace=1.0, live=True``...).
     ``on_result`` is called with every result (partials too) on a thread of its own; without
     it, iterate ``results()``. ``connector`` replaces how sessions are opened (tests);
@@ -218,6 +221,8 @@ class NeuralSpaceSink:
         self._sockets.call(self._start)
 
     def write(self, frame: Frame) -> None:
+        """Queue ``frame`` for the connection (waits for room when the queue of a file is
+        full; a live stream's queue drops its oldest instead, counted)."""
         if self._ring is None or self._sockets is None:
             raise RuntimeError("NeuralSpaceSink.write() before open()")
         try:
@@ -283,6 +288,7 @@ class NeuralSpaceSink:
         yield from self._delivery
 
     def stats(self) -> dict[str, Any]:
+        """What the stream did, for reports: the counters, and the queue's drops and high water."""
         m = self._machine
         out: dict[str, Any] = dict(vars(m.counters))
         out["speech_samples"] = m.coverage.speech_samples

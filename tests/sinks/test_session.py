@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nsaudio.blocks import Frame
+from nsaudio.cli.exits import exit_status
 from nsaudio.errors import AuthenticationError, ServiceError
 from nsaudio.sinks.config import SessionConfig
 from nsaudio.sinks.session import (
@@ -393,7 +394,7 @@ def test_the_reconnect_budget_runs_out_and_says_which_seconds_are_missing():
     h.after_send = cut
     h.run(make_frames())
     error = h.outcome.error
-    assert error is not None and error.exit_status == 1
+    assert error is not None and exit_status(error) == 1
     message = str(error)
     assert message.startswith("gave up reconnecting after 2 s: cannot open the WebSocket")
     # The speech after the first final, up to the cut (not the silence before it), and the
@@ -642,7 +643,7 @@ def test_a_service_that_never_answers_fails_naming_the_speech_within_a_bounded_t
     while h.outcome is None:
         h.advance(0.1)
     error = h.outcome.error
-    assert error is not None and error.exit_status == 1
+    assert error is not None and exit_status(error) == 1
     assert str(error) == (
         "the service sent no final result for the last speech in 5 s after 5.0 s more "
         "silence; untranscribed: 1.0-2.0 s of the stream"
