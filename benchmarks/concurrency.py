@@ -61,17 +61,18 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# This checkout's nsaudio (not an installed copy), and the benchmarks beside this one.
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 
-from aio_streams import run_async_telephony
-from latency import percentiles, run_stream, speechlike
+from aio_streams import run_async_telephony  # noqa: E402
+from latency import percentiles, run_stream, speechlike  # noqa: E402
 
-from nsaudio.blocks import Frame
-from nsaudio.detectors import SileroBatcher, make_detector
-from nsaudio.neuralspace.protocol import StreamParams
-from nsaudio.server.child import ServerProcess
-from nsaudio.sinks.neuralspace import NeuralSpaceSink
-from nsaudio.stages import SpeechGate, push_together
+from nsaudio.blocks import Frame  # noqa: E402
+from nsaudio.detectors import SileroBatcher, make_detector  # noqa: E402
+from nsaudio.neuralspace.protocol import StreamParams  # noqa: E402
+from nsaudio.server.child import ServerProcess  # noqa: E402
+from nsaudio.sinks.neuralspace import NeuralSpaceSink  # noqa: E402
+from nsaudio.stages import SpeechGate, push_together  # noqa: E402
 
 PACKET_MS = 20  # telephony: one RTP packet
 PATTERNS = 8  # distinct looped audio patterns shared by the streams

@@ -126,7 +126,7 @@ def measure(rec: Recording, tail: str, pre_roll: str) -> dict[str, Any]:
 def table(title: str, runs: dict[str, Any]) -> None:
     print(f"\n{title}")
     print(f"  {'run':8} {'sent s':>7} {'share':>6} {'fulls':>5} {'max dt s':>9} {'WER':>6}"
-          "   (sent: by the sink, its end silence included; share: the gate's, of the recording)")  # fmt: skip
+          "   (sent: the audio the sink sent, the silence it adds at the end apart; share: the gate's, of the recording)")  # fmt: skip
     for name, run in runs.items():
         dt = run["max_time_difference_s"]
         shown = "missing" if dt == math.inf else f"{dt:.3f}"

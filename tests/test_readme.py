@@ -25,7 +25,9 @@ def test_readme_opens_with_the_two_setup_commands():
 # The Python API's example and those for audio from your own code: each prints the fixture's
 # two sentences (the split example, further on, has a test of its own).
 EXAMPLES = re.findall(
-    r"```python\n(.*?)```", README[: README.index("## A session per channel")], re.S
+    r"```python\n(.*?)```",
+    README[README.index("## The Python API") : README.index("## A session per channel")],
+    re.S,
 )
 
 

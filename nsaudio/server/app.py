@@ -243,10 +243,10 @@ class LocalServer:
                     process_request=RestApi(self.tokens, self._api_key),
                     server_header="nsaudio-local",
                     max_size=MAX_MESSAGE_BYTES,
-                    # Frames of up to 1 MiB each bound memory per session; enough of them
-                    # that reading (and so answering pings) goes on while a decode is busy:
-                    # a client keeps up to 2 s unconfirmed, 20 frames of 100 ms, 100 of 20.
-                    max_queue=64,
+                    # Frames of up to 1 MiB each bound memory per session (32 MiB); enough of
+                    # them that reading (and so answering pings) goes on while a decode is
+                    # busy: a client keeps up to 2 s unconfirmed, 20 frames of 100 ms.
+                    max_queue=32,
                     ping_interval=None,  # loopback: a dead peer shows as a TCP close
                     close_timeout=2,
                     logger=ws_log,

@@ -417,8 +417,19 @@ class NeuralSpaceSink:
 
     def _start(self) -> None:
         assert self._sockets is not None
-        self._sockets.every_tick(id(self), lambda: self._now(self._machine.tick))
+        self._sockets.every_tick(id(self), self._tick)
         self._now(self._machine.start)
+
+    def _tick(self) -> None:
+        """Every stream, ten times a second: the machine looks at its clock. Most ticks say
+        nothing, and then the feeder has nothing new to look at either."""
+        try:
+            actions = self._machine.tick(time.monotonic())
+            if actions:
+                self._apply(actions)
+                self._feed()
+        except BaseException as err:  # a callback of the loop's: nobody else would see it
+            self._crash(err)
 
     def _feed(self) -> None:
         """The one path from the ring to the machine: frames as the machine, the connection's

@@ -95,8 +95,9 @@ def test_full_results_come_in_start_order_though_finalised_out_of_it(runs):
         ("agent", "i would like a cup of hot coffee"),  # starts first, finalised last
         ("customer", "the milk is in the fridge"),
     ]
-    coffee, milk = said[2], said[3]
-    assert milk["send_time"] < coffee["send_time"]  # the service finalised it first
+    # Which of the two the service finalised first depends on how its two decoders share
+    # the CPU at --pace 0 (usually the milk, which ends first); results finalised out of
+    # start order are merged in order whatever the timing: tests/sinks/test_merge.py.
 
 
 def test_record_keeps_one_wav_per_channel_of_what_that_channel_sent(runs):
