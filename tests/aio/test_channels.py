@@ -19,7 +19,7 @@ import pytest
 import soundfile as sf
 
 import nsaudio
-from nsaudio.errors import InputError, ServiceError
+from nsaudio.errors import AudioLostError, InputError, ServiceError
 from nsaudio.neuralspace.protocol import StreamParams
 from nsaudio.server.app import LocalServer
 
@@ -252,6 +252,39 @@ def test_leaving_early_stops_every_channel_and_leaves_nothing_behind(speech20, f
     assert eventually(lambda: client_sockets(server.port) == 0), "a socket was left open"
     assert eventually(lambda: socket_loop_tasks() == tasks_before), "a task was left running"
     assert server.attempts == 2 and len(server.sessions) == 2  # no reconnect
+
+
+def test_live_audio_one_channel_dropped_is_reported_at_the_end_and_the_other_is_whole(
+    fault_server,
+):
+    # As connect()'s test: one channel's session (the first to connect) stops reading for
+    # good after 1.5 s and its reconnect hangs 3 s, while audio keeps coming at real time.
+    audio = make_speech(8, rate=16000, channels=2)
+    server = fault_server({0: Plan(at_bytes=48000, action="stall"), 2: Plan(hang=3)})
+    seen: list = []
+
+    async def main():
+        async with nsaudio.connect_channels(
+            server.base_url, server.api_key, rate=16000, live=True, buffer_seconds=0.5,
+            ping_interval=0.3, ping_timeout=0.3, connect_timeout=1.0,
+        ) as stream:  # fmt: skip
+            results = asyncio.create_task(collect(stream))
+            await feed(stream, audio.data, cuts=(160,), pace=1.0)
+            seen.extend(await results)
+
+    with pytest.raises(AudioLostError) as lost:
+        bounded(main())
+    losses = lost.value.losses
+    assert losses.queued_seconds > 0 and losses.captured_seconds == 0
+    assert str(lost.value).endswith("): the connection fell behind the live audio")
+    said = {name: words(results) for name, results in by_channel(seen).items()}
+    assert sorted(said) == ["ch1", "ch2"]
+    assert audio.words in said.values()  # the channel that kept up: every word
+    for got in said.values():  # the other: what it kept, once each, up to its end
+        assert set(got) <= set(audio.words) and len(set(got)) == len(got)
+        assert got[-10:] == audio.words[-10:]
+    check_times([r.to_dict() for r in seen if r.channel == "ch1"], gaps=True)
+    check_times([r.to_dict() for r in seen if r.channel == "ch2"], gaps=True)
 
 
 def by_channel(results) -> dict[str, list]:
