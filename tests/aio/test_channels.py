@@ -196,6 +196,39 @@ def test_a_chunk_of_another_channel_count_is_refused_whole(fault_server):
     assert len(server.sessions) == 2
 
 
+def test_a_long_chunk_goes_through_in_slices_with_the_loop_turning_between(speech20, fault_server):
+    # 20 s of 48 kHz stereo in one call, both channels: other tasks run between its 0.1 s
+    # slices (counted as turns of the loop), and every word of each channel arrives.
+    server = fault_server()
+    turns = 0
+
+    async def spin() -> None:
+        nonlocal turns
+        while True:
+            await asyncio.sleep(0)
+            turns += 1
+
+    async def main() -> tuple[list, int]:
+        async with nsaudio.connect_channels(
+            server.base_url, server.api_key, rate=48000, live=True, buffer_seconds=30
+        ) as stream:
+            spinner = asyncio.create_task(spin())
+            await asyncio.sleep(0)
+            before = turns
+            await stream.send(speech20.audio.data)  # live: never waits for room
+            during = turns - before
+            spinner.cancel()
+            await stream.end()
+            return await collect(stream), during
+
+    got, during = bounded(main())
+    assert during >= 190, during  # 200 slices: a turn of the loop after each but the last
+    channels = by_channel(got)
+    assert sorted(channels) == ["ch1", "ch2"]
+    for name, results in channels.items():
+        assert words(results) == speech20.audio.words, name
+
+
 @pytest.mark.parametrize("how", ["cancel", "raise"])
 def test_leaving_early_stops_every_channel_and_leaves_nothing_behind(speech20, fault_server, how):
     # The task in the block is cancelled (or raises) while another task iterates: the
