@@ -74,6 +74,17 @@ def test_serve_forever_stops_cleanly_on_signal(signum: int) -> None:
             proc.wait()
 
 
+def _socket_buffers_mib() -> int:
+    """The most a loopback connection's receive and send buffers can hold, in MiB."""
+    most = 0
+    for name in ("tcp_rmem", "tcp_wmem"):
+        try:
+            most += int(Path(f"/proc/sys/net/ipv4/{name}").read_text().split()[2])
+        except (OSError, ValueError, IndexError):
+            most += 8 << 20  # not Linux: a generous guess
+    return -(-most // (1 << 20))
+
+
 class GatedEngine(CountingEngine):
     """Blocks in process() until the gate opens, like a decoder that cannot keep up."""
 
@@ -88,7 +99,14 @@ class GatedEngine(CountingEngine):
 
 def test_a_slow_engine_slows_the_sender() -> None:
     """The server reads the next message only after the last one was transcribed: a client
-    sending faster than that is held back by TCP, and the server's memory stays bounded."""
+    sending faster than that is held back by TCP, and the server's memory stays bounded.
+
+    What the sender gets away with before it is held: the server's queue (32 messages) and
+    the two sockets' buffers, which Linux grows on loopback up to ``tcp_rmem`` and
+    ``tcp_wmem``'s maximum (32 MiB and 4 MiB on some machines): the sender offers more than
+    all of that, and must be held back before it has sent it."""
+    held_at = 32 + _socket_buffers_mib() + 2
+    offered = held_at + 16
     GatedEngine.gate.clear()
     with LocalServer(engine_factory=GatedEngine, prewarm=False) as server:
         ws = StreamClient(server).connect(disable_partial="true")
@@ -98,7 +116,7 @@ def test_a_slow_engine_slows_the_sender() -> None:
 
         def send() -> None:
             ws.send_binary(speech)
-            for _ in range(48):  # 48 MiB: far beyond any socket buffer
+            for _ in range(offered):
                 ws.send_binary(block)
                 sent.append(1)
 
@@ -106,11 +124,11 @@ def test_a_slow_engine_slows_the_sender() -> None:
         sender.start()
         time.sleep(1.0)
         held_back = len(sent)
-        assert sender.is_alive() and held_back < 40, held_back
+        assert sender.is_alive() and held_back < held_at, (held_back, held_at)
         GatedEngine.gate.set()
-        sender.join(30)
+        sender.join(60)
         assert not sender.is_alive()
         ws.send_binary(silence_pcm(1.0).tobytes())
-        wait_until(lambda: GatedEngine.processed >= 48 * 32 * 16000, timeout=30)
+        wait_until(lambda: GatedEngine.processed >= offered * 32 * 16000, timeout=60)
         ws.close()
         wait_until(lambda: server.active_sessions == 0)
