@@ -10,13 +10,13 @@ import sys
 import nsaudio
 
 EXPECTED = [
-    "FORMATS", "ArraySource", "AsyncStream", "AudioLostError", "AuthenticationError", "Block", "Chain",
+    "FORMATS", "ArraySource", "AsyncChannelStream", "AsyncStream", "AudioLostError", "AuthenticationError", "Block", "Chain",
     "ChannelFrame", "ChannelSinks", "ChannelSplit", "DetectorError", "DeviceError", "EnergyGate",
     "FileSource", "Frame", "Framer", "InputError", "LocalServer", "MicSource", "NeuralSpaceSink",
     "NsAudioError", "NullSink", "Pipeline", "ProtocolError", "PushSource", "RawSink", "Resampler", "Ring",
     "RingClosed", "ServerProcess", "ServiceError", "Sink", "Source", "SpeechGate", "Stage", "StdinSource",
     "StreamParams", "TeeSink", "ToneSource", "Transcript", "TranscriptResult",
-    "UnsupportedAudioError", "WavSink", "__version__", "connect", "open_source", "split_channels", "standard_stages",
+    "UnsupportedAudioError", "WavSink", "__version__", "connect", "connect_channels", "open_source", "split_channels", "standard_stages",
 ]  # fmt: skip
 
 

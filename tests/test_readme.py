@@ -61,9 +61,18 @@ def test_the_split_channels_command_prints_what_the_readme_shows():
     assert proc.stdout.decode() == shown
 
 
+SPLIT_EXAMPLES = re.findall(r"```python\n(.*?)```", SPLIT, re.S)
+
+
+def test_there_is_a_split_example_for_each_api():
+    apis = ["split_channels(", "nsaudio.connect_channels("]
+    found = [next(i for i, code in enumerate(SPLIT_EXAMPLES) if api in code) for api in apis]
+    assert found == [0, 1]
+
+
 @pytest.mark.server
-def test_the_split_channels_python_example_labels_every_line():
-    code = re.search(r"```python\n(.*?)```", SPLIT, re.S).group(1)
+@pytest.mark.parametrize("code", SPLIT_EXAMPLES, ids=["threads", "asyncio"])
+def test_each_split_channels_python_example_labels_every_line(code):
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
     )
