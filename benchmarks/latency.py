@@ -204,7 +204,8 @@ def run_stream(
     return {
         "overhead": overhead,
         "oldest_age": oldest_sample_ages_ms(sent, logged.log, source.rate, params.rate),
-        "dropped_frames": stats.get("dropped_frames", 0) + source_stats.get("dropped_frames", 0),
+        # Frames the sink dropped, and the capture's dropped blocks (10 ms each): what was lost.
+        "dropped_frames": stats.get("dropped_frames", 0) + source_stats.get("dropped", 0),
         "overflows": source_stats.get("overflows", 0),
         "frames": stats["frames_sent"],
         "reconnects": stats.get("reconnects", 0),

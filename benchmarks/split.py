@@ -10,7 +10,11 @@ whether every full result carries the channel's label, and the largest differenc
 the split run's result times and the run alone; then whether the merged full results came
 in start-time order, and how long each run took.
 
-    python benchmarks/split.py [--runs 3] [--json FILE]
+With ``--api async`` the split run goes through the asyncio API instead
+(``nsaudio.connect_channels()`` in this process, the file sent unpaced in 20 ms chunks, a
+local server in a child process); the runs alone stay the command line's.
+
+    python benchmarks/split.py [--runs 3] [--api cli|async] [--json FILE]
 
 The issue's bar: each channel's words exact (WER 0) with its label, times within 20 ms of
 the mono runs of each channel.
@@ -19,6 +23,7 @@ the mono runs of each channel.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import subprocess
 import sys
@@ -50,10 +55,42 @@ def stream(path: Path, *options: str) -> tuple[list[dict], float]:
     return [r for r in results if r["full"] and r["text"]], seconds
 
 
-def one_run(folder: Path) -> dict:
+def stream_async(path: Path, names: list[str]) -> tuple[list[dict], float]:
+    """``path`` through ``nsaudio.connect_channels()``: its full results, as JSON Lines'."""
+    import nsaudio
+
+    audio, rate = sf.read(path, dtype="int16")
+    step = rate // 50
+
+    async def main(url: str) -> list[dict]:
+        async with nsaudio.connect_channels(
+            url, "any-key", nsaudio.StreamParams(language="en"), rate=rate,
+            channels=audio.shape[1], names=names, dtype="int16", ping_timeout=60,
+        ) as conn:  # fmt: skip
+
+            async def send_all() -> None:
+                for i in range(0, len(audio), step):
+                    await conn.send(audio[i : i + step])
+                await conn.end()
+
+            sender = asyncio.create_task(send_all())
+            got = [r.to_dict() async for r in conn if r.full and r.text]
+            await sender
+        return got
+
+    with nsaudio.ServerProcess() as server:
+        t0 = time.monotonic()
+        results = asyncio.run(main(server.base_url))
+        return results, time.monotonic() - t0
+
+
+def one_run(folder: Path, api: str) -> dict:
     names = CALL["names"]
-    merged, split_s = stream(FIXTURES / CALL["file"], "--split-channels",
-                             "--channel-names", ",".join(names))  # fmt: skip
+    if api == "async":
+        merged, split_s = stream_async(FIXTURES / CALL["file"], names)
+    else:
+        merged, split_s = stream(FIXTURES / CALL["file"], "--split-channels",
+                                 "--channel-names", ",".join(names))  # fmt: skip
     audio, rate = sf.read(FIXTURES / CALL["file"], dtype="int16")
     run: dict = {"split_s": split_s, "channels": {}}
     for i, (name, texts) in enumerate(zip(names, CALL["channel_texts"], strict=True)):
@@ -88,15 +125,17 @@ def one_run(folder: Path) -> dict:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--api", choices=("cli", "async"), default="cli",
+                   help="the split run through the command line or connect_channels()")  # fmt: skip
     p.add_argument("--json", metavar="FILE", help="also write every figure to FILE")
     args = p.parse_args()
     with open("/proc/loadavg") as f:
         load = f.read().split()[:3]
-    print(f"load average at start: {' '.join(load)}")
+    print(f"load average at start: {' '.join(load)}; split run through: {args.api}")
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.runs):
-            run = one_run(Path(tmp))
+            run = one_run(Path(tmp), args.api)
             runs.append(run)
             print(f"\nrun {i + 1}: split {run['split_s']:.1f} s; labelled {run['labelled']}; "
                   f"in start order {run['in_start_order']}")  # fmt: skip
@@ -118,7 +157,9 @@ def main() -> int:
     )
     print(f"\nbar (WER 0, labelled, times within 20 ms, in order) in every run: {ok}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"load_average": load, "runs": runs}, indent=2))
+        Path(args.json).write_text(
+            json.dumps({"load_average": load, "api": args.api, "runs": runs}, indent=2)
+        )
     return 0 if ok else 1
 
 

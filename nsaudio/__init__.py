@@ -5,7 +5,7 @@ The pipeline, as the package layout draws it::
     sources/ ──ring──▶ stages/ (Resampler ▶ Framer ▶ SpeechGate) ──▶ sinks/ ──▶ service
 
 ``Pipeline`` runs it on threads; ``connect()`` (``nsaudio.aio``) runs the same stages and
-sink from your own asyncio loop.
+sink from your own asyncio loop, and ``connect_channels()`` a session per channel.
 
 ``import nsaudio`` loads nothing heavy: each name below is imported on first use, so the
 command line starts fast and works where PortAudio or the server extras are missing.
@@ -67,12 +67,15 @@ _EXPORTS = {
     "ServerProcess": ".server.child",
     "LocalServer": ".server.app",
     "AsyncStream": ".aio",
+    "AsyncChannelStream": ".aio",
     "connect": ".aio",
+    "connect_channels": ".aio",
 }
 
 __all__ = [
     "FORMATS",
     "ArraySource",
+    "AsyncChannelStream",
     "AsyncStream",
     "AudioLostError",
     "AuthenticationError",
@@ -116,6 +119,7 @@ __all__ = [
     "WavSink",
     "__version__",
     "connect",
+    "connect_channels",
     "open_source",
     "split_channels",
     "standard_stages",
@@ -126,7 +130,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .aio import AsyncStream, connect
+    from .aio import AsyncChannelStream, AsyncStream, connect, connect_channels
     from .blocks import Block, ChannelFrame, Frame
     from .channels import split_channels
     from .errors import (

@@ -109,7 +109,9 @@ def split_channels(
     (default ``ch1``, ``ch2``...; see :func:`channel_names`); ``on_result``: takes every
     merged result (else iterate ``pipeline.results()``); ``limit_seconds``: input to take;
     ``hold_seconds``: see :class:`~nsaudio.sinks.channels.ChannelSinks`. The rest are
-    :func:`~nsaudio.runner.standard_stages` 's, for every channel's stages.
+    :func:`~nsaudio.runner.standard_stages` 's, for every channel's stages: ``frame_ms``,
+    ``quality`` (soxr's), ``gate_threshold``, ``skip_silence``, ``pre_roll_ms`` and
+    ``tail_ms``.
     """
     labels = channel_names(names, source.channels, source.name)
     rate = format_rate(fmt)

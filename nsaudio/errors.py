@@ -2,9 +2,10 @@
 
 ::
 
-    NsAudioError                               exit status
+    NsAudioError                               exit status of the nsaudio command
     ├── InputError (ValueError)                    2   bad argument, unreadable or unsupported audio
     │   ├── UnsupportedAudioError                  2   a file that is not audio nsaudio can decode
+    │   ├── MissingExtraError                      2   an optional part is not installed (pip extra)
     │   ├── DeviceError                            2   no such input device, busy, PortAudio missing
     │   └── DetectorError                          2   a speech detector's extra or model missing
     ├── ServiceError (RuntimeError)                1   the service or the network failed
@@ -26,9 +27,10 @@
 ``ServiceError.retryable`` says whether trying again may help (a 5xx or a dropped
 connection) or not (a 4xx). ``UntranscribedError`` names the seconds of speech
 that no full result covered; when a failure caused it (``__cause__``), its exit status is
-the cause's (3 for a rejected token). Every class carries the CLI's ``exit_status``. The server's
-classes are defined beside the code that raises them (``server/app.py``, ``server/params.py``,
-``server/engines.py``), on :class:`ServerError`.
+the cause's (3 for a rejected token). The exit statuses are the command line's
+(``nsaudio.cli.exits`` decides them from the class); the library's errors carry none. The
+server's classes are defined beside the code that raises them (``server/app.py``,
+``server/params.py``, ``server/engines.py``), on :class:`ServerError`.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ __all__ = [
     "DetectorError",
     "DeviceError",
     "InputError",
+    "MissingExtraError",
     "NsAudioError",
     "ProtocolError",
     "RingClosed",
@@ -55,17 +58,18 @@ __all__ = [
 class NsAudioError(Exception):
     """Base class of every error nsaudio raises on purpose."""
 
-    exit_status = 1
-
 
 class InputError(NsAudioError, ValueError):
     """A bad argument or bad input audio: fix the command line or the file."""
 
-    exit_status = 2
-
 
 class UnsupportedAudioError(InputError):
     """The input is not audio that nsaudio can decode."""
+
+
+class MissingExtraError(InputError):
+    """An optional part of nsaudio is not installed; the message names the
+    ``pip install 'nsaudio[...]'`` that brings it."""
 
 
 class DeviceError(InputError):
@@ -78,7 +82,7 @@ class DetectorError(InputError):
 
 
 class ServiceError(NsAudioError, RuntimeError):
-    """The speech service or the network failed.
+    """The speech service or the network failed: ``message`` says how.
 
     ``retryable`` is true where trying again may help (5xx, a dropped connection);
     ``status`` is the HTTP status or WebSocket close code, where there was one.
@@ -89,8 +93,6 @@ class ServiceError(NsAudioError, RuntimeError):
     stream ended before all its input was sent, the second from which nothing was; both
     show in the message.
     """
-
-    exit_status = 1
 
     def __init__(self, message: str, *, retryable: bool = True, status: int | None = None):
         super().__init__(message)
@@ -114,13 +116,12 @@ class ServiceError(NsAudioError, RuntimeError):
 
 
 class AuthenticationError(ServiceError):
-    """The API key or token was rejected (HTTP 401/403, or close 1008 for the token).
+    """The API key or token was rejected (HTTP 401/403, or close 1008 for the token):
+    ``message`` says how, ``status`` is that code; never retryable.
 
     ``credential`` says which: ``"key"`` (the REST API refused the API key: final) or
     ``"token"`` (the WebSocket refused a session token: worth one fresh token).
     """
-
-    exit_status = 3
 
     def __init__(self, message: str, *, status: int | None = None, credential: str = "key") -> None:
         super().__init__(message, retryable=False, status=status)
@@ -130,7 +131,7 @@ class AuthenticationError(ServiceError):
 class UntranscribedError(ServiceError):
     """The stream ended, and speech it sent never got a full result: the service fell
     silent, or the end's deadline passed, or the speech outgrew the replay buffer while the
-    connection was away. ``missing`` names it (see :class:`ServiceError`)."""
+    connection was away. ``message`` says why; ``missing`` names it (see :class:`ServiceError`)."""
 
     def __init__(self, message: str, missing: list[tuple[float, float]] | None = None) -> None:
         super().__init__(message, retryable=False)
@@ -138,7 +139,8 @@ class UntranscribedError(ServiceError):
 
 
 class ProtocolError(ServiceError):
-    """The service sent something the protocol does not allow."""
+    """The service sent something the protocol does not allow (``message``, ``retryable``
+    and ``status`` as for :class:`ServiceError`)."""
 
 
 class ConsumerError(NsAudioError):
@@ -164,11 +166,10 @@ class AudioLostError(NsAudioError, RuntimeError):
 
     Raised by ``Pipeline.run()`` (and at the end of ``results()``) once the stream has
     otherwise ended well: every result the service sent has been delivered, so only the
-    lost audio is missing from the transcript. ``losses`` (:class:`nsaudio.losses.Losses`)
-    says how much and where; ``stats`` is the run's ``RunStats``.
+    lost audio is missing from the transcript. ``message`` says it in a line; ``losses``
+    (:class:`nsaudio.losses.Losses`) says how much and where; ``stats`` is the run's
+    ``RunStats``.
     """
-
-    exit_status = 1
 
     def __init__(self, message: str, losses: Any = None, stats: Any = None) -> None:
         super().__init__(message)

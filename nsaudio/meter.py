@@ -3,17 +3,24 @@
 Pure: no I/O, no threads, no clock of its own. ``nsaudio check`` feeds :class:`LevelStats`
 the input blocks (before resampling: resampling smooths clipped plateaus into peaks below
 full scale, hiding the clipping) and the frames after the energy gate, then asks for a
-:class:`Verdict`. The rules, the first that applies wins:
+:class:`Verdict`. The verdict says what ``nsaudio stream`` will make of the audio: the gate
+is the one ``stream --gate`` uses, and the local server's VAD decides speech with the same
+detector at the same threshold. The rules, the first that applies wins:
 
-1. ``silence``   the peak is below -60 dBFS (``silence_peak_db``): nothing is coming in.
-2. ``clipping``  at least 0.1 % (``clip_fraction``) of the input samples are at full scale or
-   within one 16-bit step of it (or beyond it, in float input): the gain is too high.
-3. ``silence``   no frame stood out of the noise floor as speech (the energy gate's decision):
-   there is signal, but nothing that sounds like someone talking.
-4. ``too quiet`` speech was found, but the peak is below -35 dBFS (``quiet_peak_db``) or the
-   RMS of the speech frames below -45 dBFS (``quiet_rms_db``): a service's VAD and
-   recogniser will miss much of it.
-5. ``audible``   otherwise.
+1. ``clipping``  at least 0.1 % (``clip_fraction``) of the input samples are at full scale or
+   within one 16-bit step of it (or beyond it, in float input): the gain is too high, and a
+   recogniser mishears distorted speech (the clipped fixture: WER 0.86).
+2. ``silence``   no frame stands out of the noise floor as speech, and none would 20 dB
+   louder (``louder_db``): ``--gate`` sends nothing and no text comes back.
+3. ``tone``      most (``tone_fraction``, 60 %) of the loud speech frames are one steady
+   frequency (a dial tone, a test sine, a whistle): the gate sends it as speech, and a
+   recogniser finds no words in it.
+4. ``too quiet`` the gate hears less than ``quiet_ratio`` (80 %) of the speech it would hear
+   20 dB louder: the detector's floor stops at -80 dBFS, so speech that quiet is cut up or
+   missed, by ``--gate`` and by a VAD like the local server's (the speech fixture peaking at
+   -55 dBFS is heard in 58 of the 99 frames it would be 20 dB louder, and comes back as wrong
+   words; peaking at -50 dBFS, 98 of 99, word for word).
+5. ``audible``   otherwise: it will be sent, and heard.
 
 Levels are dBFS: 0 is full scale (a full-scale sine's RMS is -3), and silence floors at
 -100, so every number stays finite (and valid JSON).
@@ -27,22 +34,40 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .blocks import Block, Frame
+from .stages.energy_gate import EnergyGate
 
-__all__ = ["CLIP_LEVEL", "VERDICTS", "LevelMeter", "LevelStats", "Verdict", "block_peak", "db"]
+__all__ = [
+    "CLIP_LEVEL",
+    "VERDICTS",
+    "LevelMeter",
+    "LevelStats",
+    "Verdict",
+    "block_peak",
+    "db",
+    "dominant_tone",
+]
 
 #: Magnitudes at or above this count as clipped: full scale, or one 16-bit step below it.
 CLIP_LEVEL = 32766 / 32768
 _CLIP_INT16 = 32766
 FLOOR_DB = -100.0
 
-VERDICTS = ("audible", "too quiet", "clipping", "silence")
+VERDICTS = ("audible", "too quiet", "tone", "clipping", "silence")
+#: A frame quieter than this is not looked at for a tone (digital silence held as speech
+#: by the gate's hangover has no frequency).
+_TONE_MIN_DB = -90.0
+#: Share of a frame's energy within two bins of its strongest that makes it one tone. Speech
+#: frames here: 2-30 % of them pass (flite fixtures); a sine, with or without noise, 100 %.
+_TONE_PEAK_SHARE = 0.95
 
 #: What to do about a verdict, for a live input and for a recording.
 _HINTS = {
     "audible": ("", ""),
     "too quiet": (
-        "raise the input gain or move closer to the microphone",
-        "amplify or normalise the recording",
+        "raise the input gain or move closer to the microphone: the gate and a service's VAD "
+        "would miss part of the speech",
+        "amplify or normalise the recording: the gate and a service's VAD would miss part of "
+        "the speech",
     ),
     "clipping": (
         "lower the input gain or move away from the microphone",
@@ -51,6 +76,12 @@ _HINTS = {
     "silence": (
         "check that the right input is selected, unmuted, and its gain up (see 'nsaudio devices')",
         "the recording holds no speech",
+    ),
+    "tone": (
+        "that is a steady tone, not a voice: the gate would send it and a recogniser find no "
+        "words in it",
+        "that is a steady tone, not a voice: the gate would send it and a recogniser find no "
+        "words in it",
     ),
 }
 
@@ -82,6 +113,24 @@ def block_peak(data: np.ndarray) -> tuple[float, int]:
     return peak, int(clipped)
 
 
+def dominant_tone(pcm: np.ndarray, rate: int) -> tuple[float, float]:
+    """The strongest frequency of a frame of samples (Hz, interpolated between FFT bins) and
+    the share of the frame's energy within two bins of it (1.0: a pure tone)."""
+    x = pcm.astype(np.float64)
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x)))) ** 2
+    total = float(spectrum.sum())
+    if total <= 0 or len(spectrum) < 3:
+        return 0.0, 0.0
+    k = int(np.argmax(spectrum))
+    share = float(spectrum[max(0, k - 2) : k + 3].sum()) / total
+    shift = 0.0
+    if 0 < k < len(spectrum) - 1:  # the peak of a parabola through the bin and its neighbours
+        a, b, c = np.log(spectrum[k - 1 : k + 2] + 1e-30)
+        if a - 2 * b + c < 0:
+            shift = 0.5 * (a - c) / (a - 2 * b + c)
+    return (k + shift) * rate / len(x), share
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The answer to "am I audible?" and the numbers behind it."""
@@ -93,6 +142,11 @@ class Verdict:
     clipped_fraction: float
     seconds: float
     hint: str
+    #: What the gate would call speech were the audio ``louder_db`` (20 dB) louder.
+    louder_speech_fraction: float = 0.0
+    #: Of the loud speech frames, the share that is one steady frequency, and its median.
+    tone_fraction: float = 0.0
+    tone_hz: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -100,12 +154,16 @@ class Verdict:
 
     def line(self) -> str:
         """``audible: peak -3.0 dBFS, speech 62% of 2.4 s, speech RMS -14.1 dBFS``."""
-        parts = [
-            f"peak {self.peak_dbfs:.1f} dBFS",
-            f"speech {100 * self.speech_fraction:.0f}% of {self.seconds:.1f} s",
-        ]
+        speech = f"speech {100 * self.speech_fraction:.0f}% of {self.seconds:.1f} s"
+        if self.verdict in ("too quiet", "silence") and self.louder_speech_fraction:
+            speech += f" ({100 * self.louder_speech_fraction:.0f}% were it 20 dB louder)"
+        parts = [f"peak {self.peak_dbfs:.1f} dBFS", speech]
         if self.speech_fraction > 0:
             parts.append(f"speech RMS {self.speech_rms_dbfs:.1f} dBFS")
+        if self.verdict == "tone":
+            parts.append(
+                f"one steady tone near {self.tone_hz:.0f} Hz in {100 * self.tone_fraction:.0f}% of it"
+            )
         if self.clipped_fraction > 0:
             parts.append(f"{100 * self.clipped_fraction:.2f}% of samples clipped")
         text = f"{self.verdict}: " + ", ".join(parts)
@@ -115,26 +173,35 @@ class Verdict:
         out = asdict(self)
         for key in ("peak_dbfs", "speech_rms_dbfs", "seconds"):
             out[key] = round(out[key], 2)
-        out["speech_fraction"] = round(self.speech_fraction, 4)
+        for key in ("speech_fraction", "louder_speech_fraction", "tone_fraction"):
+            out[key] = round(out[key], 4)
         out["clipped_fraction"] = round(self.clipped_fraction, 6)
+        out["tone_hz"] = round(self.tone_hz, 1)
         return out
 
 
 class LevelStats:
-    """Accumulates what the verdict needs; ``add_block`` the input, ``add_frame`` gated frames."""
+    """Accumulates what the verdict needs; ``add_block`` the input, ``add_frame`` the frames
+    the energy gate labelled (``threshold``: that gate's, so that the gate kept here for
+    audio ``louder_db`` louder judges alike). The other keywords are the rules' limits (see
+    the module docstring)."""
 
     def __init__(
         self,
         *,
-        silence_peak_db: float = -60.0,
-        quiet_peak_db: float = -35.0,
-        quiet_rms_db: float = -45.0,
+        threshold: float = 0.5,
         clip_fraction: float = 0.001,
+        louder_db: float = 20.0,
+        quiet_ratio: float = 0.8,
+        tone_fraction: float = 0.6,
     ) -> None:
-        self.silence_peak_db = silence_peak_db
-        self.quiet_peak_db = quiet_peak_db
-        self.quiet_rms_db = quiet_rms_db
+        self.threshold = threshold
         self.clip_fraction = clip_fraction
+        self.louder_db = louder_db
+        self.quiet_ratio = quiet_ratio
+        self.tone_fraction = tone_fraction
+        self._gain = 10 ** (louder_db / 20)
+        self._louder = EnergyGate(threshold)
         self.reset()
 
     def reset(self) -> None:
@@ -145,7 +212,11 @@ class LevelStats:
         self.clipped = 0
         self.frame_samples = 0
         self.speech_samples = 0
+        self.louder_speech_samples = 0
+        self.loud_frames = 0  # speech frames above _TONE_MIN_DB: looked at for a tone
+        self.tone_frames: list[float] = []  # their frequencies, where one tone held them
         self._speech_energy = 0.0
+        self._louder.reset()
 
     def add_block(self, block: Block) -> tuple[float, int]:
         """Count an input block; returns its peak and clipped-sample count for a meter."""
@@ -161,10 +232,21 @@ class LevelStats:
     def add_frame(self, frame: Frame) -> None:
         """Count a frame that went through the energy gate (``frame.speech`` set)."""
         self.frame_samples += frame.frames
-        if frame.speech:
-            x = np.frombuffer(frame.pcm, dtype="<i2").astype(np.float32)
-            self.speech_samples += len(x)
-            self._speech_energy += float(np.dot(x, x))
+        x = np.frombuffer(frame.pcm, dtype="<i2")
+        louder = np.clip(x * self._gain, -32768, 32767).astype("<i2")
+        heard = self._louder.push(Frame(louder.tobytes(), frame.start, frame.rate, frame.t_ns))
+        if heard and heard[0].speech:
+            self.louder_speech_samples += frame.frames
+        if not frame.speech:
+            return
+        energy = float(np.dot(x.astype(np.float32), x.astype(np.float32)))
+        self.speech_samples += len(x)
+        self._speech_energy += energy
+        if len(x) and db(math.sqrt(energy / len(x)) / 32768.0) >= _TONE_MIN_DB:
+            self.loud_frames += 1
+            hz, share = dominant_tone(x, frame.rate)
+            if share >= _TONE_PEAK_SHARE:
+                self.tone_frames.append(hz)
 
     @property
     def seconds(self) -> float:
@@ -173,25 +255,32 @@ class LevelStats:
     def verdict(self, *, live: bool = True) -> Verdict:
         """The verdict by the rules in this module's docstring; ``live`` picks the hint."""
         peak_db = db(self.peak)
-        speech = self.speech_samples / self.frame_samples if self.frame_samples else 0.0
+        frames = self.frame_samples
+        speech = self.speech_samples / frames if frames else 0.0
+        louder = self.louder_speech_samples / frames if frames else 0.0
         if self.speech_samples:
             ms = self._speech_energy / self.speech_samples / (32768.0 * 32768.0)
             rms_db = max(FLOOR_DB, 10.0 * math.log10(ms)) if ms > 0 else FLOOR_DB
         else:
             rms_db = FLOOR_DB
         clipped = self.clipped / self.input_samples if self.input_samples else 0.0
-        if peak_db < self.silence_peak_db:
-            name = "silence"
-        elif clipped >= self.clip_fraction:
+        tone = len(self.tone_frames) / self.loud_frames if self.loud_frames else 0.0
+        if clipped >= self.clip_fraction:
             name = "clipping"
-        elif not self.speech_samples:
+        elif not self.speech_samples and not self.louder_speech_samples:
             name = "silence"
-        elif peak_db < self.quiet_peak_db or rms_db < self.quiet_rms_db:
+        elif tone >= self.tone_fraction:
+            name = "tone"
+        elif self.speech_samples < self.quiet_ratio * self.louder_speech_samples:
             name = "too quiet"
         else:
             name = "audible"
         hint = _HINTS[name][0 if live else 1]
-        return Verdict(name, peak_db, speech, rms_db, clipped, self.seconds, hint)
+        hz = float(np.median(self.tone_frames)) if self.tone_frames else 0.0
+        return Verdict(
+            name, peak_db, speech, rms_db, clipped, self.seconds, hint,
+            louder_speech_fraction=louder, tone_fraction=tone, tone_hz=hz,
+        )  # fmt: skip
 
 
 class LevelMeter:

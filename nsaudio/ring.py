@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Generic, Protocol, TypeVar
 
-from .errors import InputError, RingClosed
+from .errors import RingClosed
 
 __all__ = ["MAX_DROPPED_SPANS", "POLICIES", "Ring"]
 
@@ -42,15 +42,21 @@ class Ring(Generic[T]):
 
     An item larger than the whole capacity is still accepted once the ring is empty, so a
     large block never deadlocks a small ring.
+
+    ``capacity``: samples it holds (a positive int); ``policy``: what ``put()`` does when
+    full: ``"block"`` waits for room (files: backpressure, nothing lost), ``"drop_oldest"``
+    drops the oldest items to make room and counts them (``dropped``, ``dropped_samples``,
+    ``dropped_spans``: live audio keeps its latency). A bad capacity or policy is a
+    programmer's error: ``ValueError``.
     """
 
     def __init__(self, capacity: int, policy: str = "block") -> None:
         if not isinstance(capacity, int) or capacity <= 0:
-            raise InputError(
+            raise ValueError(
                 f"ring capacity must be a positive number of samples, not {capacity!r}"
             )
         if policy not in POLICIES:
-            raise InputError(f"ring policy must be one of {', '.join(POLICIES)}, not {policy!r}")
+            raise ValueError(f"ring policy must be one of {', '.join(POLICIES)}, not {policy!r}")
         self.capacity = capacity
         self.policy = policy
         self._items: deque[T] = deque()
@@ -66,6 +72,7 @@ class Ring(Generic[T]):
 
     @classmethod
     def for_seconds(cls, seconds: float, rate: int, policy: str = "block") -> Ring[T]:
+        """A ring holding ``seconds`` of audio at ``rate`` Hz (at least one sample)."""
         return cls(max(1, round(seconds * rate)), policy)
 
     def __len__(self) -> int:

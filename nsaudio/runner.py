@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,10 +28,12 @@ from .errors import AudioLostError, RingClosed
 from .formats import format_rate
 from .losses import Losses
 from .ring import MAX_DROPPED_SPANS, Ring
-from .sinks import Sink
-from .sources import Source
+from .sinks import DropsAudio, GivesResults, Hurries, Sink
+from .sources import ReportsOverflows, Source, Stoppable
 from .stages import Chain, EnergyGate, Framer, Resampler, SpeechGate, Stage
+from .stages.base import Prepares, Resamples
 from .stages.speech_gate import find_gate
+from .worker import Worker
 
 __all__ = ["Pipeline", "RunStats", "prefetched", "standard_stages"]
 
@@ -74,8 +76,10 @@ def standard_stages(
     tail_ms: float = 700,
     detector: SpeechDetector | None = None,
 ) -> list[Stage]:
-    """Resampler to the format's rate, framer, and the speech gate (``gate_threshold`` None:
-    no gate).
+    """The stages that turn ``source``'s audio into ``fmt`` (``pcm_16k`` or ``pcm_8k``)
+    frames: the resampler to the format's rate (``channel``: keep that input channel instead
+    of the mean; ``quality``: soxr's, HQ by default), the framer (``frame_ms`` per frame), and
+    the speech gate (``gate_threshold``; None: no gate).
 
     The gate labels frames (a streaming sink uses the labels to know when the last speech it
     sent has been transcribed); with ``skip_silence`` it passes only speech, with
@@ -115,29 +119,22 @@ def prefetched(
     resampler's downmix) done on the reader's thread so that both cores work.
     """
     ring: Ring[Block] = Ring.for_seconds(seconds, source.rate, "block")
-    failure: list[BaseException] = []
 
     def read() -> None:
         blocks = source.blocks()
         try:
             for block in blocks:
                 ring.put(block if prepare is None else prepare(block))
-        except RingClosed:
-            pass  # the consumer stopped early
-        except BaseException as err:
-            failure.append(err)
         finally:
-            close = getattr(blocks, "close", None)  # a generator: run its cleanup now
-            if close is not None:
-                close()
+            _close(blocks)  # a generator: run its cleanup now
             ring.close()
 
-    reader = threading.Thread(target=read, name="nsaudio-reader", daemon=True)
-    reader.start()
+    # RingClosed: the consumer stopped early, which is no error of the reader's.
+    reader = Worker(read, "nsaudio-reader", ignore=(RingClosed,)).start()
     try:
         yield from ring
-        if failure:
-            raise failure[0]
+        reader.join()
+        reader.raise_error()
     finally:
         ring.abort()
         if reader.is_alive():  # the consumer stopped early: the reader may wait on input
@@ -146,14 +143,20 @@ def prefetched(
 
 
 def _stop_source(source: Source) -> None:
-    stop = getattr(source, "stop", None)  # sources written before stop() was asked for
-    if stop is not None:
-        stop()
+    if isinstance(source, Stoppable):  # a source without stop() ends only at its end
+        source.stop()
+
+
+def _close(blocks: Iterator[Any]) -> None:
+    """Close a generator, so that its cleanup runs now rather than when it is collected."""
+    if isinstance(blocks, Generator):
+        blocks.close()
 
 
 def _output_rate(stages: Sequence[Stage], rate: int) -> int:
     for stage in stages:
-        rate = getattr(stage, "out_rate", getattr(stage, "rate", rate))
+        if isinstance(stage, Resamples):
+            rate = stage.out_rate
     return rate
 
 
@@ -180,6 +183,10 @@ class Pipeline:
         time: ``open()``, then the writer thread, then ``close()`` or ``abort()`` once the
         writer has ended). Only for sinks whose writes never wait long (a regular file): an
         interrupt waits for the write under way."""
+        if not isinstance(sink, Sink):
+            raise TypeError(
+                f"{sink!r} is not a sink: it needs open(), write(), close() and abort()"
+            )
         self.source = source
         self.limit_frames = (
             None if limit_seconds is None else max(0, round(limit_seconds * source.rate))
@@ -208,9 +215,8 @@ class Pipeline:
         self._stopped_by_user = True
         self._stop.set()
         _stop_source(self.source)
-        hurry = getattr(self.sink, "hurry", None)
-        if hurry is not None:
-            hurry(within)
+        if isinstance(self.sink, Hurries):
+            self.sink.hurry(within)
 
     def results(self) -> Iterator[Any]:
         """Run on a background thread and yield the sink's results as they arrive.
@@ -218,34 +224,31 @@ class Pipeline:
         Every result received is yielded before the run's error, if any, is raised. Leaving
         the loop early (``break``, an exception, Ctrl-C) stops the run as :meth:`stop` does:
         the generator's end returns within about a second."""
-        sink_results = getattr(self.sink, "results", None)
-        if sink_results is None:
-            raise TypeError(f"{type(self.sink).__name__} gives no results")
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                self.run()
-            except BaseException as err:
-                failure.append(err)
-                self.sink.abort()  # ends sink_results() even if open() failed
-
-        worker = threading.Thread(target=run, name="nsaudio-pipeline", daemon=True)
+        sink = self.sink
+        if not isinstance(sink, GivesResults):
+            raise TypeError(f"{type(sink).__name__} gives no results")
+        # An error aborts the sink, which ends sink.results() even if open() failed.
+        worker = Worker(self.run, "nsaudio-pipeline", on_error=lambda err: self.sink.abort())
         worker.start()
         try:
-            yield from sink_results()
+            yield from sink.results()
         finally:
-            if worker.is_alive() and not failure:
+            if worker.is_alive() and worker.error is None:
                 self.stop()
             try:
                 worker.join()
             except BaseException:  # interrupted again while it drains: give up on the drain
                 self.sink.abort()
                 raise
-        if failure:
-            raise failure[0]
+        worker.raise_error()
 
     def run(self) -> RunStats:
+        """Run the stream to its end (or ``stop()``) on this thread and return what it did.
+
+        The sink is opened first, closed at the end (its drain included), aborted on any
+        error, which is raised; live audio lost on the way raises
+        :class:`~nsaudio.errors.AudioLostError` once the stream has otherwise ended well.
+        """
         t0 = time.perf_counter()
         stats = self.stats
         try:
@@ -254,7 +257,7 @@ class Pipeline:
             blocks = (
                 self.source.blocks()
                 if self.source.live
-                else prefetched(self.source, getattr(first, "prepare", None))
+                else prefetched(self.source, first.prepare if isinstance(first, Prepares) else None)
             )
             stages = self.chain.stages
             if self.write_thread and not self.source.live and len(stages) > 1:
@@ -273,11 +276,16 @@ class Pipeline:
 
     def losses(self) -> Losses:
         """Live audio lost before sending: gaps in the source's positions, input the device
-        discarded (``source.device_overflows()``), frames the sink dropped
-        (``sink.dropped_audio()``); each optional, so any source or sink can take part."""
+        discarded (a :class:`~nsaudio.sources.ReportsOverflows` source), frames the sink
+        dropped (a :class:`~nsaudio.sinks.DropsAudio` sink); each optional, so any source or
+        sink can take part."""
         stats, in_rate = self.stats, self.source.rate
-        overflows, overflow_at = getattr(self.source, "device_overflows", lambda: (0, []))()
-        queued, queued_at = getattr(self.sink, "dropped_audio", lambda: (0, []))()
+        overflows, overflow_at = (
+            self.source.device_overflows() if isinstance(self.source, ReportsOverflows) else (0, [])
+        )
+        queued, queued_at = (
+            self.sink.dropped_audio() if isinstance(self.sink, DropsAudio) else (0, [])
+        )
         return Losses(
             captured=[(a / in_rate, b / in_rate) for a, b in stats.gaps],
             captured_seconds=stats.gap_frames / in_rate,
@@ -296,9 +304,7 @@ class Pipeline:
         try:
             self._feed(blocks, chain, emit)
         finally:
-            close = getattr(blocks, "close", None)  # a generator: stop its reader now
-            if close is not None:
-                close()
+            _close(blocks)  # a generator: stop its reader now
         for item in chain.flush():
             emit(item)
 
@@ -307,37 +313,31 @@ class Pipeline:
         by a bounded ring. The writer flushes ``tail`` only after a whole stream: after an
         error or an interrupt here it stops at once, and its own error is raised here."""
         ring: Ring[Block] = Ring.for_seconds(WRITE_BEHIND_SECONDS, self.rate, "block")
-        failure: list[BaseException] = []
         whole = threading.Event()  # set just before the ring closes at the end of the stream
 
         def write() -> None:
-            try:
-                for block in ring:
-                    if not self._stopped_by_user:  # stopped: what is queued is not sent
-                        for frame in tail.push(block):
-                            self._write(frame)
-                if whole.is_set():
-                    for frame in tail.flush():
+            for block in ring:
+                if not self._stopped_by_user:  # stopped: what is queued is not sent
+                    for frame in tail.push(block):
                         self._write(frame)
-            except BaseException as err:
-                failure.append(err)
-                ring.abort()  # wakes this thread's producer: it stops with RingClosed
+            if whole.is_set():
+                for frame in tail.flush():
+                    self._write(frame)
 
-        writer = threading.Thread(target=write, name="nsaudio-writer", daemon=True)
-        writer.start()
+        # A failed write aborts the ring: this thread's producer stops with RingClosed.
+        writer = Worker(write, "nsaudio-writer", on_error=lambda err: ring.abort()).start()
         try:
             self._feed_all(blocks, head, ring.put)
             whole.set()
             ring.close()
         except RingClosed:
-            if not failure:
+            if writer.error is None:
                 raise
         finally:
             if not whole.is_set():
                 ring.abort()
             writer.join()
-        if failure:
-            raise failure[0]
+        writer.raise_error()
 
     def _feed(self, blocks: Iterator[Block], chain: Chain, emit: Callable[[Any], Any]) -> None:
         stats = self.stats

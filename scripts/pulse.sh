@@ -1,107 +1,149 @@
 #!/usr/bin/env bash
-# A real capture path on a machine without sound hardware (headless CI, containers):
+# A real capture path on a machine without sound hardware (headless CI, containers), in a
+# PulseAudio daemon of nsaudio's own:
 #
 #   paplay ──▶ null sink "nsaudio_null" ──▶ nsaudio_null.monitor (the default source)
 #              ◀── PulseAudio ◀── ALSA "pulse"/"default" ◀── PortAudio ◀── nsaudio mic:
 #
-# Idempotent: reuses a running PulseAudio (or pipewire-pulse) and sinks already loaded.
-# Works as root (a per-user daemon, not --system: root's daemon only warns) and as a user.
+# The daemon is private: its socket, runtime, state and cookie live in a directory of its
+# own under $TMPDIR, it reads no system or user configuration, and nothing but its clients
+# (given PULSE_SERVER) talks to it. A desktop's PulseAudio (or PipeWire) is never touched:
+# its default sink and source, modules and daemons stay as they were.
 #
-# Prints on stdout the environment variables a process needs to reach the daemon, as
-# `export KEY=VALUE` lines, so that  eval "$(scripts/pulse.sh)"  sets them:
-#   PULSE_SERVER       always (harmless where it is the default; needed under sudo or when
-#                      HOME or XDG_RUNTIME_DIR differ between this shell and the tests)
-#   ALSA_CONFIG_PATH   only where ALSA's default device does not already route to
-#                      PulseAudio: the script then writes an asound.conf under a temp dir
-#                      (never /etc or ~), loaded after the system's alsa.conf.
+# Prints on stdout the environment a process needs to use the daemon, as `export KEY=VALUE`
+# lines, so that  eval "$(bash scripts/pulse.sh)"  sets them:
+#   PULSE_SERVER        the daemon's socket
+#   NSAUDIO_PULSE_DIR   its directory (what --kill stops)
+#   ALSA_CONFIG_PATH    only where ALSA's default device does not already route to
+#                       PulseAudio: an asound.conf in that directory, loaded after the
+#                       system's alsa.conf (never /etc or ~)
+# and, when this run started the daemon, a last line "# started" (a comment to eval), so
+# that a caller knows to stop it when done.
+#
+# Idempotent: where PULSE_SERVER already names a live daemon of this script (an earlier
+# eval in this shell, or scripts/test.sh), that one is reused; otherwise a new one starts.
+# A daemon that no client has used for 10 minutes exits by itself.
 #
 # Options:
 #   --sink NAME     the null sink (default nsaudio_null)
-#   --no-default    do not make the sink and its monitor the defaults
 #   --alsa-config   write and print ALSA_CONFIG_PATH even where ALSA already routes to pulse
-#   --kill          stop the daemon (as `pulseaudio --kill`) and exit
+#   --kill [DIR]    stop the daemon in DIR (default $NSAUDIO_PULSE_DIR) and remove DIR
 set -euo pipefail
 
 SINK=nsaudio_null
-SET_DEFAULT=1
 FORCE_ALSA=0
 while (($#)); do
     case "$1" in
     --sink) SINK="$2"; shift 2 ;;
-    --no-default) SET_DEFAULT=0; shift ;;
     --alsa-config) FORCE_ALSA=1; shift ;;
-    --kill) pulseaudio --kill 2>/dev/null || true; exit 0 ;;
+    --kill)
+        KILL_DIR="${NSAUDIO_PULSE_DIR:-}"
+        if (($# > 1)) && [[ $2 != -* ]]; then KILL_DIR="$2"; shift; fi
+        shift
+        ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "pulse.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
-# Silent null sink and the sink that keeps its clock fast (see below).
+# The silent sink that keeps the null sink's clock fast (see below).
 DRAIN=nsaudio_drain
+# A daemon no client has used for this long exits by itself: one that a killed run could
+# not stop does not linger. Its callers start another when the one they named is gone.
+IDLE_EXIT=600
+ROOT="${TMPDIR:-/tmp}/nsaudio-pulse-$(id -u)"
 
 say() { echo "pulse.sh: $*" >&2; }
 die() { say "$*"; exit 1; }
+
+# Stop the daemon whose directory is $1 (ours: under $ROOT), wait for it, remove the directory.
+stop_daemon() {
+    local dir="$1" pid
+    case "$dir" in
+    "$ROOT"/private.*) ;;
+    *) die "--kill: $dir is not a directory of this script's daemons" ;;
+    esac
+    pid=$(cat "$dir/run/pulse/pid" 2>/dev/null || true)
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        kill "$pid"
+        for _ in $(seq 100); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.05
+        done
+        kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+    fi
+    rm -rf "$dir"
+}
+
+if [ -n "${KILL_DIR+set}" ]; then
+    [ -n "$KILL_DIR" ] || die "--kill: no directory given and NSAUDIO_PULSE_DIR is not set"
+    stop_daemon "$KILL_DIR"
+    say "stopped the daemon in $KILL_DIR"
+    exit 0
+fi
 
 for tool in pulseaudio pactl; do
     command -v "$tool" >/dev/null || die "$tool not found: install pulseaudio pulseaudio-utils"
 done
 
-STATE="${TMPDIR:-/tmp}/nsaudio-pulse-$(id -u)"
-mkdir -p "$STATE"
-chmod 700 "$STATE"
+mkdir -p "$ROOT"
+chmod 700 "$ROOT"
 
-# Two runs at once (parallel test sessions) must not both start a daemon or load a sink.
-if command -v flock >/dev/null; then
-    exec 9>"$STATE/lock"
-    flock -w 30 9 || die "another pulse.sh is still running (lock $STATE/lock)"
-fi
+# Reuse the daemon PULSE_SERVER names, if it is one of ours and answers.
+DIR=""
+case "${PULSE_SERVER:-}" in
+unix:"$ROOT"/private.*/native)
+    candidate="${PULSE_SERVER#unix:}"
+    candidate="${candidate%/native}"
+    if pactl info >/dev/null 2>&1; then DIR="$candidate"; fi
+    ;;
+esac
 
-if ! pactl info >/dev/null 2>&1; then
-    # As root, XDG_RUNTIME_DIR is usually unset: PulseAudio then keeps its socket in
-    # /tmp/pulse-XXXX, linked from ~/.config/pulse, where clients of the same HOME find it.
-    # A stale XDG_RUNTIME_DIR that does not exist would make it fail: drop it.
-    if [ -n "${XDG_RUNTIME_DIR:-}" ] && [ ! -d "$XDG_RUNTIME_DIR" ]; then
-        unset XDG_RUNTIME_DIR
-    fi
-    # --exit-idle-time=-1: never exit for want of clients (CI jobs run minutes apart).
-    if ! pulseaudio --daemonize=yes --exit-idle-time=-1 --log-target=stderr \
-        >"$STATE/daemon.log" 2>&1; then
-        sed 's/^/  /' "$STATE/daemon.log" >&2
+STARTED=0
+if [ -z "$DIR" ]; then
+    DIR=$(mktemp -d "$ROOT/private.XXXXXXXX")
+    mkdir -p "$DIR/run" "$DIR/home" "$DIR/state"
+    chmod 700 "$DIR" "$DIR/run"
+    # A null sink with nothing recording from it sleeps in blocks of up to 2 s, so a new
+    # recording waits that long for its first audio (measured: 1.4-1.9 s). A permanent
+    # low-latency reader of the monitor keeps the sink ticking every few milliseconds, as
+    # real hardware does; it plays into the silent drain sink and costs about 1% of a core.
+    # Anonymous clients: the socket's directory is this user's alone (mode 700).
+    cat >"$DIR/daemon.pa" <<EOF
+load-module module-native-protocol-unix socket=$DIR/native auth-anonymous=1
+load-module module-null-sink sink_name=$SINK sink_properties=device.description=$SINK
+load-module module-null-sink sink_name=$DRAIN sink_properties=device.description=$DRAIN
+load-module module-loopback source=$SINK.monitor sink=$DRAIN latency_msec=20 source_dont_move=true sink_dont_move=true
+set-default-sink $SINK
+set-default-source $SINK.monitor
+EOF
+    # -n: none of the system's default.pa (no device detection, no D-Bus, no X11); HOME and
+    # the runtime and state paths point into DIR, so its cookie and files land there too.
+    # Works as root (a per-user daemon, not --system: root's daemon only warns).
+    if ! env -u PULSE_SERVER HOME="$DIR/home" XDG_RUNTIME_DIR="$DIR/run" \
+        PULSE_RUNTIME_PATH="$DIR/run/pulse" PULSE_STATE_PATH="$DIR/state" \
+        pulseaudio --daemonize=yes -n -F "$DIR/daemon.pa" --exit-idle-time="$IDLE_EXIT" \
+        --use-pid-file=yes --log-target="file:$DIR/daemon.log" >/dev/null 2>&1; then
+        sed 's/^/  /' "$DIR/daemon.log" >&2 2>/dev/null || true
+        rm -rf "$DIR"
         die "pulseaudio failed to start (log above)"
     fi
+    export PULSE_SERVER="unix:$DIR/native"
     for _ in $(seq 100); do
         pactl info >/dev/null 2>&1 && break
         sleep 0.05
     done
-    pactl info >/dev/null 2>&1 || die "pulseaudio started but does not answer (see $STATE/daemon.log)"
-    say "started PulseAudio as $(id -un)"
-fi
-
-has_sink() { pactl list short sinks | awk -v s="$1" '$2 == s { found = 1 } END { exit !found }'; }
-
-for s in "$SINK" "$DRAIN"; do
-    if ! has_sink "$s"; then
-        pactl load-module module-null-sink sink_name="$s" \
-            sink_properties=device.description="$s" >/dev/null
-        say "loaded null sink $s"
+    if ! pactl info >/dev/null 2>&1; then
+        log=$(cat "$DIR/daemon.log" 2>/dev/null || true)
+        stop_daemon "$DIR"
+        die "pulseaudio started but does not answer: $log"
     fi
-done
-
-# A null sink with nothing recording from it sleeps in blocks of up to 2 s, so a new
-# recording waits that long for its first audio (measured: 1.4-1.9 s). A permanent
-# low-latency reader of the monitor keeps the sink ticking every few milliseconds, as real
-# hardware does; it plays into the silent drain sink and costs about 1% of a core.
-if ! pactl list short modules | grep -q "module-loopback.*source=$SINK\.monitor "; then
-    pactl load-module module-loopback source="$SINK.monitor" sink="$DRAIN" latency_msec=20 \
-        source_dont_move=true sink_dont_move=true >/dev/null
+    STARTED=1
 fi
-
-if ((SET_DEFAULT)); then
-    pactl set-default-sink "$SINK"
-    pactl set-default-source "$SINK.monitor"
-fi
+export PULSE_SERVER="unix:$DIR/native"
 
 # ALSA's default device must reach PulseAudio for PortAudio to see "pulse" and "default".
-# Debian/Ubuntu's pulseaudio package installs a hook that does it while a daemon runs.
+# Debian/Ubuntu's pulseaudio package installs a hook that does it while a daemon answers
+# (at PULSE_SERVER, here).
 alsa_routes_to_pulse() {
     local f
     for f in /etc/alsa/conf.d/* /usr/etc/alsa/conf.d/* /etc/asound.conf ~/.asoundrc \
@@ -120,7 +162,7 @@ if ((FORCE_ALSA)) || ! alsa_routes_to_pulse; then
         [ -r "$f" ] && { main_conf="$f"; break; }
     done
     [ -n "$main_conf" ] || die "ALSA's alsa.conf not found: install libasound2"
-    cat >"$STATE/asound.conf" <<'EOF'
+    cat >"$DIR/asound.conf" <<'EOF'
 # Written by nsaudio scripts/pulse.sh: ALSA's default device is PulseAudio.
 pcm.!default { type pulse hint { show on description "PulseAudio (nsaudio pulse.sh)" } }
 ctl.!default { type pulse }
@@ -128,18 +170,20 @@ EOF
     # The "pulse" device too, unless libasound2-plugins' 50-pulseaudio.conf defines it
     # (defining it twice makes PortAudio fail to initialise).
     if ! grep -qs '^pcm\.pulse' /etc/alsa/conf.d/* /usr/etc/alsa/conf.d/* /etc/asound.conf; then
-        cat >>"$STATE/asound.conf" <<'EOF'
+        cat >>"$DIR/asound.conf" <<'EOF'
 pcm.pulse { type pulse hint { show on description "PulseAudio Sound Server" } }
 ctl.pulse { type pulse }
 EOF
     fi
-    ALSA_CONFIG="$main_conf:$STATE/asound.conf"
+    ALSA_CONFIG="$main_conf:$DIR/asound.conf"
 fi
 
-server=$(pactl info | sed -n 's/^Server String: //p')
-case "$server" in
-/*) server="unix:$server" ;;
-esac
-printf 'export PULSE_SERVER=%q\n' "$server"
+printf 'export PULSE_SERVER=%q\n' "$PULSE_SERVER"
+printf 'export NSAUDIO_PULSE_DIR=%q\n' "$DIR"
 [ -z "$ALSA_CONFIG" ] || printf 'export ALSA_CONFIG_PATH=%q\n' "$ALSA_CONFIG"
-say "ready: sink $SINK, source $SINK.monitor$( ((SET_DEFAULT)) && echo ' (defaults)'), server $server"
+if ((STARTED)); then
+    echo "# started"
+    say "started a private PulseAudio: sink $SINK, source $SINK.monitor, in $DIR (stop: bash scripts/pulse.sh --kill $DIR)"
+else
+    say "reusing the private PulseAudio in $DIR"
+fi

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import inspect
+import re
 import subprocess
 import sys
 
 import nsaudio
 
 EXPECTED = [
-    "FORMATS", "ArraySource", "AsyncStream", "AudioLostError", "AuthenticationError", "Block", "Chain",
+    "FORMATS", "ArraySource", "AsyncChannelStream", "AsyncStream", "AudioLostError", "AuthenticationError", "Block", "Chain",
     "ChannelFrame", "ChannelSinks", "ChannelSplit", "DetectorError", "DeviceError", "EnergyGate",
     "FileSource", "Frame", "Framer", "InputError", "LocalServer", "MicSource", "NeuralSpaceSink",
     "NsAudioError", "NullSink", "Pipeline", "ProtocolError", "PushSource", "RawSink", "Resampler", "Ring",
     "RingClosed", "ServerProcess", "ServiceError", "Sink", "Source", "SpeechGate", "Stage", "StdinSource",
     "StreamParams", "TeeSink", "ToneSource", "Transcript", "TranscriptResult",
-    "UnsupportedAudioError", "WavSink", "__version__", "connect", "open_source", "split_channels", "standard_stages",
+    "UnsupportedAudioError", "WavSink", "__version__", "connect", "connect_channels", "open_source", "split_channels", "standard_stages",
 ]  # fmt: skip
 
 
@@ -54,12 +56,18 @@ def test_error_tree_mixes_in_standard_bases():
     assert nsaudio.AuthenticationError("x").retryable is False
     assert issubclass(nsaudio.AudioLostError, nsaudio.NsAudioError)
     assert issubclass(nsaudio.AudioLostError, RuntimeError)
-    assert nsaudio.AudioLostError.exit_status == 1
-    assert (
-        nsaudio.InputError.exit_status,
-        nsaudio.ServiceError.exit_status,
-        nsaudio.AuthenticationError.exit_status,
-    ) == (2, 1, 3)
+    # The exit statuses are the command line's, decided from the class alone.
+    from nsaudio.cli.exits import exit_status
+
+    assert not hasattr(nsaudio.InputError, "exit_status")
+    assert exit_status(nsaudio.AudioLostError("x")) == 1
+    assert [
+        exit_status(nsaudio.InputError("x")),
+        exit_status(nsaudio.UnsupportedAudioError("x")),
+        exit_status(nsaudio.ServiceError("x")),
+        exit_status(nsaudio.AuthenticationError("x")),
+        exit_status(ValueError("x")),
+    ] == [2, 2, 1, 3, 1]
 
 
 def test_one_lazy_export_helper_serves_every_package():
@@ -105,3 +113,60 @@ def test_import_and_convert_do_not_load_device_or_network_modules():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+#: Exports whose arguments and methods are not all documented yet, and why (none now).
+UNDOCUMENTED_ARGUMENTS: set[str] = set()
+
+
+def _documented(obj) -> str:
+    if inspect.isclass(obj):
+        init = obj.__dict__.get("__init__")
+        return (obj.__dict__.get("__doc__") or "") + ((init and init.__doc__) or "")
+    return obj.__doc__ or ""
+
+
+def test_every_export_has_a_docstring_naming_each_argument():
+    missing = []
+    for name in nsaudio.__all__:
+        if name in ("__version__", "FORMATS") or (name == "MicSource" and not _has_portaudio()):
+            continue
+        obj = getattr(nsaudio, name)
+        doc = _documented(obj)
+        if not doc.strip():
+            missing.append(f"{name}: no docstring")
+            continue
+        try:
+            params = inspect.signature(obj).parameters.values()
+        except (TypeError, ValueError):
+            params = []
+        for p in params:
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or name in UNDOCUMENTED_ARGUMENTS:
+                continue
+            if not re.search(rf"\b{re.escape(p.name)}\b", doc):
+                missing.append(f"{name}: argument {p.name}")
+        if inspect.isclass(obj) and name not in UNDOCUMENTED_ARGUMENTS:
+            for attr, member in vars(obj).items():
+                if attr.startswith("_") or not (callable(member) or isinstance(member, property)):
+                    continue
+                if not (getattr(member, "__doc__", None) or "").strip():
+                    missing.append(f"{name}.{attr}: no docstring")
+    assert missing == []
+
+
+def _has_portaudio() -> bool:
+    try:
+        import sounddevice  # noqa: F401
+    except (ImportError, OSError):
+        return False
+    return True
+
+
+def test_what_a_source_must_provide_shows_in_help():
+    import pydoc
+
+    text = pydoc.render_doc(nsaudio.Source, renderer=pydoc.plaintext)
+    for member in ("``rate``", "``channels``", "``name``", "``live``", "``blocks()``"):
+        assert member in text, member
+    for optional in ("Stoppable", "Closeable", "ReportsOverflows"):
+        assert optional in text, optional

@@ -18,8 +18,9 @@ def test_readme_opens_with_the_two_setup_commands():
     first_block = re.search(r"```sh\n(.*?)```", README, re.S).group(1)
     commands = [line for line in first_block.splitlines() if line and not line.startswith("#")]
     assert commands[0].endswith("nsaudio stream fixtures/two_utterances_16000_mono_int16.wav")
-    assert commands[1] == "bash scripts/test.sh"
-    assert "bash scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
+    assert commands[1] == "NSAUDIO_INSTALL_PACKAGES=1 bash scripts/test.sh"
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "export NSAUDIO_INSTALL_PACKAGES=1" in ci and "bash scripts/test.sh" in ci
 
 
 # The Python API's example and those for audio from your own code: each prints the fixture's
@@ -61,9 +62,18 @@ def test_the_split_channels_command_prints_what_the_readme_shows():
     assert proc.stdout.decode() == shown
 
 
+SPLIT_EXAMPLES = re.findall(r"```python\n(.*?)```", SPLIT, re.S)
+
+
+def test_there_is_a_split_example_for_each_api():
+    apis = ["split_channels(", "nsaudio.connect_channels("]
+    found = [next(i for i, code in enumerate(SPLIT_EXAMPLES) if api in code) for api in apis]
+    assert found == [0, 1]
+
+
 @pytest.mark.server
-def test_the_split_channels_python_example_labels_every_line():
-    code = re.search(r"```python\n(.*?)```", SPLIT, re.S).group(1)
+@pytest.mark.parametrize("code", SPLIT_EXAMPLES, ids=["threads", "asyncio"])
+def test_each_split_channels_python_example_labels_every_line(code):
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
     )

@@ -115,9 +115,10 @@ def test_oversized_item_is_accepted_when_empty():
 
 
 @pytest.mark.parametrize("args", [(0, "block"), (-5, "block"), (10, "newest")])
-def test_bad_arguments(args):
-    with pytest.raises(InputError):
+def test_bad_arguments_are_a_programmers_error_not_bad_input(args):
+    with pytest.raises(ValueError) as caught:
         Ring(*args)
+    assert not isinstance(caught.value, InputError)  # not "exit 2: fix your input"
 
 
 def test_for_seconds():

@@ -30,9 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import time
-from collections.abc import Callable
 from types import TracebackType
 from typing import Any, cast
 
@@ -44,17 +42,14 @@ from ..runner import RunStats, standard_stages
 from ..sinks.neuralspace import NeuralSpaceSink
 from ..sources.chunks import ChunkFormat
 from ..stages import Chain, EnergyGate, Framer
+from .onloop import OnLoop
 from .placing import Placer, check_start
-from .wakes import Looks, Wakes, per_loop
 
 __all__ = ["AsyncStream", "connect"]
 
 #: Input put through the stages in one step of ``send()``: 0.1 s of 48 kHz stereo is about
 #: 0.1 ms of soxr HQ here, so one step never holds the caller's loop long.
 SLICE_SECONDS = 0.1
-#: After a cancellation, how long leaving the block waits for the socket loop to close
-#: the sockets (it takes one of its turns; this only bounds a stuck one).
-SETTLE_SECONDS = 5.0
 
 
 def connect(
@@ -106,7 +101,7 @@ def connect(
     )  # fmt: skip
 
 
-class AsyncStream:
+class AsyncStream(OnLoop):
     """One stream to the service, driven from an asyncio loop; made by :func:`connect`.
 
     Inside ``async with``: ``await send(chunk)`` any number of times (from one task or
@@ -117,6 +112,11 @@ class AsyncStream:
     the drain, and raises what ``Pipeline.run()`` would (untranscribed speech, a service or
     authentication failure, :class:`~nsaudio.AudioLostError`...). Left by an exception or a
     cancellation, it stops at once instead: no reconnect, no result after it, no socket left.
+
+    Its arguments (``url``, ``key``, ``params``, ``rate``, ``channels``, ``dtype``, ``live``,
+    ``frame_ms``, ``channel``, ``gate``, ``gate_threshold``, ``gate_pre_roll_ms``,
+    ``gate_tail_ms``, ``quality``, ``buffer_seconds`` and the session's settings) are
+    :func:`connect`'s, documented there.
     """
 
     def __init__(
@@ -142,6 +142,7 @@ class AsyncStream:
         """See :func:`connect`."""
         if "on_result" in options:
             raise InputError("the stream delivers its results itself: iterate it instead")
+        super().__init__()
         self.params = params or StreamParams()
         self.format = ChunkFormat(self.params.rate if rate is None else rate, channels, dtype,
                                   "stream")  # fmt: skip
@@ -165,15 +166,9 @@ class AsyncStream:
         self.sink = NeuralSpaceSink(
             url, key, self.params, live=live, ring_seconds=buffer_seconds, **options
         )
+        self._sinks = (self.sink,)
         self._sent_frames = 0  # output frames handed to the sink
         self._t0 = 0.0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._wakes: Wakes | None = None
-        self._looks: Looks | None = None
-        self._event: asyncio.Event | None = None
-        self._sending: asyncio.Lock | None = None
-        self._ended = False
-        self._cancelled = False
         self._results: collections.deque[TranscriptResult] = collections.deque()
         self._results_over = False
 
@@ -183,15 +178,8 @@ class AsyncStream:
     # -- the block ---------------------------------------------------------------------------
 
     async def __aenter__(self) -> AsyncStream:
-        if self._loop is not None:
-            raise RuntimeError("an AsyncStream is entered once; connect() again for another")
-        self._loop = asyncio.get_running_loop()
-        batches = per_loop(self._loop)
-        self._wakes, self._looks = batches.wakes, batches.looks
-        self._event = asyncio.Event()
-        self._sending = asyncio.Lock()
+        self._bind()
         self._t0 = time.perf_counter()
-        self.sink.watch(self._look_again)
         try:
             self.sink.start(self.params.rate)
             await self._until(lambda: self.sink.opened or self.sink.finished)
@@ -303,19 +291,13 @@ class AsyncStream:
 
     async def _put(self, frame: Frame) -> None:
         """Hand ``frame`` to the sink, waiting (on this loop) while its ring is full."""
-        assert self._event is not None and self._wakes is not None
-        while True:
-            self._event.clear()  # before the offer: the ring's call for room cannot be missed
-            try:
-                if self.sink.offer(frame, wake=False):
-                    self._wakes.add(self.sink)  # the socket loop hears of it when this turn ends
-                    self._sent_frames += len(frame)
-                    return
-            except RingClosed:  # the stream is over: cancelled, or failing
-                await self._until(lambda: self.sink.settled)
-                self.sink.raise_failure()
-                raise InputError("stream: the stream has ended; nothing more can be sent") from None
-            await self._event.wait()
+        try:
+            await self._offer(self.sink, frame)
+        except RingClosed:  # the stream is over: cancelled, or failing
+            await self._until(lambda: self.sink.settled)
+            self.sink.raise_failure()
+            raise InputError("stream: the stream has ended; nothing more can be sent") from None
+        self._sent_frames += len(frame)
 
     def _put_nowait(self, frame: Frame) -> None:
         """Hand ``frame`` to a live stream's sink (its ring drops the oldest, never refuses)."""
@@ -385,42 +367,3 @@ class AsyncStream:
             **self.sink.stats(), "input_frames": placer.taken, "input_gaps": placer.gaps,
             "input_gap_frames": placer.gap_frames,
         }  # fmt: skip
-
-    # -- the socket loop's side says "look again" -----------------------------------------------
-
-    def _look_again(self) -> None:
-        """From any thread (the socket loop's, mostly): wake this stream's waiters on its loop,
-        with the other streams of that loop asked at the same time (:class:`~.wakes.Looks`)."""
-        if self._looks is not None:
-            self._looks.request(self)
-
-    def _woken(self) -> None:
-        if self._event is not None:
-            self._event.set()
-
-    async def _until(self, ready: Callable[[], bool]) -> None:
-        assert self._event is not None
-        while True:
-            self._event.clear()
-            if ready():
-                return
-            await self._event.wait()
-
-    async def _stop_now(self) -> None:
-        """Cancel the stream (no result after this, no reconnect) and wait, bounded, until the
-        socket loop has closed its sockets."""
-        self._cancelled = True
-        self._ended = True
-        self.sink.cancel()
-        # A stuck socket loop only delays the sockets' end, never this block's.
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._until(lambda: self.sink.settled), SETTLE_SECONDS)
-
-    def _check_entered(self, what: str) -> None:
-        if self._event is None:
-            raise RuntimeError(f"{what} outside 'async with connect(...) as stream'")
-
-    def _check_open(self, what: str) -> None:
-        self._check_entered(what)
-        if self._ended:
-            raise InputError(f"stream: {what} after the stream ended; nothing was sent")

@@ -1,8 +1,11 @@
 """``nsaudio check SOURCE``: am I audible? A live level meter, then a verdict.
 
-The source goes through the same stages as ``stream`` (resampler to 16 kHz, framer, energy
-gate), so "speech" here is what the pipeline would call speech. Peak and clipping are
-measured on the input before resampling. Files are read as fast as they decode.
+A :class:`~nsaudio.runner.Pipeline` like ``stream``'s: the source, a stage that measures each
+input block (peak and clipping, before resampling), the resampler to 16 kHz, the framer, the
+energy gate, and a sink that meters the gated frames instead of sending them. So "speech"
+here is what the pipeline would call speech, ``--duration``, end of stream and Ctrl-C work as
+they do for ``stream``, and the verdict (:mod:`nsaudio.meter`) says what ``stream`` and the
+gate will make of the audio. Files are read as fast as they decode.
 """
 
 from __future__ import annotations
@@ -13,12 +16,14 @@ import json
 import logging
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
+from ..blocks import Block, Frame
+from ..errors import AudioLostError
 from ..meter import LevelMeter, LevelStats
-from ..runner import prefetched
+from ..runner import Pipeline
 from ..sources import Source, open_source
-from ..stages import Chain, EnergyGate, Framer, Resampler
+from ..stages import EnergyGate, Framer, Resampler, Stage, level_dbfs
 from .interrupts import EXIT_INTERRUPTED, first_interrupt_stops
 from .options import positive_float, raw_spec, unit_interval
 
@@ -31,15 +36,21 @@ MIC_SECONDS = 5.0
 METER_INTERVAL = 0.1
 EXIT_NOT_AUDIBLE = 1
 
-EPILOG = """\
-verdicts (the first rule that applies):
-  silence    peak below -60 dBFS, or no frame that the energy gate calls speech
+EPILOG = """verdicts (the first rule that applies), and what `nsaudio stream` will make of the audio:
   clipping   0.1% or more of the input samples at full scale (within one 16-bit step),
-             measured before resampling
-  too quiet  speech found, but peak below -35 dBFS or speech RMS below -45 dBFS
-  audible    otherwise
+             measured before resampling: distorted speech is misheard
+  silence    no frame that the energy gate calls speech, nor would it 20 dB louder:
+             --gate sends nothing, and no text comes back
+  tone       most of the loud speech frames are one steady frequency: the gate sends it,
+             and a recogniser finds no words in it
+  too quiet  the gate hears under 80% of the speech it would hear 20 dB louder: the
+             gate, and a service's VAD, would cut up or miss that speech
+  audible    otherwise: it will be sent, and heard
 
-exit status: 0 audible; 1 too quiet, clipping or silence; 2 bad input or device;
+The gate is the one `stream --gate` uses; the local server's VAD decides speech with the
+same detector at the same threshold (--threshold here, --gate-threshold there).
+
+exit status: 0 audible; 1 too quiet, clipping, tone or silence; 2 bad input or device;
 130 interrupted (Ctrl-C on a microphone ends the check early: the verdict is still printed)
 """
 
@@ -91,6 +102,60 @@ def _show_meter(args: argparse.Namespace, source: Source) -> bool:
         return False
 
 
+class InputLevels:
+    """A stage that passes input blocks on unchanged, measuring them first: peak and
+    clipping must be seen before resampling smooths clipped plateaus away."""
+
+    def __init__(self, stats: LevelStats, meter: LevelMeter | None) -> None:
+        self.stats, self.meter = stats, meter
+
+    def push(self, block: Block) -> list[Block]:
+        peak, clipped = self.stats.add_block(block)
+        if self.meter is not None:
+            self.meter.peak(peak, clipped, time.monotonic())
+        return [block]
+
+    def flush(self) -> list[Block]:
+        return []
+
+    def reset(self) -> None:
+        pass
+
+
+class LevelSink:
+    """Where ``check``'s frames go: into :class:`~nsaudio.meter.LevelStats`, and with a
+    ``meter`` a live line on ``out`` (redrawn every ``METER_INTERVAL``, erased at the end)."""
+
+    def __init__(self, stats: LevelStats, meter: LevelMeter | None, out: TextIO) -> None:
+        self.stats, self.meter, self.out = stats, meter, out
+        self._drawn = 0
+        self._next_draw = 0.0
+
+    def open(self, rate: int) -> None:
+        pass
+
+    def write(self, frame: Frame) -> None:
+        self.stats.add_frame(frame)
+        if self.meter is None:
+            return
+        self.meter.frame(level_dbfs(frame.pcm), bool(frame.speech))
+        now = time.monotonic()
+        if now >= self._next_draw:
+            line = self.meter.render(now)
+            self.out.write("\r" + line)
+            self.out.flush()
+            self._drawn, self._next_draw = len(line), now + METER_INTERVAL
+
+    def close(self) -> None:
+        if self._drawn:
+            self.out.write("\r" + " " * self._drawn + "\r")
+            self.out.flush()
+            self._drawn = 0
+
+    def abort(self) -> None:
+        self.close()
+
+
 def run(args: argparse.Namespace) -> int:
     live = args.source.startswith("mic:")
     source = (
@@ -105,62 +170,34 @@ def run(args: argparse.Namespace) -> int:
         source.channels,
         getattr(source, "format", "?"),
     )
-    stats = LevelStats()
-    gate = EnergyGate(args.threshold)
-    chain = Chain([Resampler(source.rate, RATE, source.channels), Framer(RATE, FRAME_MS), gate])
+    stats = LevelStats(threshold=args.threshold)
     meter = LevelMeter() if _show_meter(args, source) else None
-    limit = None if live or args.duration is None else round(args.duration * source.rate)
-
-    blocks = source.blocks() if source.live else prefetched(source)
+    gate = EnergyGate(args.threshold)
+    stages: list[Stage] = [
+        InputLevels(stats, meter),
+        Resampler(source.rate, RATE, source.channels),
+        Framer(RATE, FRAME_MS),
+        gate,
+    ]
+    pipeline = Pipeline(
+        source, stages, LevelSink(stats, meter, sys.stderr), rate=RATE,
+        limit_seconds=None if live else args.duration,
+    )  # fmt: skip
     # Ctrl-C ends a microphone's check early, with its verdict; a file's ends at once (130).
     stop_ctx: contextlib.AbstractContextManager[object] = (
-        first_interrupt_stops(source.stop) if live else contextlib.nullcontext(False)
+        first_interrupt_stops(pipeline.stop) if live else contextlib.nullcontext(False)
     )
-    next_draw = 0.0
-    drawn = 0
     with stop_ctx as interrupted:
         try:
-            for block in blocks:
-                if limit is not None:
-                    room = limit - stats.input_frames
-                    if room <= 0:
-                        break
-                    if block.frames > room:
-                        block.data = block.data[:room]
-                peak, clipped = stats.add_block(block)
-                now = time.monotonic()
-                if meter is not None:
-                    meter.peak(peak, clipped, now)
-                for frame in chain.push(block):
-                    stats.add_frame(frame)
-                    if meter is not None:
-                        meter.frame(gate.level_db, bool(frame.speech))
-                if meter is not None and now >= next_draw:
-                    line = meter.render(now)
-                    sys.stderr.write("\r" + line)
-                    sys.stderr.flush()
-                    drawn, next_draw = len(line), now + METER_INTERVAL
-        finally:
-            close = getattr(blocks, "close", None)
-            if close is not None:
-                close()
-            if drawn:
-                sys.stderr.write("\r" + " " * drawn + "\r")
-                sys.stderr.flush()
-        for frame in chain.flush():
-            stats.add_frame(frame)
+            pipeline.run()
+        except AudioLostError as err:  # the verdict stands on what was heard
+            log.warning("%s", err)
 
     verdict = stats.verdict(live=source.live)
     extra: dict[str, Any] = {}
     if live:
         overflows, dropped = source.overflows, source.dropped  # type: ignore[attr-defined]
         extra = {"overflows": overflows, "dropped": dropped}
-        if overflows or dropped:
-            log.warning(
-                "%d input overflow(s) and %d dropped block(s): some audio was lost",
-                overflows,
-                dropped,
-            )
     if args.json:
         out = {
             **verdict.as_dict(),

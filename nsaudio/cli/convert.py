@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import stat
 
 from ..errors import InputError
 from ..formats import format_rate
@@ -28,7 +30,8 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
         parents=[common],
         help="convert audio to int16 LE mono at 16 or 8 kHz",
         description="Convert SOURCE to the service's PCM. OUT: .raw/.pcm headerless int16 LE "
-        "mono, .wav 16-bit mono WAV, - raw to stdout.",
+        "mono, .wav 16-bit mono WAV, - raw to stdout; a device or a pipe (/dev/null, a FIFO) "
+        "takes raw PCM too.",
     )
     p.add_argument("source", metavar="SOURCE", help="audio file, or - for stdin")
     p.add_argument("out", metavar="OUT", help="output .raw, .pcm, .wav, or - for stdout")
@@ -37,13 +40,23 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 
 
 def sink_class(out: str) -> type[RawSink] | type[WavSink]:
-    """The sink an output name asks for; checked before any audio is read."""
+    """The sink an output name asks for; checked before any audio is read. A device or a
+    pipe that exists (``/dev/null``, a FIFO, ``/dev/stdout``) takes headerless PCM whatever
+    its name."""
     lower = out.lower()
-    if out == "-" or lower.endswith((".raw", ".pcm")):
+    if out == "-" or lower.endswith((".raw", ".pcm")) or _device_or_pipe(out):
         return RawSink
     if lower.endswith(".wav"):
         return WavSink
     raise InputError(f"{out}: output must end in .raw, .pcm or .wav, or be - for stdout")
+
+
+def _device_or_pipe(path: str) -> bool:
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,11 +71,18 @@ def run(args: argparse.Namespace) -> int:
         gate_threshold=None,
     )
     sink = make_sink(args.out)
+    rate = format_rate(args.format)
     # A third thread frames and writes while this one resamples; not for a pipe or a
     # device, whose writes may wait on a reader that Ctrl-C should not have to wait for.
-    stats = Pipeline(
-        source, stages, sink, rate=format_rate(args.format), write_thread=sink.to_regular_file
-    ).run()
+    try:
+        stats = Pipeline(source, stages, sink, rate=rate, write_thread=sink.to_regular_file).run()
+    except BrokenPipeError:
+        # The reader went away (| head): exit 141, and -v says what it had, no more.
+        log.info(
+            "%s: wrote %d frames (%.2f s) at %d Hz, then the output was closed; stopped",
+            args.out, sink.frames_written, sink.frames_written / rate, rate,
+        )  # fmt: skip
+        raise
     log.info(
         "%s: %d frames at %d Hz -> %s: %d frames at %d Hz in %.3f s",
         source.name,

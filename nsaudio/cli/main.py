@@ -10,7 +10,7 @@ import os
 import sys
 import threading
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 # The command line does no linear algebra worth a thread pool, and OpenBLAS starting one per
 # core doubles numpy's import time: half of what a short `nsaudio convert` costs.
@@ -18,17 +18,43 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from ..errors import NsAudioError
 from . import commands
-from .interrupts import EXIT_INTERRUPTED
+from .exits import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE, exit_status
 
 __all__ = ["main", "run"]
 
 
 class _Parser(argparse.ArgumentParser):
-    """Usage errors as one line, exit 2, like every other nsaudio error."""
+    """Usage errors as one line, exit 2, like every other nsaudio error, pointing to the
+    help of the command they concern (``nsaudio stream --help`` for a typo in its flags)."""
+
+    #: The command parsers, by name (set on the top-level parser by :func:`build_parser`).
+    commands: dict[str, argparse.ArgumentParser] = {}  # noqa: RUF012 - replaced, not changed
 
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"nsaudio: error: {message} (see '{self.prog} --help')\n")
-        sys.exit(2)
+        sys.exit(EXIT_USAGE)
+
+    def parse_command_line(self, argv: Sequence[str] | None) -> argparse.Namespace:
+        """``parse_args``, but words no parser took are reported by the command's parser:
+        argparse reports them from the top-level one, whose help lists no command's flags."""
+        parsed, extras = self.parse_known_args(argv)
+        if extras:
+            owner = self.commands.get(getattr(parsed, "command", None) or "", self)
+            owner.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
+
+class _Version(argparse.Action):
+    """``--version``: the version, read only when asked (no package metadata lookup)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        from .. import __version__
+
+        sys.stdout.write(f"nsaudio {__version__}\n")
+        parser.exit()
 
 
 def _verbosity_options() -> argparse.ArgumentParser:
@@ -52,7 +78,7 @@ def _verbosity_options() -> argparse.ArgumentParser:
     return p
 
 
-def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> _Parser:
     """The parser for ``argv`` (default ``sys.argv[1:]``): only the command it names is
     imported and added, or every command if it names none."""
     common = _verbosity_options()
@@ -61,10 +87,12 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         parents=[common],
         description="Stream live or recorded audio to a real-time speech-to-text service.",
     )
+    parser.add_argument("--version", action=_Version, help="print nsaudio's version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for module in commands.needed(sys.argv[1:] if argv is None else argv):
         module.add_parser(sub, common)
+    parser.commands = dict(sub.choices)
     return parser
 
 
@@ -95,7 +123,11 @@ def _no_audio_frames(record: logging.LogRecord) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser(argv).parse_args(argv)
+    parser = build_parser(argv)
+    if not (sys.argv[1:] if argv is None else argv):
+        parser.print_help()  # `nsaudio` alone: what it can do, not an error
+        return 0
+    args = parser.parse_command_line(argv)
     verbose = getattr(args, "verbose", 0) or 0
     _setup_logging(verbose, getattr(args, "quiet", False))
     try:
@@ -107,12 +139,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if verbose >= 2:
             logging.getLogger("nsaudio").exception("traceback")
         sys.stderr.write(f"nsaudio: error: {err}\n")
-        return err.exit_status
+        return exit_status(err)
     except BrokenPipeError:
-        # The reader of our stdout went away (| head): not an error of ours.
+        # The reader of our stdout went away (| head): not an error of ours, but not a
+        # whole output either: the status a writer killed by SIGPIPE gets, as sox's.
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 0
+        os.dup2(devnull, sys.stdout.fileno())  # nothing more reaches the pipe at exit
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
     except Exception as err:  # a bug: still one line unless asked for the traceback
         if verbose >= 2:
             logging.getLogger("nsaudio").exception("traceback")

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Protocol, TextIO
+from typing import Any, Protocol, TextIO
 
 from ..errors import InputError
 from ..neuralspace.protocol import TranscriptResult
 from ..sinks.files import PendingFile
 
-__all__ = ["OUTPUTS", "ResultWriter", "TranscriptFile", "labelled", "make_writer"]
+__all__ = ["OUTPUTS", "ResultWriter", "TranscriptFile", "labelled", "make_writer", "no_text_note"]
 
 OUTPUTS = ("text", "jsonl", "srt", "vtt")
 
@@ -182,3 +182,23 @@ def make_writer(kind: str, out: TextIO, *, live: bool) -> Writer:
     if kind in ("srt", "vtt"):
         return SubtitleWriter(out, vtt=kind == "vtt")
     return TextWriter(out, live)
+
+
+def no_text_note(gate: Any, rate: int, *, gated: bool = False) -> str | None:
+    """What ``stream`` says when the run ended with no text at all (a silent file, a tone,
+    the wrong language), from the energy gate's counters (``seen_samples``,
+    ``speech_samples``), or None when the gate's own summary (``--gate``: "the gate heard no
+    speech") already says it."""
+    seen, speech = gate.seen_samples / rate, gate.speech_samples / rate
+    if not gate.speech_samples:
+        if gated:
+            return None
+        return (
+            f"no text: the {seen:.1f} s of audio held nothing the energy gate hears as speech "
+            "('nsaudio check SOURCE' measures it)"
+        )
+    return (
+        f"no text: the service transcribed nothing in {seen:.1f} s of audio, "
+        f"{speech:.1f} s of which is loud enough to be speech (a tone, music, or another "
+        "language than --language?)"
+    )

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import threading
 from typing import TYPE_CHECKING
 
 from ..detectors.base import DETECTORS
+from ..errors import NsAudioError
+from ..extras import require_extra
+from ..server.child import CHILD_ERROR
 from ..server.engines import ENGINES  # numpy only: pocketsphinx loads with its engine
+from .exits import exit_status
 from .options import whole_number
 from .service import read_api_key
 
@@ -65,21 +70,17 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..server.app import LocalServer  # the server extra: imported only to serve
-
-    key = read_api_key(args.api_key_file) if args.api_key_file else None
-    if args.vad == "silero":
-        from ..detectors.silero import SileroModel
-
-        SileroModel.shared()  # a missing extra or a damaged model: one line, before listening
-    server = LocalServer(
-        host=args.host,
-        port=args.port,
-        api_key=key,
-        engine_factory=ENGINES[args.engine],
-        max_sessions=args.max_sessions or DEFAULT_MAX_SESSIONS[args.engine],
-        vad=args.vad,
-    )
+    if not args.child:
+        _session_lines(quiet=getattr(args, "quiet", False))
+    try:
+        server = _server(args)
+    except NsAudioError as err:
+        if not args.child:
+            raise
+        # The parent (nsaudio stream) reads this line instead of a URL and raises it.
+        sys.stdout.write(f"{CHILD_ERROR}{err}\n")
+        sys.stdout.flush()
+        return exit_status(err)
 
     def ready(srv: LocalServer) -> None:
         if args.child:
@@ -93,6 +94,43 @@ def run(args: argparse.Namespace) -> int:
 
     server.serve_forever(on_ready=ready)
     return 0
+
+
+def _session_lines(*, quiet: bool) -> None:
+    """A server's log: a time on every line, and one line per session as it opens and as it
+    closes (with its seconds of audio and results) unless ``-q``; the server's other info
+    lines still need ``-v``."""
+    for handler in logging.getLogger("nsaudio").handlers:
+        handler.setFormatter(
+            logging.Formatter(
+                "nsaudio: %(asctime)s %(levelname)s: %(message)s", "%Y-%m-%d %H:%M:%S"
+            )
+        )
+    if not quiet:
+        sessions = logging.getLogger("nsaudio.server.sessions")
+        sessions.setLevel(min(logging.INFO, logging.getLogger("nsaudio").getEffectiveLevel()))
+
+
+def _server(args: argparse.Namespace) -> LocalServer:
+    """The server ``args`` ask for, its recogniser checked first: a missing or broken
+    pocketsphinx is one line and exit 2 before anything listens, not a traceback per session."""
+    if args.engine == "pocketsphinx":
+        require_extra("pocketsphinx", "server", "the built-in offline server", load=True)
+    from ..server.app import LocalServer  # the server's modules: imported only to serve
+
+    key = read_api_key(args.api_key_file) if args.api_key_file else None
+    if args.vad == "silero":
+        from ..detectors.silero import SileroModel
+
+        SileroModel.shared()  # a missing extra or a damaged model: one line, before listening
+    return LocalServer(
+        host=args.host,
+        port=args.port,
+        api_key=key,
+        engine_factory=ENGINES[args.engine],
+        max_sessions=args.max_sessions or DEFAULT_MAX_SESSIONS[args.engine],
+        vad=args.vad,
+    )
 
 
 def _stop_at_eof(server: LocalServer) -> None:

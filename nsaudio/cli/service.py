@@ -13,16 +13,24 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
-from ..errors import InputError, NsAudioError
+from ..errors import AuthenticationError, InputError, MissingExtraError, NsAudioError
+from ..extras import require_extra
 from ..neuralspace.protocol import DEFAULT_BASE_URL, LANGUAGES, StreamParams, rest_base
 from ..neuralspace.rest import RestClient
 
-__all__ = ["Endpoint", "add_service_options", "service_endpoint"]
+__all__ = [
+    "Endpoint",
+    "add_service_options",
+    "check_before_start",
+    "require_local_server",
+    "service_endpoint",
+    "uses_local_server",
+]
 
 log = logging.getLogger("nsaudio.service")
 
@@ -60,6 +68,21 @@ def read_api_key(path: str | None) -> str | None:
     return os.environ.get("NS_API_KEY", "").strip() or None
 
 
+def shown_url(url: str) -> str:
+    """``url`` fit for a log line: a user name or password in it (``https://u:p@host``) is
+    left out, as is any query or fragment; the key never travels in the URL."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:  # not a number: shown as it was given, without the user part
+        port = None
+    netloc = host if port is None else f"{host}:{port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
 def _is_loopback(url: str) -> bool:
     host = urlsplit(url).hostname or ""
     return host in ("localhost", "::1") or host.startswith("127.")
@@ -89,15 +112,14 @@ class Endpoint:
 
     def check_language(self, language: str) -> str:
         """``language`` if the service lists it (or, when the list cannot be had, the guide does)."""
-        lang = language.strip().lower()
         try:
             known = self.languages()
         except NsAudioError as err:
             # A rejected key, or no HTTP answer at all (the cause is named; the sessions
             # would meet it too): stop now, unless the language is wrong anyway, which is
             # the first thing to fix. An HTTP error on this one path: fall back.
-            if getattr(err, "exit_status", 1) == 3 or getattr(err, "status", 0) is None:
-                if lang not in LANGUAGES:
+            if isinstance(err, AuthenticationError) or getattr(err, "status", 0) is None:
+                if language.strip().lower() not in LANGUAGES:
                     raise InputError(
                         f"language {language!r} is not one the service documents: choose one "
                         f"of {', '.join(LANGUAGES)}"
@@ -107,12 +129,7 @@ class Endpoint:
                 "cannot fetch the language list (%s); checking against the documented one", err
             )
             known = list(LANGUAGES)
-        if lang not in known:
-            where = "the local server" if self.local else "the service"
-            raise InputError(
-                f"language {language!r} is not streamed by {where}: choose one of {', '.join(known)}"
-            )
-        return lang
+        return _known_language(language, known, "the local server" if self.local else "the service")
 
     def sink(self, params: StreamParams, config: Any, **options: Any) -> Any:
         """A :class:`~nsaudio.sinks.NeuralSpaceSink` to this service with ``config`` (a
@@ -124,14 +141,64 @@ class Endpoint:
         )
 
 
+def uses_local_server(args: argparse.Namespace) -> bool:
+    """True when ``args`` make :func:`service_endpoint` start the built-in server: ``--local``,
+    or neither a key nor a base URL."""
+    return _wants_local(args, read_api_key(getattr(args, "api_key_file", None)), _base_url(args))
+
+
+def _base_url(args: argparse.Namespace) -> str | None:
+    return getattr(args, "base_url", None) or os.environ.get("NS_BASE_URL", "").strip() or None
+
+
+def _wants_local(args: argparse.Namespace, key: str | None, base: str | None) -> bool:
+    return bool(getattr(args, "local", False)) or (key is None and base is None)
+
+
+def _known_language(language: str, known: Sequence[str], where: str) -> str:
+    lang = language.strip().lower()
+    if lang not in known:
+        raise InputError(
+            f"language {language!r} is not streamed by {where}: choose one of {', '.join(known)}"
+        )
+    return lang
+
+
+def check_before_start(args: argparse.Namespace) -> None:
+    """What can be refused about the built-in server before anything starts, when it is the
+    one to be used: pocketsphinx missing, a ``--language`` it does not stream (its languages
+    are known without asking it). A service's languages are asked for when it is reached;
+    nothing is started for that."""
+    if uses_local_server(args):
+        require_local_server(args)
+        from ..server.params import LANGUAGES as LOCAL_LANGUAGES
+
+        _known_language(args.language, LOCAL_LANGUAGES, "the local server")
+
+
+def require_local_server(args: argparse.Namespace) -> None:
+    """Raise :class:`~nsaudio.errors.MissingExtraError` (exit 2) when the built-in server is
+    wanted and pocketsphinx is not installed: before anything starts, in one line."""
+    try:
+        require_extra("pocketsphinx", "server", "the built-in offline server")
+    except MissingExtraError as err:
+        if getattr(args, "local", False):
+            raise
+        raise MissingExtraError(
+            f"NS_API_KEY is not set, and {err} (or export NS_API_KEY to use the service)"
+        ) from None
+
+
 @contextlib.contextmanager
 def service_endpoint(args: argparse.Namespace) -> Iterator[Endpoint]:
     key = read_api_key(getattr(args, "api_key_file", None))
-    base = getattr(args, "base_url", None) or os.environ.get("NS_BASE_URL", "").strip() or None
-    if getattr(args, "local", False) or (key is None and base is None):
+    base = _base_url(args)
+    if _wants_local(args, key, base):
         from ..server.child import ServerProcess
 
         engine = getattr(args, "local_engine", None) or "pocketsphinx"  # gateway's option
+        if engine == "pocketsphinx":
+            require_local_server(args)
         server = ServerProcess(engine=engine).start()
         if not getattr(args, "quiet", False):  # -q: only errors
             why = "--local" if getattr(args, "local", False) else "no NS_API_KEY set"
@@ -151,6 +218,7 @@ def service_endpoint(args: argparse.Namespace) -> Iterator[Endpoint]:
                 "NS_API_KEY is not set: export it, or give --api-key-file, or use --local"
             )
         key = LOCAL_KEY  # a local `nsaudio serve` takes any key
+    log.info("service: %s", shown_url(base))
     yield Endpoint(
         base, key, ca_file=getattr(args, "ca_file", None), local=_is_loopback(base),
         timeout=getattr(args, "connect_timeout", 10.0),

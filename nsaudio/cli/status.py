@@ -44,7 +44,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from ..neuralspace.protocol import TranscriptResult
@@ -150,9 +150,10 @@ class StatusLine:
 
     def _width(self) -> int:
         try:
-            return os.get_terminal_size(self.err.fileno()).columns
+            columns = os.get_terminal_size(self.err.fileno()).columns
         except (OSError, ValueError, AttributeError):
-            return 80
+            columns = 0
+        return terminal_columns(columns, os.environ)
 
     def _erase(self) -> str:
         rows, self._rows = self._rows, 0
@@ -347,6 +348,19 @@ class _Watched:
 
     def close(self) -> None:
         self.inner.close()
+
+
+def terminal_columns(reported: int, environ: Mapping[str, str]) -> int:
+    """The width to draw in: what the terminal reports, or where it reports none (0 columns:
+    ``script`` without a terminal, some containers' ptys) ``$COLUMNS``, then 80, as
+    :func:`shutil.get_terminal_size` falls back."""
+    if reported > 0:
+        return reported
+    try:
+        columns = int(environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    return columns if columns > 0 else 80
 
 
 def _same_terminal(out: TextIO, err: TextIO) -> bool:

@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..detectors.energy import SILENCE_DB
 from ..meter import LevelMeter
+from ..stages.trail import LevelTrail
 
 __all__ = [
     "ChannelLevel",
@@ -105,16 +107,19 @@ class Fields:
     """What the status line shows; seconds throughout. With ``channels`` (a session per
     channel), their levels replace the single one, and ``sent``/``skipped`` are totals."""
 
-    position: float  # in the stream: audio processed, paced by the sender's clock
+    position: float  # in the stream: of the audio being sent
     duration: float | None  # of the input, when known (files): a progress bar
     eta: float | None  # until the last audio is sent, when it can be told
-    level_db: float  # of the newest frame, dBFS
+    level_db: float  # of the frame being sent, dBFS
     speech: bool  # the gate's label of that frame
     sent: float
     skipped: float | None  # with --gate
     reconnects: int
     partial_age: float | None  # since the newest partial result (None: none yet, or off)
     channels: tuple[ChannelLevel, ...] = ()
+    #: Silence sent after the stream's end (so the service finalises the last words), and
+    #: any more the drain sent: not part of ``sent``, which never passes the input's length.
+    end_silence: float = 0.0
 
 
 def render(f: Fields) -> str:
@@ -137,7 +142,10 @@ def render(f: Fields) -> str:
     else:
         level = _level(f.level_db)
         parts.append(f"{level:5.1f} dBFS {_LEVEL.bar(level)} {_state(f.speech)}")
-    parts.append(f"sent {f.sent:5.1f} s")
+    sent = f"sent {f.sent:5.1f} s"
+    if f.end_silence > 0:
+        sent += f" + {f.end_silence:.1f} s end silence"
+    parts.append(sent)
     if f.skipped is not None:
         parts.append(f"skipped {f.skipped:5.1f} s")
     if f.reconnects:
@@ -156,16 +164,10 @@ def _state(speech: bool) -> str:
 
 
 class GateReadings(Protocol):
-    """What the status line reads of a speech gate (:class:`~nsaudio.stages.SpeechGate`)."""
+    """What the status line reads of a speech gate (:class:`~nsaudio.stages.SpeechGate`):
+    the trail of the frames it labelled, which it asks the gate to keep."""
 
-    @property
-    def seen_samples(self) -> int: ...
-    @property
-    def skipped_samples(self) -> int: ...
-    @property
-    def level_db(self) -> float: ...
-    @property
-    def speaking(self) -> bool: ...
+    def keep_trail(self) -> LevelTrail: ...
 
 
 class SendCounters(Protocol):
@@ -174,6 +176,8 @@ class SendCounters(Protocol):
 
     @property
     def samples_sent(self) -> int: ...
+    @property
+    def silence_samples(self) -> int: ...
     @property
     def reconnects(self) -> int: ...
 
@@ -211,6 +215,10 @@ class StreamProgress:
     ``lanes``: the stream's sessions, one, or one per channel (``--split-channels``, every
     one named); ``rate``: of their frames; ``duration``: the input's, when known;
     ``watch``: has ``last_partial``, the monotonic time of the newest partial result.
+
+    What is shown is the frame being *sent*, not the newest one read: the pipeline reads
+    seconds ahead of a paced sender (see :class:`_Sending`). ``sent`` never passes the
+    input's length: the silence the sinks make after it is counted apart (``end_silence``).
     """
 
     def __init__(
@@ -231,15 +239,12 @@ class StreamProgress:
         self.duration, self.pace, self.gated, self.partials = duration, pace, gated, partials
         self.watch = watch  # has last_partial: monotonic time of the newest partial, or None
         self.t0 = now
+        self._sending = [_Sending(lane, rate, pace, now) for lane in self.lanes]
 
     def __call__(self, now: float) -> Fields:
         lanes, rate = self.lanes, self.rate
-        gate = lanes[0].gate  # every lane sees every sample of the input
-        position = gate.seen_samples / rate
-        if self.pace > 0:
-            # The pipeline reads ahead of the paced sender by its queue (seconds of audio):
-            # the sender's clock tells where the stream is, never past what was processed.
-            position = min(position, (now - self.t0) * self.pace)
+        seen = [sending(now) for sending in self._sending]
+        position = min(s.position for s in seen) / rate  # as far as every session has sent
         eta = None
         if self.duration:
             left = max(0.0, self.duration - position)
@@ -253,18 +258,70 @@ class StreamProgress:
             position=position,
             duration=self.duration,
             eta=eta,
-            level_db=gate.level_db,
-            speech=bool(gate.speaking),
-            sent=sum(c.samples_sent for c in counters) / rate,
-            skipped=sum(lane.gate.skipped_samples for lane in lanes) / rate if self.gated else None,
+            level_db=seen[0].level_db,
+            speech=seen[0].speech,
+            sent=sum(s.sent for s in seen) / rate,
+            skipped=sum(max(0, s.position - s.sent) for s in seen) / rate if self.gated else None,
             reconnects=sum(c.reconnects for c in counters),
             partial_age=None if not self.partials or last is None else max(0.0, now - last),
             channels=tuple(
-                ChannelLevel(lane.name, lane.gate.level_db, bool(lane.gate.speaking))
-                for lane in lanes
+                ChannelLevel(lane.name, s.level_db, s.speech)
+                for lane, s in zip(lanes, seen, strict=True)
                 if lane.name is not None
             ),
+            end_silence=sum(c.silence_samples for c in counters) / rate,
         )
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """Where one session's sender is: a stream position and its stream audio sent (samples),
+    and the level and label of the frame it is sending."""
+
+    position: int
+    sent: int
+    level_db: float
+    speech: bool
+
+
+class _Sending:
+    """One session's sender, as seen from its counters and its gate's trail
+    (:class:`~nsaudio.stages.trail.LevelTrail`).
+
+    The sink counts the samples it handed to the service, the silence it made itself apart;
+    the trail says which stream position the last of them came from, and that frame's level
+    and label. Where the gate skips a gap, or a paced sender waits for the next frame's
+    time, nothing is sent: the position then moves on at the pace from the last frame sent,
+    as far as the gate has seen. It never goes back.
+    """
+
+    def __init__(self, lane: LaneReadings, rate: int, pace: float, now: float) -> None:
+        self.lane, self.rate, self.pace, self.t0 = lane, rate, pace, now
+        self.trail = lane.gate.keep_trail()
+        self._sent = 0  # stream samples sent, as last seen
+        self._since = now  # when that changed
+        self._position = 0  # stream samples, as last shown
+
+    def __call__(self, now: float) -> _Sent:
+        counters, trail = self.lane.sink.counters, self.trail
+        sent = counters.samples_sent - counters.silence_samples  # the stream's own audio
+        if sent != self._sent:
+            self._sent, self._since = sent, now
+        position = trail.position_of(sent)
+        gap_end = trail.gap_end(sent)
+        if gap_end is not None and gap_end > position and sent:
+            if self.pace > 0:
+                position += round((now - self._since) * self.pace * self.rate)
+            position = min(position, gap_end) if self.pace > 0 else gap_end
+        elif gap_end is not None and not sent:  # nothing sent yet: a gap from the start
+            clock = (now - self.t0) * self.pace * self.rate if self.pace > 0 else gap_end
+            position = min(round(clock), gap_end)
+        self._position = position = max(self._position, position)
+        # The stream's last frame has gone: what is being sent now is the sink's silence.
+        frame = trail.at(position - 1) if not counters.silence_samples else None
+        if frame is None:
+            return _Sent(position, sent, SILENCE_DB, False)
+        return _Sent(position, sent, frame.level_db, frame.speech)
 
 
 def source_seconds(source: Any, limit: float | None) -> float | None:

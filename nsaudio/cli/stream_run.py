@@ -35,7 +35,7 @@ from ..stages.speech_gate import find_gate
 from ..stages.split import ChannelSplit
 from .interrupts import EXIT_INTERRUPTED, first_interrupt_stops
 from .options import resampler_quality
-from .output import ResultWriter, TranscriptFile, Writer, make_writer
+from .output import ResultWriter, TranscriptFile, Writer, make_writer, no_text_note
 from .service import Endpoint
 
 if TYPE_CHECKING:
@@ -334,10 +334,20 @@ def conclude(args: argparse.Namespace, run: StreamRun, ended: Ended) -> int:
         return EXIT_BROKEN_PIPE
     for lane in run.lanes:
         _report(lane, run.source, run.rate)
-    if args.gate and not getattr(args, "quiet", False):
+    quiet = getattr(args, "quiet", False)
+    if args.gate and not quiet:
         for lane in run.lanes:
             label = f"{lane.name}: " if lane.name is not None else ""
             sys.stderr.write(f"nsaudio: {label}{gate_summary(lane.gate, run.rate)}\n")
+    for lane in run.lanes if not (quiet or ended.interrupted) else ():
+        # A session that ended well with no text: say so, and why (nothing heard as speech,
+        # or speech the service found no words in).
+        note = None
+        if not lane.sink.transcript.text.strip():
+            note = no_text_note(lane.gate, run.rate, gated=args.gate)
+        if note:
+            label = f"{lane.name}: " if lane.name is not None else ""
+            sys.stderr.write(f"nsaudio: {label}{note}\n")
     if ended.lost is not None:
         raise ended.lost  # exit 1 with one line, Ctrl-C or not: audio went untranscribed
     return EXIT_INTERRUPTED if ended.interrupted else 0
@@ -358,16 +368,16 @@ def _report(lane: Lane, source: Source, rate: int) -> None:
     stats = lane.sink.stats()
     source_stats: dict[str, Any] = getattr(source, "stats", dict)()
     dropped = stats.get("dropped_frames", 0)
-    captured_drops = source_stats.get("dropped_frames", 0)
+    captured = source_stats.get("dropped_samples", 0) / (source_stats.get("rate") or 1)
     overflows = source_stats.get("overflows", 0)
     silence = stats["silence_samples"]
     label = f"{lane.name}: " if lane.name is not None else ""
     log.info(
         "%ssent %.2f s of audio (and %.2f s of silence after it, to end the stream) in %d "
-        "frames; %d reconnects; dropped: %d frames before sending, %d captured frames, "
+        "frames; %d reconnects; dropped: %d frames before sending, %.2f s of captured audio, "
         "%d device overflows; %d malformed results",
         label, (stats["samples_sent"] - silence) / rate, silence / rate, stats["frames_sent"],
-        stats["reconnects"], dropped, captured_drops, overflows, stats["malformed"],
+        stats["reconnects"], dropped, captured, overflows, stats["malformed"],
     )  # fmt: skip
     if stats["reconnects"]:
         lost = stats.get("replay_dropped_samples", 0)

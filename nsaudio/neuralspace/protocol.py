@@ -58,9 +58,13 @@ _QUERY_KEY_RE = re.compile(r"[A-Za-z0-9_]+")
 
 @dataclass(frozen=True)
 class StreamParams:
-    """What the WebSocket URL carries besides the token; validated on construction.
+    """What the WebSocket URL carries besides the token; validated on construction
+    (:class:`~nsaudio.errors.InputError`).
 
-    ``vad_threshold`` is any positive finite number, as the service's guide says; the service
+    ``language``: a code such as ``en`` or ``ar-eg`` (which ones a service streams, it
+    says: ``nsaudio languages``); ``format``: ``pcm_16k`` or ``pcm_8k``, the PCM sent;
+    ``max_chunk_size``: seconds of speech (1 to 60) after which the service finalises even
+    without a pause; ``disable_partial``: ask for full results only. ``vad_threshold`` is any positive finite number, as the service's guide says; the service
     judges what it means. ``extra`` holds further query parameters the service knows (such as
     ``min_chunk_size``), sent unchanged after nsaudio's own; keys are letters, digits and
     underscores, and none of :data:`RESERVED_QUERY_KEYS`.
@@ -112,9 +116,11 @@ class StreamParams:
 
     @property
     def rate(self) -> int:
+        """The format's sample rate, Hz."""
         return FORMATS[self.format]
 
     def query(self) -> dict[str, str]:
+        """The WebSocket URL's query: nsaudio's keys, then ``extra``'s."""
         return {
             "max_chunk_size": str(self.max_chunk_size),
             "vad_threshold": repr(float(self.vad_threshold)),
@@ -178,7 +184,12 @@ def redact(text: str, *secrets: str) -> str:
 
 @dataclass(frozen=True)
 class TranscriptResult:
-    """One result message. Times are seconds; ``offset`` makes them absolute after a reconnect.
+    """One result message, with the service's keys. ``full``: final (it supersedes the
+    partials before it) or partial; ``text``; ``start_time`` and ``end_time``: seconds in
+    the stream (absolute once nsaudio has mapped them, reconnects and gate gaps included);
+    ``chunk_id`` and ``stream_id``: the service's numbering; ``send_time``: the service's
+    clock when it sent the result; ``extra``: keys the service sent that nsaudio does not
+    know, kept as they came.
 
     ``channel`` is not the service's: it names the input channel whose session sent the
     result when each channel has a session of its own (``--split-channels``), else None.

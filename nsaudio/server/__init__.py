@@ -9,7 +9,7 @@ Modules, from the wire inwards:
 - ``tokens``: the expiring token store;
 - ``transcriber``: one session's bytes in, result messages out (segments, partials, chunk ids);
 - ``vad``: the speech segmenter (its detector: ``nsaudio.detectors``, energy by default);
-- ``engines``: recognisers (pocketsphinx, and a deterministic counting fake) and their pool;
+- ``engines``: recognisers (pocketsphinx, and a placeholder for load tests) and their pool;
 - ``child``: the server in a child process, for ``nsaudio stream``.
 
 Importing this package loads nothing: websockets and pocketsphinx (the ``server`` extra) are
@@ -27,7 +27,6 @@ _EXPORTS = {
     "ServerStartError": ".app",
     "Transcriber": ".transcriber",
     "SessionParams": ".params",
-    "CountingEngine": ".engines",
     "Engine": ".engines",
     "EnginePool": ".engines",
     "PocketSphinxEngine": ".engines",
@@ -36,7 +35,6 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "CountingEngine",
     "Engine",
     "EnginePool",
     "LocalServer",
@@ -55,7 +53,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)
 if TYPE_CHECKING:  # pragma: no cover
     from .app import LocalServer, ServerStartError
     from .child import ServerProcess
-    from .engines import CountingEngine, Engine, EnginePool, PocketSphinxEngine
+    from .engines import Engine, EnginePool, PocketSphinxEngine
     from .params import SessionParams
     from .tokens import TokenStore
     from .transcriber import Transcriber

@@ -41,8 +41,10 @@ from websockets.exceptions import ConnectionClosed
 
 from ..detectors.base import DETECTORS
 from ..errors import ServerError
+from ..extras import require_extra
+from ..worker import Worker
 from .engines import ENGINE_RATE, EngineFactory, EnginePool, PocketSphinxEngine, PoolExhausted
-from .logs import RedactSecrets, log, ws_log
+from .logs import RedactSecrets, log, session_log, ws_log
 from .params import (
     SessionParams,
     StreamParamError,
@@ -66,12 +68,19 @@ CLOSE_INTERNAL_ERROR = 1011
 class ServerStartError(ServerError, OSError):
     """The server could not start listening (for example, the port is taken)."""
 
-    exit_status = 1
-
 
 def _log_prewarm_failure(future: asyncio.Future[None]) -> None:
     if not future.cancelled() and future.exception() is not None:
         log.error("cannot create a recogniser", exc_info=future.exception())
+
+
+def _peer(ws: ServerConnection) -> str:
+    """``host:port`` of a session's client, for the server's log."""
+    try:
+        host, port = ws.remote_address[:2]
+    except (TypeError, ValueError):  # a Unix socket, or already gone
+        return "?"
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
 
 
 class LocalServer:
@@ -81,11 +90,15 @@ class LocalServer:
     key is accepted. ``engine_factory`` builds a recognition engine (default
     :class:`~nsaudio.server.engines.PocketSphinxEngine`); at most ``max_sessions`` sessions
     are open at once (default 16: pocketsphinx decodes about 2.5 real-time streams per core),
-    and as many engines exist, reused across sessions. ``token_clock`` (monotonic seconds) is
-    for tests, and so is ``on_audio(session_id, pcm)``: called with every audio message as it
-    arrives, so a test can compare what the server received with what was sent. ``vad``
-    names the speech detector each session's segmenter uses (``"energy"``, or ``"silero"``:
-    needs the ``vad`` extra; each session scores its own frames, not batched).
+    and as many engines exist, reused across sessions. ``host`` and ``port`` (0: a free
+    one) say where to listen; ``prewarm``: build one recogniser as soon as it listens, so
+    the first session does not wait for it (pocketsphinx takes about 0.4 s). ``vad`` names
+    the speech detector each session's segmenter uses (``"energy"``, or ``"silero"``: needs
+    the ``vad`` extra; each session scores its own frames, not batched).
+
+    ``tokens`` is the :class:`~nsaudio.server.tokens.TokenStore` that issues and checks the
+    stream tokens (replace it before ``start()`` to give it another clock). A subclass may
+    override :meth:`received` to see every audio message a session receives.
 
     After ``start()``, ``port`` is the bound port and ``base_url`` is ``http://host:port``.
     """
@@ -98,9 +111,7 @@ class LocalServer:
         engine_factory: EngineFactory | None = None,
         max_sessions: int = 16,
         *,
-        token_clock: Callable[[], float] = time.monotonic,
         prewarm: bool = True,
-        on_audio: Callable[[str, bytes], None] | None = None,
         vad: str = "energy",
     ) -> None:
         if vad not in DETECTORS:
@@ -111,15 +122,16 @@ class LocalServer:
             raise ValueError(f"max_sessions must be at least 1, got {max_sessions}")
         if api_key is not None and not api_key.strip():
             raise ValueError("api_key must not be empty; pass None to accept any key")
+        if engine_factory is None:  # not a traceback per session later: say it now
+            require_extra("pocketsphinx", "server", "LocalServer's default recogniser")
         self.host = host
         self.max_sessions = max_sessions
-        self.tokens = TokenStore(clock=token_clock)
+        self.tokens = TokenStore()
         self._requested_port = port
         self._port: int | None = None
         self._api_key = api_key
         self._pool = EnginePool(engine_factory or PocketSphinxEngine, max_sessions)
         self._prewarm = prewarm
-        self._on_audio = on_audio
         self.vad = vad
         self._active = 0
         self._thread: threading.Thread | None = None
@@ -134,19 +146,26 @@ class LocalServer:
         where = self.base_url if self._port is not None else "not started"
         return f"LocalServer({where}, sessions={self._active}/{self.max_sessions})"
 
+    def received(self, session_id: str, pcm: bytes) -> None:
+        """Called on the server's loop with every audio message a session receives, as it
+        arrives (nothing by default); keep it quick."""
+
     @property
     def port(self) -> int:
+        """The port it listens on (after ``start()``)."""
         if self._port is None:
             raise RuntimeError("the server is not listening; call start() first")
         return self._port
 
     @property
     def base_url(self) -> str:
+        """``http://host:port``: what a client's ``--base-url`` is (after ``start()``)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
     @property
     def active_sessions(self) -> int:
+        """Sessions open now."""
         return self._active
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -156,27 +175,27 @@ class LocalServer:
         if self._thread is not None:
             raise RuntimeError("the server is already running")
         ready = threading.Event()
-        errors: list[BaseException] = []
+        listening = threading.Event()  # set once it listens: a later failure is only logged
+
+        def failed(err: BaseException) -> None:
+            if listening.is_set():
+                log.error("local server failed", exc_info=err)
+            ready.set()  # start() raises it
 
         def run() -> None:
-            try:
-                asyncio.run(self._main(ready, install_signals=False))
-            except BaseException as exc:  # reported to start() or logged: a thread cannot raise
-                if ready.is_set():
-                    log.error("local server failed", exc_info=True)
-                else:
-                    errors.append(exc)
-                    ready.set()
+            asyncio.run(self._main(ready, install_signals=False))
 
-        self._thread = threading.Thread(target=run, name="nsaudio-server", daemon=True)
+        worker = Worker(run, "nsaudio-server", on_error=failed)
+        self._thread = worker.thread
         self._background = True
         self._stop_requested = False
-        self._thread.start()
+        worker.start()
         ready.wait()
-        if errors:
-            self._thread.join()
+        if worker.error is not None and not listening.is_set():
+            worker.join()
             self._thread = None
-            raise errors[0]
+            worker.raise_error()
+        listening.set()
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -298,11 +317,11 @@ class LocalServer:
         try:
             params = parse_stream_params(path.language, path.session_id, path.query)
         except StreamParamError as exc:
-            log.info("refused %s: %s", shown, exc.reason)
+            session_log.info("refused %s: %s", shown, exc.reason)
             await ws.close(CLOSE_POLICY_VIOLATION, exc.reason)
             return
         if self._active >= self.max_sessions:
-            log.warning("refused %s: %d sessions already open", shown, self._active)
+            session_log.warning("refused %s: %d sessions already open", shown, self._active)
             await ws.close(
                 CLOSE_TRY_AGAIN_LATER,
                 f"try again later: this server takes {self.max_sessions} sessions at once",
@@ -326,10 +345,13 @@ class LocalServer:
             log.error("cannot create a recogniser", exc_info=True)
             await ws.close(CLOSE_INTERNAL_ERROR, "recogniser unavailable")
             return
-        log.info(
-            "session %s open: %s format=%s max_chunk_size=%d vad_threshold=%g disable_partial=%s%s",
+        log.debug("session %s path: %s", params.session_id, shown)
+        session_log.info(
+            "session %s open from %s: %s %s max_chunk_size=%d vad_threshold=%g "
+            "disable_partial=%s%s",
             params.session_id,
-            shown,
+            _peer(ws),
+            params.language,
             params.format,
             params.max_chunk_size,
             params.vad_threshold,
@@ -354,8 +376,7 @@ class LocalServer:
                 if isinstance(message, str):
                     log.debug("session %s: ignoring a text message", params.session_id)
                     continue
-                if self._on_audio is not None:
-                    self._on_audio(params.session_id, message)
+                self.received(params.session_id, message)
                 if batch:
                     pending += message
                     if len(pending) < batch:
@@ -386,7 +407,7 @@ class LocalServer:
             else:
                 self._pool.discard(engine)
         seconds = transcriber.position / ENGINE_RATE
-        log.info(
+        session_log.info(
             "session %s closed (code %s): %.2f s of audio, %d results",
             params.session_id,
             ws.close_code,

@@ -3,7 +3,10 @@
 Not a thread of the streaming process: pocketsphinx holds the GIL while it decodes (measured
 here: 0.47 s without a break for 6.8 s of audio), which would stall live capture and
 sending for as long. The child announces its URL on stdout when it listens, and exits when
-its stdin closes, so it never outlives the parent, however the parent ends.
+its stdin closes, so it never outlives the parent, however the parent ends. A child that
+cannot start says why on that same line (``error: <message>``) and exits: the parent raises
+it as its own one-line error, with the child's exit status deciding the class (2: input or
+installation, such as pocketsphinx missing; otherwise a service error).
 """
 
 from __future__ import annotations
@@ -14,13 +17,19 @@ import subprocess
 import sys
 import time
 
-from ..errors import ServiceError
+from ..errors import InputError, ServiceError
+from ..extras import require_extra
 
-__all__ = ["ServerProcess"]
+__all__ = ["CHILD_ERROR", "ServerProcess"]
+
+#: How the child's first line starts when it could not start (the rest is the message).
+CHILD_ERROR = "error: "
 
 
 class ServerProcess:
     """``nsaudio serve --child`` on a free loopback port; ``base_url`` once started.
+
+    ``start_timeout``: seconds to wait for it to listen.
 
     ``engine`` names the recogniser (``"pocketsphinx"``, or ``"cheap"`` for load tests: see
     ``nsaudio serve --help``) and ``max_sessions`` caps the sessions open at once (None: the
@@ -50,6 +59,11 @@ class ServerProcess:
         return f"ServerProcess({self.base_url or 'not started'!r})"
 
     def start(self) -> ServerProcess:
+        """Start the child and wait until it listens (``start_timeout``); raises
+        :class:`~nsaudio.errors.MissingExtraError` at once when pocketsphinx is not
+        installed, and the child's own reason when it could not start."""
+        if self.engine == "pocketsphinx":
+            require_extra("pocketsphinx", "server", "the built-in offline server")
         cmd = [sys.executable, "-m", "nsaudio", "-q", "serve", "--port", "0", "--child"]
         cmd += ["--engine", self.engine]
         if self.max_sessions is not None:
@@ -71,10 +85,29 @@ class ServerProcess:
                 self.stop()
                 raise ServiceError("the built-in local server did not start", retryable=False)
             line += chunk
-        self.base_url = line.decode().strip()
+        text = line.decode(errors="replace").strip()
+        if text.startswith(CHILD_ERROR):
+            status = self._exit_status()
+            self.stop()
+            message = text[len(CHILD_ERROR) :]
+            if status == 2:
+                raise InputError(message)
+            raise ServiceError(
+                f"the built-in local server did not start: {message}", retryable=False
+            )
+        self.base_url = text
         return self
 
+    def _exit_status(self) -> int | None:
+        """The child's exit status once it has ended (it does right after an error line)."""
+        assert self._proc is not None
+        try:
+            return self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return None
+
     def stop(self) -> None:
+        """Stop the child (it drains its sessions) and wait for it; safe to call again."""
         proc, self._proc = self._proc, None
         if proc is None:
             return

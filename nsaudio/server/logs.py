@@ -4,6 +4,10 @@ Tokens travel in the stream URL path and API keys in the Authorization header; w
 both at debug level (request lines and headers). The server gives websockets its own logger,
 ``nsaudio.server.websockets``, and every record of that logger and of ``nsaudio.server`` passes
 through :class:`RedactSecrets` before any handler sees it.
+
+``nsaudio.server.sessions`` (``session_log``) carries one line per session as it opens (or is
+refused) and one as it closes, with its seconds of audio and results: ``nsaudio serve`` shows
+these at its default verbosity, the rest of the server's info lines only with ``-v``.
 """
 
 from __future__ import annotations
@@ -12,10 +16,11 @@ import logging
 
 from .params import redact_path
 
-__all__ = ["RedactSecrets", "log", "ws_log"]
+__all__ = ["RedactSecrets", "log", "session_log", "ws_log"]
 
 log = logging.getLogger("nsaudio.server")
 ws_log = logging.getLogger("nsaudio.server.websockets")
+session_log = logging.getLogger("nsaudio.server.sessions")
 
 
 class RedactSecrets(logging.Filter):
@@ -39,6 +44,6 @@ class RedactSecrets(logging.Filter):
 
 
 # Filters act only on records logged to the logger they are attached to, hence both.
-for _logger in (log, ws_log):
+for _logger in (log, ws_log, session_log):
     if not any(isinstance(f, RedactSecrets) for f in _logger.filters):
         _logger.addFilter(RedactSecrets())

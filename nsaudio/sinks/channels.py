@@ -33,7 +33,7 @@ from . import Sink
 from .delivery import Delivery
 from .merge import ResultMerger
 
-__all__ = ["ChannelSinks", "MakeSink"]
+__all__ = ["ChannelSinks", "MakeSink", "combined_error", "labelled_error"]
 
 #: ``make_sink(name, on_result)``: the sink for the channel called ``name``, whose results
 #: must go to ``on_result``.
@@ -122,7 +122,7 @@ class ChannelSinks:
             self.abort()
             channel, err = failed[0]
             if isinstance(err, NsAudioError):
-                raise _labelled(err, channel.name) from err.__cause__
+                raise labelled_error(err, channel.name) from err.__cause__
             raise err
 
     def write(self, frame: Frame) -> None:
@@ -163,7 +163,7 @@ class ChannelSinks:
             raise _fresh(self._failure)
         failed = [c for c in self._channels if c.error is not None]
         if failed:
-            raise _combined([c.error for c in failed if c.error is not None])
+            raise combined_error([c.error for c in failed if c.error is not None])
 
     def abort(self) -> None:
         """Stop every channel's sink at once; no result is delivered once this returns."""
@@ -234,18 +234,18 @@ class ChannelSinks:
         try:
             channel.sink.close()
         except NsAudioError as err:
-            channel.error = _labelled(err, channel.name)
+            channel.error = labelled_error(err, channel.name)
         finally:
             self._merged(lambda m: m.end(channel.index))
 
     def _set_aside(self, channel: _Channel, err: NsAudioError) -> None:
         """``channel``'s sink failed mid-stream: keep its error, let the others go on; if
         none is left, the stream is over."""
-        channel.error = _labelled(err, channel.name)
+        channel.error = labelled_error(err, channel.name)
         channel.sink.abort()
         self._merged(lambda m: m.end(channel.index))
         if all(c.error is not None for c in self._channels):
-            raise _combined([c.error for c in self._channels if c.error is not None])
+            raise combined_error([c.error for c in self._channels if c.error is not None])
 
     def _consumer_failed(self, err: BaseException) -> None:
         """On the merged delivery's thread: ``on_result`` raised; every session stops."""
@@ -281,17 +281,18 @@ def _all_at_once(calls: Sequence[Callable[[], None]]) -> list[BaseException | No
     return raised
 
 
-def _labelled(err: NsAudioError, name: str) -> NsAudioError:
-    """``err`` (its class, so its exit status, and its attributes) saying which channel."""
+def labelled_error(err: NsAudioError, name: str) -> NsAudioError:
+    """``err`` (its class, so its exit status, and its attributes) saying it is channel
+    ``name``'s: ``channel customer: ...``. A fresh copy; ``err`` is left as it was."""
     out = _fresh(err)
     out.args = (f"channel {name}: {err.args[0] if err.args else err}", *err.args[1:])
     return out
 
 
-def _combined(errors: Sequence[NsAudioError]) -> NsAudioError:
-    """One error for several channels' (each already labelled): the first's class, a
-    fresh copy to raise (the stored ones never carry a traceback, whose frames would keep
-    the whole run alive)."""
+def combined_error(errors: Sequence[NsAudioError]) -> NsAudioError:
+    """One error for several channels' ``errors`` (each labelled already, at least one): the
+    first's class, a fresh copy to raise (the stored ones never carry a traceback, whose
+    frames would keep the whole run alive)."""
     out = _fresh(errors[0])
     if len(errors) > 1:
         out.args = ("; ".join(str(err) for err in errors),)

@@ -94,7 +94,9 @@ class PendingFile:
 
 
 class RawSink:
-    """Headerless int16 LE mono PCM to a path, or to stdout for ``-``."""
+    """Headerless int16 LE mono PCM to ``path``: a file (written beside it under a hidden
+    name and put in place by ``close()``), ``-`` for stdout, a device or a pipe (written as
+    it is), or an open binary stream. An unwritable path fails here."""
 
     def __init__(self, path: str | os.PathLike[str] | BinaryIO) -> None:
         self._pending: PendingFile | None = None
@@ -120,13 +122,16 @@ class RawSink:
         return self._pending is not None and self._pending.regular
 
     def open(self, rate: int) -> None:
+        """Ready for frames at ``rate`` Hz (nothing to write: no header)."""
         self.rate = rate
 
     def write(self, frame: Frame) -> None:
+        """Write the frame's bytes."""
         self._out.write(frame.pcm)
-        self.frames_written += frame.frames
+        self.frames_written += frame.frames  # only once the write returned: never claimed early
 
     def close(self) -> None:
+        """End of stream: the file is put in place (or the stream flushed)."""
         if self._pending is not None:
             self._out.close()
             self._pending.commit()
@@ -141,7 +146,8 @@ class RawSink:
 
 
 class WavSink:
-    """16-bit PCM mono WAV; the header is completed, and the file put in place, by ``close()``.
+    """16-bit PCM mono WAV to ``path``; the header is completed, and the file put in place, by
+    ``close()``. An unwritable path fails here.
 
     ``keep_partial``: ``abort()`` keeps what was written (a complete WAV of it) instead of
     removing it, when there is any (``stream --record``: the audio that was sent).
@@ -160,6 +166,7 @@ class WavSink:
         return self._pending.regular
 
     def open(self, rate: int) -> None:
+        """Start the WAV at ``rate`` Hz."""
         import soundfile as sf  # only here: a raw conversion never loads libsndfile
 
         self._file = sf.SoundFile(
@@ -167,12 +174,14 @@ class WavSink:
         )
 
     def write(self, frame: Frame) -> None:
+        """Append the frame's samples."""
         if self._file is None:
             raise RuntimeError("WavSink.write() before open()")
         self._file.buffer_write(frame.pcm, dtype="int16")
         self.frames_written += frame.frames
 
     def close(self) -> None:
+        """Complete the header and put the file in place."""
         if self._file is not None:
             self._file.close()
             self._pending.commit()
@@ -180,6 +189,7 @@ class WavSink:
             self._pending.discard()  # never opened: nothing to keep
 
     def abort(self) -> None:
+        """Remove what was written, or with ``keep_partial`` keep it as a complete WAV."""
         if self.keep_partial and self.frames_written:
             self.close()
             return
@@ -195,13 +205,15 @@ class NullSink:
         self.frames_written = 0
 
     def open(self, rate: int) -> None:
+        """Ready for frames at ``rate`` Hz."""
         self.rate = rate
 
     def write(self, frame: Frame) -> None:
+        """Count the frame's samples in ``frames_written``."""
         self.frames_written += frame.frames
 
     def close(self) -> None:
-        pass
+        """Nothing to finish."""
 
     def abort(self) -> None:
-        pass
+        """Nothing to undo."""

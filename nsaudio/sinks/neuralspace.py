@@ -26,7 +26,7 @@ never wait: ``watch()``, ``start()``, ``offer()``, ``take_results()``, ``end()``
 ``cancel()`` are the verbs above without their waits, and the watcher says when to look again.
 
 The send path writes through ``websockets`` internals (``protocol.send_binary`` and
-``send_data()`` on the loop's thread, without a coroutine per frame), which is why the
+``data_to_send()`` on the loop's thread, without a coroutine per frame), which is why the
 dependency is pinned to the major version tested (see ``pyproject.toml``).
 """
 
@@ -96,10 +96,27 @@ class _Conn:
             transport.abort()
 
 
+def _flush(ws: Any) -> None:
+    """Write what the protocol framed since the last flush in one write: websockets' own
+    ``send_data()`` writes each frame (and ping) on its own, a system call each, and once the
+    connection is lost asyncio logs a warning for each of them."""
+    chunks = ws.protocol.data_to_send()
+    if not chunks or ws.transport.is_closing():
+        return  # lost: the reader reports how it ended
+    data = b"".join(chunks)
+    if data:
+        ws.transport.write(data)
+    if not all(chunks) and ws.transport.can_write_eof():  # websockets' end of data
+        ws.transport.write_eof()
+
+
 class NeuralSpaceSink:
     """Streams int16 LE frames to the service; see the module docstring for who owns what.
 
-    ``config`` (a :class:`~nsaudio.sinks.config.SessionConfig`) holds every setting; its
+    ``base_url``: the service's REST base (``https://voice.neuralspace.ai``; ``http`` maps to
+    ``ws`` and ``https`` to ``wss`` for the stream); ``api_key``: sent only in the REST
+    calls' ``Authorization`` header, never shown; ``params``: what the stream's URL carries
+    (:class:`~nsaudio.neuralspace.protocol.StreamParams`: language, format...). ``config`` (a :class:`~nsaudio.sinks.config.SessionConfig`) holds every setting; its
     fields may be given as keyword arguments instead (``pace=1.0, live=True``...).
     ``on_result`` is called with every result (partials too) on a thread of its own; without
     it, iterate ``results()``. ``connector`` replaces how sessions are opened (tests);
@@ -204,6 +221,8 @@ class NeuralSpaceSink:
         self._sockets.call(self._start)
 
     def write(self, frame: Frame) -> None:
+        """Queue ``frame`` for the connection (waits for room when the queue of a file is
+        full; a live stream's queue drops its oldest instead, counted)."""
         if self._ring is None or self._sockets is None:
             raise RuntimeError("NeuralSpaceSink.write() before open()")
         try:
@@ -269,6 +288,7 @@ class NeuralSpaceSink:
         yield from self._delivery
 
     def stats(self) -> dict[str, Any]:
+        """What the stream did, for reports: the counters, and the queue's drops and high water."""
         m = self._machine
         out: dict[str, Any] = dict(vars(m.counters))
         out["speech_samples"] = m.coverage.speech_samples
@@ -501,8 +521,7 @@ class NeuralSpaceSink:
             self._depth -= 1
             if not self._depth and self._unflushed:
                 for conn in self._unflushed:
-                    if not conn.ws.transport.is_closing():
-                        conn.ws.send_data()
+                    _flush(conn.ws)
                 self._unflushed.clear()
 
     def _carry_out(self, actions: list[Action]) -> None:
@@ -670,12 +689,14 @@ class NeuralSpaceSink:
         try:
             while True:
                 while conn.outbox:
+                    if conn.ws.transport.is_closing():
+                        return  # lost (websockets hears of it next pass): the reader reports
                     item = conn.outbox.popleft()
                     if isinstance(item, Ping):  # everything before it is written now
                         self._ping(conn, item)
                         if self._unflushed:
                             self._unflushed.discard(conn)
-                            conn.ws.send_data()
+                            _flush(conn.ws)
                         continue
                     await conn.ws.send(item.pcm)
                     if send_log is not None and item.t_ns is not None:

@@ -77,6 +77,8 @@ HEALTHY_S = 10.0
 TIME_SLACK_S = 5.0
 #: Audio kept before the oldest uncovered speech, for a new session to hear it begin.
 REPLAY_CONTEXT_S = 0.5
+#: A re-sent segment's words come back at their first times within this (see ``_echoes``).
+ECHO_SLACK_S = 0.5
 #: Trailing and extra silence go out in pieces of this many milliseconds.
 SILENCE_PIECE_MS = 100
 
@@ -234,6 +236,8 @@ class SessionMachine:
         self._replay_end = 0  # what the open session re-sends ends here
         self._claim = 0  # session sample the open session's full results claim to cover to
         self._confirmed = 0  # how much of that claim was confirmed read (and covered)
+        self._last_full: TranscriptResult | None = None  # the last full result delivered
+        self._unproven: TranscriptResult | None = None  # see _echoes
         self._stop_by: float | None = None  # the user stopped: the end comes by then
         self.counters = SessionCounters()
 
@@ -322,13 +326,18 @@ class SessionMachine:
             log.warning("skipped a malformed result: %s", err)
             return []
         self._got_result = True
-        before = self.transcript.partial
-        if not self.transcript.add(result):
-            return []  # a straggling partial of a segment already final
         if result.full:
             self._claim = max(self._claim, self._claimed(said))
             self._confirm()
             self.timeline.forget_before(said.end_time, self.rate)
+            if self._echoes(result):
+                log.debug("a re-sent segment's result repeats one delivered: %r", result.text)
+                return self._check_end(now)
+        before = self.transcript.partial
+        if not self.transcript.add(result):
+            return []  # a straggling partial of a segment already final
+        if result.full:
+            self._last_full = result
         meaningful = result.full or (
             result.text.strip() and (before is None or before.text != result.text)
         )
@@ -521,9 +530,35 @@ class SessionMachine:
             end_time=self.timeline.to_stream(result.end_time, self.rate, end=True),
         )
 
+    def _echoes(self, result: TranscriptResult) -> bool:
+        """True for a full result that only repeats the words of one already delivered.
+
+        A session that breaks after sending a full result but before its pong proved it had
+        read that far leaves the claim unconfirmed (it may be an overclaim: finding 6), so the
+        audio is sent again and the next session says the same words. A result of it whose
+        words are the end of that delivered result, at its times, adds nothing: it counts as
+        coverage (above) but is not delivered twice. Any other result is delivered, so an
+        overclaim's audio still reaches the user as the service hears it the second time.
+        """
+        unproven = self._unproven
+        if unproven is None:
+            return False
+        if result.start_time >= unproven.end_time:
+            self._unproven = None  # past it: nothing more can repeat it
+            return False
+        words, said = result.text.split(), unproven.text.split()
+        return (
+            bool(words)
+            and said[len(said) - len(words) :] == words
+            and result.start_time >= unproven.start_time - ECHO_SLACK_S
+            and result.end_time <= unproven.end_time + ECHO_SLACK_S
+        )
+
     def _failed(self, error: ServiceError, now: float, *, healthy: bool = False) -> list[Action]:
         """The current session is gone or could not be opened: retry, or give up."""
         actions: list[Action] = [Abandon(self.session)]
+        if self._claim > self._confirmed:
+            self._unproven = self._last_full  # its audio goes again: see _echoes
         self.connected = False
         self._queue.clear()
         if self._stop_by is not None:

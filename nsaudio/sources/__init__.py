@@ -1,16 +1,16 @@
 """Where audio comes from: files, stdin, microphones, and synthetic sources.
 
-Every source has ``rate``, ``channels``, ``name``, ``live``, ``blocks()`` yielding
-float32 :class:`~nsaudio.blocks.Block` s of shape ``(frames, channels)``, and ``stop()``,
-which makes ``blocks()`` end promptly even while it waits for input (an idle pipe, a
-device): safe from any thread or a signal handler.
+Every source has ``rate``, ``channels``, ``name``, ``live`` and ``blocks()`` yielding
+:class:`~nsaudio.blocks.Block` s of shape ``(frames, channels)`` (the :class:`Source`
+protocol); the ones here also have ``stop()``, which makes ``blocks()`` end promptly even
+while it waits for input (an idle pipe, a device): safe from any thread or a signal handler.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .._lazy import lazy_exports
 from ..blocks import Block
@@ -27,12 +27,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ArraySource",
+    "Closeable",
     "FileSource",
     "MicSource",
     "PushSource",
     "RawSpec",
+    "ReportsOverflows",
     "Source",
     "StdinSource",
+    "Stoppable",
     "ToneSource",
     "open_source",
     "parse_raw_spec",
@@ -40,10 +43,27 @@ __all__ = [
 
 
 class Source(Protocol):
-    """What a pipeline reads audio from; implement these to make your own.
+    """What a pipeline reads audio from; implement these to make your own:
 
-    ``live`` sources (a device) are read as they capture and never paced; the others are
-    read on a thread of their own. An optional ``stop()`` ends ``blocks()`` early.
+    ``rate`` (int)
+        samples per second per channel;
+    ``channels`` (int)
+        channels per frame, 1 to 256 (a block's ``data`` has this many columns);
+    ``name`` (str)
+        what to call it in messages (a path, ``stdin``, a device's name);
+    ``live`` (bool)
+        True for a device or anything else that captures in real time: it is read as it
+        captures, on the caller's thread, never paced, and audio lost on the way is counted
+        (see ``Pipeline.losses()``); False for a file, read ahead on a thread of its own;
+    ``blocks()``
+        an iterator of :class:`~nsaudio.blocks.Block` s of shape ``(frames, channels)``
+        (float32 at full scale 1.0, or int16), each with its stream position ``start`` in
+        samples: a live source's positions jump where it dropped audio.
+
+    Optional, each its own protocol (a pipeline uses whichever a source has):
+    :class:`Stoppable` (``stop()``: end ``blocks()`` early, from any thread or a signal
+    handler), :class:`Closeable` (``close()``: release a file or device when the run is over),
+    :class:`ReportsOverflows` (``device_overflows()``: input the device discarded).
     """
 
     rate: int
@@ -55,7 +75,32 @@ class Source(Protocol):
         """Blocks of shape ``(frames, channels)``, each with its stream position, then the end."""
         ...
 
-    def stop(self) -> None: ...
+
+@runtime_checkable
+class Stoppable(Protocol):
+    """A source whose ``blocks()`` can be ended early."""
+
+    def stop(self) -> None:
+        """Make ``blocks()`` end promptly, even while it waits for input (an idle pipe, a
+        device); safe from any thread or a signal handler."""
+
+
+@runtime_checkable
+class Closeable(Protocol):
+    """A source holding something (a file, a device) to release once the run is over."""
+
+    def close(self) -> None:
+        """Release it; safe to call more than once."""
+
+
+@runtime_checkable
+class ReportsOverflows(Protocol):
+    """A device source that knows when the device itself discarded input."""
+
+    def device_overflows(self) -> tuple[int, list[int]]:
+        """How many times input was discarded, and the stream positions (samples at the
+        source's rate) of the first of them."""
+        ...
 
 
 def open_source(
@@ -65,7 +110,14 @@ def open_source(
     block_frames: int = DEFAULT_BLOCK_FRAMES,
     **mic_options: Any,
 ) -> Source:
-    """Open ``path``, ``-`` (stdin), ``mic:`` (default input), ``mic:N`` or ``mic:NAME``."""
+    """The source ``spec`` names: a file path, ``-`` (stdin), ``mic:`` (the default input),
+    ``mic:N`` (a device index) or ``mic:NAME`` (part of a device's name).
+
+    ``raw``: the input is headerless PCM of this layout (:func:`parse_raw_spec` makes one
+    from ``16000:1:s16le``); ``block_frames``: frames per block for files and stdin;
+    ``mic_options``: keyword arguments for :class:`MicSource` (``duration``, ``block_ms``...).
+    Input that cannot be read raises :class:`~nsaudio.errors.InputError` here.
+    """
     text = os.fspath(spec)
     if text.startswith("mic:"):
         from .mic import MicSource

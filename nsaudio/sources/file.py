@@ -49,6 +49,10 @@ class FileSource:
     """Reads an audio file in large blocks of shape ``(frames, channels)``.
 
     16-bit and narrower integer encodings come as int16, everything else as float32.
+    ``path``: any format libsndfile reads (a plain 16-bit PCM WAV is read directly, without
+    it); ``block_frames``: frames per block; ``name``: what messages call it (default: the
+    path). An unreadable file raises :class:`~nsaudio.errors.InputError` (or
+    :class:`~nsaudio.errors.UnsupportedAudioError`) here, before any block is read.
     """
 
     live = False
@@ -128,6 +132,8 @@ class FileSource:
         return self.blocks()
 
     def blocks(self) -> Iterator[Block]:
+        """The file's blocks in order; a file damaged halfway ends where decoding stops,
+        with a warning. ``stop()`` ends it before the next block."""
         pos = 0
         try:
             while True:
@@ -194,6 +200,7 @@ class FileSource:
         return buf[: written[-1] + 1] if len(written) else buf[:0]
 
     def close(self) -> None:
+        """Close the file."""
         self._file.close()
         self._release_quiet()
 

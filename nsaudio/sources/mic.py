@@ -198,6 +198,8 @@ class MicSource:
     counted in frames, not wall time. ``rate`` and ``channels`` override the device's
     default sample rate and the channel count (at most the device's). ``latency``: PortAudio's
     input buffer (seconds, or "low"/"high"), by default three blocks and at least 30 ms.
+    ``stall_seconds``: a device that delivers nothing for this long is reported as failed
+    (``DeviceError``) instead of waited for; None waits for ever.
 
     ``blocks()`` starts capture if ``start()`` has not, yields until ``stop()``, the duration,
     or a device failure (``DeviceError``), and closes the stream. Positions count frames from
@@ -351,6 +353,7 @@ class MicSource:
         return self.blocks()
 
     def blocks(self) -> Iterator[Block]:
+        """Captured blocks as they come (see the class docstring for when they end)."""
         self.start()
         ring = self._ring
         unexpected_end = False
@@ -413,7 +416,8 @@ class MicSource:
         return self._ring.dropped
 
     @property
-    def dropped_frames(self) -> int:
+    def dropped_samples(self) -> int:
+        """Sample frames (one per channel) the ring discarded because the consumer fell behind."""
         return self._ring.dropped_samples
 
     def device_overflows(self) -> tuple[int, list[int]]:
@@ -422,6 +426,7 @@ class MicSource:
         return self.stream_overflows, list(self.overflow_at)
 
     def stats(self) -> dict[str, Any]:
+        """What the capture did, for reports: the device, counts and the ring's high water."""
         return {
             "device": self.device.as_dict(),
             "rate": self.rate,
@@ -432,7 +437,7 @@ class MicSource:
             "overflows": self.overflows,
             "stream_overflows": self.stream_overflows,
             "dropped": self.dropped,
-            "dropped_frames": self.dropped_frames,
+            "dropped_samples": self.dropped_samples,
             "ring_capacity": self._ring.capacity,
             "ring_high_water": self._ring.high_water,
         }

@@ -47,7 +47,8 @@ class PushSource:
         """``rate``, ``channels``, ``dtype`` (int16, int32, float32 or float64): what every
         chunk holds (arrays of that dtype, shape ``(frames,)`` for mono or ``(frames,
         channels)``, or bytes of interleaved little-endian frames); ``live``: drop the
-        oldest audio instead of waiting when the pipeline falls ``ring_seconds`` behind."""
+        oldest audio instead of waiting when the pipeline falls ``ring_seconds`` behind;
+        ``name``: what messages call it."""
         self.format = ChunkFormat(rate, channels, dtype, name)
         if not ring_seconds > 0:
             raise InputError(f"{name}: ring_seconds must be positive, not {ring_seconds}")
@@ -119,6 +120,7 @@ class PushSource:
         return self._ring.dropped_samples
 
     def stats(self) -> dict[str, Any]:
+        """What was written and what the ring dropped, for reports."""
         return {
             "written_frames": self._written,
             "dropped": self._ring.dropped,

@@ -100,7 +100,11 @@ class StdinSource:
     """Blocks from a byte stream (default: ``sys.stdin.buffer``).
 
     WAV (including streaming writers' unknown sizes) is decoded as it arrives; FLAC, OGG,
-    MP3 and AIFF are spooled to a temporary file first; headerless PCM needs ``raw``.
+    MP3 and AIFF are spooled to a temporary file first; headerless PCM needs ``raw`` (a
+    :class:`~nsaudio.sources.pcm.RawSpec`: rate, channels, sample type). ``block_frames``:
+    frames per block; ``name``: what messages call it; ``owns_stream``: close ``stream`` at
+    the end of ``blocks()`` and in ``close()``. The header is read here: input that is not
+    audio raises :class:`~nsaudio.errors.InputError` before any block.
     """
 
     live = False
@@ -185,6 +189,7 @@ class StdinSource:
         return self.blocks()
 
     def blocks(self) -> Iterator[Block]:
+        """Blocks as the bytes arrive, until the stream ends or ``stop()``."""
         try:
             if self._spooled is not None:
                 yield from self._spooled.blocks()
@@ -220,6 +225,7 @@ class StdinSource:
             )
 
     def close(self) -> None:
+        """Release the stream (if owned) and any spooled temporary file."""
         if self._owns_stream:
             self._stream.close()
         if self._spooled is not None:

@@ -17,7 +17,13 @@ __all__ = ["ArraySource", "ToneSource"]
 
 
 class ArraySource:
-    """An array of float32 samples, ``(frames,)`` or ``(frames, channels)``, cut into blocks.
+    """An array of samples, ``(frames,)`` or ``(frames, channels)``, cut into blocks.
+
+    ``data``: float samples at full scale 1.0 (float32 or float64: kept as float32), or
+    integer PCM at its type's full scale: int16 is kept as int16 (as a 16-bit file is read),
+    int8 and int32 are scaled to float32, uint8 is taken as offset binary (128 is 0). Other
+    types are refused with :class:`~nsaudio.errors.InputError`, never clipped or guessed.
+    ``rate``: samples per second per channel; ``block_frames``: frames per block.
 
     With ``realtime=True`` each block is released when its last sample would have been
     captured by a live device, and stamped with that time: a stand-in for a microphone.
@@ -31,7 +37,7 @@ class ArraySource:
         block_frames: int = DEFAULT_BLOCK_FRAMES,
         realtime: bool = False,
     ) -> None:
-        arr = np.asarray(data, dtype=np.float32)
+        arr = _samples(np.asarray(data))
         if arr.ndim == 1:
             arr = arr[:, None]
         if arr.ndim != 2:
@@ -46,17 +52,19 @@ class ArraySource:
         self.realtime = realtime
         self.live = realtime
         self.name = "array"
-        self.format = "array/float32"
+        self.format = f"array/{arr.dtype}"
         self._stopped = threading.Event()
 
     @property
     def frames(self) -> int:
+        """Sample frames in the array."""
         return int(self.data.shape[0])
 
     def __iter__(self) -> Iterator[Block]:
         return self.blocks()
 
     def blocks(self) -> Iterator[Block]:
+        """The array in blocks of ``block_frames`` (paced with ``realtime``)."""
         t0 = time.monotonic_ns()
         for start in range(0, len(self.data), self.block_frames):
             chunk = self.data[start : start + self.block_frames]
@@ -78,7 +86,10 @@ class ArraySource:
 
 
 class ToneSource(ArraySource):
-    """A sine tone (one per channel, a little apart) of ``seconds`` at ``rate``."""
+    """A sine tone of ``seconds`` at ``rate`` Hz: ``freq`` Hz at amplitude ``level`` (full
+    scale 1.0) in the first of ``channels``, each further channel a quarter of ``freq``
+    higher than the one before. ``block_frames`` and ``realtime`` as for
+    :class:`ArraySource`."""
 
     def __init__(
         self,
@@ -101,3 +112,20 @@ class ToneSource(ArraySource):
             realtime=realtime,
         )
         self.name = f"tone:{freq:g}Hz"
+
+
+def _samples(arr: np.ndarray) -> np.ndarray:
+    """Samples as the pipeline takes them: float32 at full scale 1.0, or int16."""
+    kind, size = arr.dtype.kind, arr.dtype.itemsize
+    if kind == "f":
+        return arr.astype(np.float32, copy=False)
+    if kind == "i" and size == 2:
+        return arr.astype(np.int16, copy=False)  # native order, as the resampler reads it
+    if kind == "i" and size in (1, 4):
+        return (arr / float(2 ** (8 * size - 1))).astype(np.float32)
+    if kind == "u" and size == 1:
+        return ((arr.astype(np.float32) - 128.0) / 128.0).astype(np.float32)
+    raise InputError(
+        f"audio array of {arr.dtype} is not supported: give float (full scale 1.0), int8, "
+        "int16, int32 or uint8 samples"
+    )

@@ -22,7 +22,11 @@ class EnergyGate(SpeechGate):
     ``threshold``: above 0 and at most 1 (the score's range; 0.5 is 16 dB above the floor).
     ``hangover_ms``, ``skip_silence``, ``pre_roll_ms`` and ``tail_ms``: as for
     :class:`~nsaudio.stages.SpeechGate`. The keyword arguments after ``tail_ms`` tune the
-    detector. ``floor_db`` is the detector's current floor.
+    detector (:class:`~nsaudio.detectors.EnergyDetector`): ``floor_min_db``, the lowest the
+    noise floor goes (dBFS); ``initial_floor_db``, where it starts; ``margin_db`` and
+    ``span_db``, a frame is speech ``margin_db + threshold * span_db`` dB above the floor;
+    ``floor_rise_db_per_s``, how fast the floor rises towards a louder background (it falls
+    at once). ``floor_db`` is the detector's current floor.
     """
 
     def __init__(
@@ -60,4 +64,5 @@ class EnergyGate(SpeechGate):
 
     @property
     def floor_db(self) -> float:
+        """The detector's noise floor now, dBFS."""
         return self.energy.floor_db

@@ -40,6 +40,9 @@ class Framer:
     captured; the next frame starts at the new block's position. So every frame holds
     contiguous audio, frames never overlap, and a jump in ``start`` marks each gap for the
     sink to map back.
+
+    Arguments: ``rate``, the blocks' (and frames') rate in Hz; ``frame_ms``, each frame's
+    duration in milliseconds (whole samples: rounded).
     """
 
     def __init__(self, rate: int, frame_ms: float = 100) -> None:
@@ -71,6 +74,7 @@ class Framer:
         return None if self._next is None else self._pos + self.frame_samples
 
     def push(self, block: Block) -> list[Frame]:
+        """The whole frames ``block`` completes (a mono block at ``rate``)."""
         if block.data.ndim != 1:
             raise InputError("the framer takes mono blocks: put a resampler before it")
         frames = []
@@ -104,6 +108,7 @@ class Framer:
         return frames
 
     def flush(self) -> list[Frame]:
+        """End of stream: the last, shorter frame, if any audio is left."""
         if not self._pending_samples:
             return []
         data = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
@@ -114,6 +119,7 @@ class Framer:
         return [frame]
 
     def reset(self) -> None:
+        """Forget the frame being filled and the stream position."""
         self._pending = []
         self._pending_samples = 0
         self._pos = 0

@@ -76,6 +76,12 @@ class Resampler:
     one-shot soxr of each contiguous run, placed where that run sits in the stream. A run's
     flushed tail is cut where the next run starts, should rounding make them overlap (at
     most one output sample, of the filter's ring-out), so output positions never go back.
+
+    Arguments: ``in_rate`` and ``out_rate``, Hz (positive integers); ``channels``, the input
+    blocks' channel count; ``channel``, the one input channel to keep (from 0) instead of
+    the mean of all of them; ``quality``, soxr's quality, one of ``QQ``, ``LQ``, ``MQ``,
+    ``HQ`` (the default) or ``VHQ``, any case (LQ holds back half as much as HQ: live use).
+    Bad values raise :class:`~nsaudio.errors.InputError`.
     """
 
     def __init__(
@@ -173,6 +179,7 @@ class Resampler:
         return _Mono(mono, block.start, block.rate, block.t_ns)
 
     def push(self, block: Block) -> list[Block]:
+        """Downmix and resample ``block``: the output that is ready (soxr holds some back)."""
         mono = self.prepare(block).data
         out: list[Block] = []
         if block.start != self._next_in:
@@ -197,11 +204,13 @@ class Resampler:
         return self._emit(y)
 
     def flush(self) -> list[Block]:
+        """End of stream: the output soxr held back (``last=True``)."""
         out = self._tail()
         self._next_in = None
         return out
 
     def reset(self) -> None:
+        """Forget the stream (held-back output included): ready for a new one at position 0."""
         if self._stream is not None:
             self._stream.clear()
         self._pos = 0

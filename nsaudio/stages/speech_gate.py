@@ -37,6 +37,7 @@ from ..blocks import Frame
 from ..detectors.base import SpeechDetector
 from ..detectors.energy import SILENCE_DB, level_dbfs
 from ..errors import InputError
+from .trail import LevelTrail
 
 __all__ = ["SpeechGate", "find_gate", "push_together"]
 
@@ -46,8 +47,13 @@ class SpeechGate:
     pre-roll and tail (see the module's docstring).
 
     ``detector``: any :class:`~nsaudio.detectors.SpeechDetector`, one per stream (it keeps the
-    stream's state). ``level_db`` (the frame's RMS level, for meters: measured when asked),
-    ``score`` (clipped to 0..1) and ``speaking`` describe the last frame.
+    stream's state); ``hangover_ms``: how long speech is held after the last frame the
+    detector called speech; ``skip_silence``, ``pre_roll_ms`` and ``tail_ms``: pass only
+    speech, with that much audio before each onset and after the hangover. ``level_db`` (the frame's RMS level, for meters: measured when asked),
+    ``score`` (clipped to 0..1) and ``speaking`` describe the last frame; ``seen_samples``,
+    ``passed_samples`` and ``speech_samples`` count what came in, what went out, and what
+    was labelled speech. A display that shows the frame being *sent* asks for
+    :meth:`keep_trail`.
     """
 
     _level_db: float  # NaN until a meter asks for the last frame's level
@@ -71,10 +77,13 @@ class SpeechGate:
         self.skip_silence = skip_silence
         self.pre_roll_ms = pre_roll_ms
         self.tail_ms = tail_ms
+        #: The recent frames' positions, levels and labels, once :meth:`keep_trail` asked.
+        self.trail: LevelTrail | None = None
         self.reset()
 
     @property
     def threshold(self) -> float:
+        """The detector's threshold: the score a frame needs to be speech."""
         return self.detector.threshold
 
     @property
@@ -98,6 +107,9 @@ class SpeechGate:
         self.speaking = False
         self.seen_samples = 0
         self.passed_samples = 0
+        self.speech_samples = 0
+        if self.trail is not None:
+            self.trail.clear()
         self._hang_left = 0.0
         self._tail_left = 0  # samples of tail still to pass
         self._held: collections.deque[Frame] = collections.deque()  # the pre-roll
@@ -124,6 +136,8 @@ class SpeechGate:
         else:
             frame.speech = False
         self.speaking = frame.speech
+        if frame.speech:
+            self.speech_samples += frame.frames
         if not self.skip_silence:
             out = [frame]
         elif frame.speech:
@@ -139,7 +153,19 @@ class SpeechGate:
             out = []
         for passed in out:
             self.passed_samples += passed.frames
+        if self.trail is not None:
+            self.trail.add(frame.end, self.passed_samples, self.level_db, frame.speech)
         return out
+
+    def keep_trail(self) -> LevelTrail:
+        """From now on, keep the recent frames' stream positions, levels and labels (see
+        :mod:`.trail`): the pipeline reads seconds ahead of a paced sender, so a display
+        finds there the frame being sent, not the newest. Each frame's level is then
+        measured as it passes (a few microseconds), which the gate otherwise leaves to a
+        meter that asks. Returns the trail (the same one if asked again)."""
+        if self.trail is None:
+            self.trail = LevelTrail()
+        return self.trail
 
     def _hold(self, frame: Frame) -> None:
         """Keep ``frame`` for the next onset's pre-roll; forget what is older than that."""

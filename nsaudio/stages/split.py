@@ -38,22 +38,27 @@ class ChannelSplit:
 
     @property
     def channels(self) -> int:
+        """How many channels it splits."""
         return len(self.chains)
 
     @property
     def gates(self) -> list[SpeechGate | None]:
+        """Each channel's speech gate, in channel order (None where it has none)."""
         return [find_gate(chain.stages) for chain in self.chains]
 
     def push(self, block: Block) -> list[ChannelFrame]:
+        """Each channel of ``block`` through its own stages: their frames, in stream order."""
         if block.data.ndim != 2 or block.data.shape[1] != len(self.chains):
             got = block.data.shape[1] if block.data.ndim == 2 else 1
             raise InputError(f"a block of {got} channels cannot be split {len(self.chains)} ways")
         return _in_order([chain.push(block) for chain in self.chains])
 
     def flush(self) -> list[ChannelFrame]:
+        """End of stream: every channel's stages flushed, their frames in stream order."""
         return _in_order([chain.flush() for chain in self.chains])
 
     def reset(self) -> None:
+        """Forget the stream in every channel's stages."""
         for chain in self.chains:
             chain.reset()
 

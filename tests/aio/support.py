@@ -10,7 +10,7 @@ from collections.abc import Callable
 import numpy as np
 import psutil
 
-from nsaudio.aio import AsyncStream
+from nsaudio.aio import AsyncChannelStream, AsyncStream
 from nsaudio.sinks.loop import SocketLoop
 
 #: Chunk sizes cycled through when feeding: awkward ones, as a network delivers them.
@@ -18,7 +18,7 @@ CUTS = (1, 17, 509, 4410, 44100, 3)
 
 
 async def feed(
-    stream: AsyncStream,
+    stream: AsyncStream | AsyncChannelStream,
     data: np.ndarray,
     *,
     cuts: tuple[int, ...] = CUTS,
@@ -44,7 +44,7 @@ async def feed(
         await stream.end()
 
 
-async def collect(stream: AsyncStream) -> list:
+async def collect(stream: AsyncStream | AsyncChannelStream) -> list:
     return [result async for result in stream]
 
 

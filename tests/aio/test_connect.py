@@ -15,6 +15,7 @@ import pytest
 import soundfile as sf
 
 import nsaudio
+from nsaudio.cli.exits import exit_status
 from nsaudio.errors import (
     AudioLostError,
     AuthenticationError,
@@ -336,7 +337,7 @@ def test_a_failure_raises_what_the_pipeline_raises(speech20, fault_server):
         asyncio.run(main())
     assert time.monotonic() - t0 < 10
     assert type(aio.value) is type(threaded.value)
-    assert not aio.value.retryable and aio.value.exit_status == 1
+    assert not aio.value.retryable and exit_status(aio.value) == 1
     message = str(aio.value)
     assert message.startswith("gave up reconnecting after 2 s")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -179,3 +180,52 @@ def test_help_still_lists_every_command():
     for name in ("stream", "convert", "serve", "languages", "devices", "check"):
         assert f"    {name} " in out, name
     assert "invalid choice" in run_cli("bogus").stderr.decode()
+
+
+def test_a_closed_output_pipe_exits_141_and_claims_only_what_was_written():
+    # `nsaudio convert LONG.wav - | head -c 100`, with this test as `head`: 26 s of audio is
+    # 832 kB of PCM, far more than the pipe holds, so a write fails once the reader is gone.
+    import fcntl
+
+    src = str(FIXTURES / "two_utterances_16000_mono_int16.wav")
+    total = sf.info(src).frames
+    for verbose in ([], ["-v"]):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "nsaudio", *verbose, "convert", src, "-"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        pipe_bytes = fcntl.fcntl(proc.stdout.fileno(), 1032)  # F_GETPIPE_SZ
+        got = b""
+        while len(got) < 100:  # unbuffered, as head reads: no more than it takes
+            chunk = os.read(proc.stdout.fileno(), 100 - len(got))
+            assert chunk, "the output ended before 100 bytes"
+            got += chunk
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+        proc.stderr.close()
+        assert proc.wait(timeout=60) == 141, err
+        assert "Traceback" not in err and "error" not in err, err
+        if not verbose:
+            assert err == ""
+            continue
+        (line,) = err.splitlines()
+        written = int(line.split("wrote ")[1].split(" frames")[0])
+        # What it claims went into the pipe: at most what the pipe held plus what was read.
+        assert 0 < 2 * written <= pipe_bytes + 100 < 2 * total, (line, pipe_bytes)
+        assert "the output was closed" in line
+
+
+def test_a_device_or_a_pipe_takes_raw_pcm_whatever_its_name(tmp_path):
+    src = str(FIXTURES / "speech_16000_mono_int16.wav")
+    proc = run_cli("convert", src, "/dev/null")
+    assert proc.returncode == 0, proc.stderr.decode()
+    fifo = tmp_path / "audio.fifo"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    proc = run_cli("convert", src, str(fifo))
+    data = reader.communicate(timeout=60)[0]
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert len(data) == 2 * sf.info(src).frames
+    assert not [p for p in tmp_path.iterdir() if p.name != "audio.fifo"]  # no temporary left

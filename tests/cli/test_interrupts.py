@@ -73,15 +73,18 @@ def unread(fd: int) -> int:
     return n[0]
 
 
-def interrupt(proc: subprocess.Popen, write_end: int, times: int = 1) -> tuple[str, float]:
-    """SIGINT (``times`` of them, 0.3 s apart); returns stderr and the seconds to exit."""
+def interrupt(
+    proc: subprocess.Popen, write_end: int, times: int = 1, signum: int = signal.SIGINT
+) -> tuple[str, float]:
+    """SIGINT, or ``signum`` (``times`` of them, 0.3 s apart); returns stderr and the
+    seconds to exit."""
     try:
         assert proc.poll() is None, proc.communicate()[1].decode()
         t = time.monotonic()
         for i in range(times):
             if i:
                 time.sleep(0.3)
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signum)
         try:
             _, err = proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:
@@ -110,6 +113,24 @@ def test_ctrl_c_stops_a_stream_waiting_on_an_idle_pipe(server, kind, tmp_path):
     assert proc.returncode == 130, err
     assert seconds < EXIT_WITHIN, (seconds, err)
     assert "stopping (Ctrl-C again to abort)" in err
+    assert_clean(err)
+
+
+@pytest.mark.parametrize(
+    "signum, words",
+    [
+        (signal.SIGINT, "nsaudio: stopping (Ctrl-C again to abort)"),
+        (signal.SIGTERM, "nsaudio: terminated (SIGTERM): stopping; a second SIGTERM aborts"),
+    ],
+)
+def test_each_signal_says_what_it_is_and_no_blank_line_off_a_terminal(server, signum, words):
+    # stderr is a pipe here, as in a log file: no ^C echo to step over, so no blank line.
+    _, prefix = PREFIXES["wav"]
+    proc, w = start_on_idle_pipe("stream", "-", "--base-url", server.base_url, prefix=prefix)
+    err, _ = interrupt(proc, w, signum=signum)
+    assert proc.returncode == 130, err
+    assert err.splitlines()[0] == words, err
+    assert "" not in err.splitlines(), err
     assert_clean(err)
 
 
@@ -148,3 +169,11 @@ def test_an_interrupted_convert_never_removes_an_output_that_is_not_a_regular_fi
     assert proc.returncode == 130, err
     assert_clean(err)
     assert [p.name for p in tmp_path.iterdir()] == ["out.raw"] and fifo.is_fifo()
+
+
+def test_on_a_terminal_the_message_starts_below_the_echoed_ctrl_c():
+    from nsaudio.cli.interrupts import stopping_message
+
+    assert stopping_message(signal.SIGINT, True) == "\nnsaudio: stopping (Ctrl-C again to abort)\n"
+    assert stopping_message(signal.SIGINT, False) == "nsaudio: stopping (Ctrl-C again to abort)\n"
+    assert "SIGTERM" in stopping_message(signal.SIGTERM, True)

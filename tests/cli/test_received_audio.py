@@ -15,15 +15,21 @@ from .support import stream
 pytestmark = pytest.mark.server
 
 
+class RecordingServer(LocalServer):
+    """The local server, keeping every audio message each session received."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.audio: dict[str, bytearray] = collections.defaultdict(bytearray)
+
+    def received(self, session_id: str, pcm: bytes) -> None:
+        self.audio[session_id] += pcm
+
+
 @pytest.fixture(scope="module")
 def recording_server():
-    received: dict[str, bytearray] = collections.defaultdict(bytearray)
-
-    def on_audio(session_id: str, pcm: bytes) -> None:
-        received[session_id] += pcm
-
-    with LocalServer(on_audio=on_audio) as server:
-        yield server, received
+    with RecordingServer() as server:
+        yield server, server.audio
 
 
 @pytest.mark.parametrize("fmt, rate", [("pcm_16k", 16000), ("pcm_8k", 8000)])

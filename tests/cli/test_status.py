@@ -22,6 +22,7 @@ import termios
 import threading
 import time
 
+import numpy as np
 import pyte
 import pytest
 import wcwidth
@@ -144,12 +145,6 @@ def test_render_keeps_its_fields_in_place():
         assert len({line.index(word) for line in lines}) == 1, (word, lines)
 
 
-class _Gate:
-    def __init__(self, seen, skipped, level_db, speaking):
-        self.seen_samples, self.skipped_samples = seen, skipped
-        self.level_db, self.speaking = level_db, speaking
-
-
 class _Sink:
     def __init__(self, sent, reconnects=0):
         self.counters = SessionCounters(samples_sent=sent, reconnects=reconnects)
@@ -165,25 +160,25 @@ class _Watch:
 
 
 def test_progress_reads_the_stream_from_its_sessions():
-    """One session: its gate and sink; several: the first gate's position (every session
-    sees every sample), totals of what they sent, skipped and reconnected."""
-    one = [_Lane(None, _Gate(32000, 8000, -23.4, True), _Sink(24000))]
+    """One session: its gate and sink; several: as far as every session has sent, totals of
+    what they sent and reconnected, and each named session's own level and label."""
+    from .test_status_fields import fed_gate
+
+    one = [_Lane(None, fed_gate([0.3] * 40), _Sink(24000))]
     fields = StreamProgress(
-        lanes=one, rate=16000, duration=4.0, pace=0, gated=True, partials=True,
+        lanes=one, rate=16000, duration=4.0, pace=0, gated=False, partials=True,
         watch=_Watch(), now=0.0,
     )(0.5)  # fmt: skip
-    assert (fields.position, fields.sent, fields.skipped, fields.reconnects) == (2.0, 1.5, 0.5, 0)
-    assert (fields.level_db, fields.speech, fields.partial_age) == (-23.4, True, None)
-    two = [
-        *one,
-        _Lane("b", _Gate(32000, 16000, -60.0, False), _Sink(16000, reconnects=2)),
-    ]
+    assert (fields.position, fields.sent, fields.reconnects) == (1.5, 1.5, 0)
+    assert fields.speech and fields.level_db > -20 and fields.partial_age is None
+    two = [*one, _Lane("b", fed_gate([0.0] * 40), _Sink(16000, reconnects=2))]
     fields = StreamProgress(
-        lanes=two, rate=16000, duration=4.0, pace=0, gated=True, partials=True,
+        lanes=two, rate=16000, duration=4.0, pace=0, gated=False, partials=True,
         watch=_Watch(), now=0.0,
     )(0.5)  # fmt: skip
-    assert (fields.position, fields.sent, fields.skipped, fields.reconnects) == (2.0, 2.5, 1.5, 2)
-    assert fields.channels == (ChannelLevel("b", -60.0, False),)  # the named sessions
+    assert (fields.position, fields.sent, fields.reconnects) == (1.0, 2.5, 2)
+    (b,) = fields.channels  # the named sessions
+    assert b.name == "b" and b.level_db < -90 and not b.speech
     with pytest.raises(ValueError, match="at least one session"):
         StreamProgress(
             lanes=[], rate=16000, duration=None, pace=0, gated=False, partials=False,
@@ -581,3 +576,49 @@ def test_off_and_never_imported_when_stderr_is_not_a_terminal(server):
     # On a terminal it is.
     status, pty, _, _ = stream_two(server, env=profile)
     assert status == 0 and b"nsaudio.cli.status" in pty.data
+
+
+@pytest_server
+def test_the_level_and_label_shown_are_those_of_the_audio_being_sent(server, tmp_path):
+    """3 s of digital silence, then a spoken sentence, paced: every status row that says
+    less than 2.8 s was sent shows silence (the pipeline has read the speech seconds before
+    it is sent), and no row counts more sent than the file holds."""
+    import soundfile as sf
+
+    speech, rate = sf.read(fixture_path("speech_16000_mono_int16.wav"), dtype="int16")
+    audio = np.concatenate([np.zeros(3 * rate, dtype=np.int16), speech])
+    path = tmp_path / "silence_then_speech.wav"
+    sf.write(path, audio, rate, subtype="PCM_16")
+    length = len(audio) / rate
+    status, pty, _, _ = cli_on_pty(
+        "stream", str(path), "--base-url", server.base_url, "--pace", "3", cols=200
+    )
+    assert status == 0, pty.data.decode(errors="replace")
+    rows = [row for row in drawn_rows(pty.data) if " dBFS [" in row and "sent" in row]
+    assert len(rows) >= 5, rows
+    before_speech = 0
+    for row in rows:
+        sent = float(row.split("sent")[1].split()[0])
+        level = float(row.split(" dBFS")[0].split()[-1])
+        assert sent <= round(length, 1), row
+        if sent < 2.8:
+            before_speech += 1
+            assert level < -90 and " silence " in row, row
+        if "end silence" in row:
+            assert sent == round(length, 1) and " silence " in row, row
+    assert before_speech >= 2, rows
+
+
+@pytest_server
+def test_a_pty_that_reports_no_width_still_shows_the_status(server):
+    # `script` without a terminal, some containers: the pty says 0 columns.
+    speech = str(fixture_path("speech_16000_mono_int16.wav"))
+    for env, width in (({"COLUMNS": "70"}, 70), ({"COLUMNS": ""}, 80)):
+        status, pty, _, _ = cli_on_pty(
+            "stream", speech, "--base-url", server.base_url, "--pace", "0",
+            cols=0, stdout_pty=False, env=env,
+        )  # fmt: skip
+        assert status == 0, pty.data.decode(errors="replace")
+        rows = [row for row in drawn_rows(pty.data) if "dBFS" in row]
+        assert rows, pty.data.decode(errors="replace")
+        assert max(len(row) for row in rows) == width - 1, rows

@@ -269,3 +269,79 @@ def test_ctrl_c_at_the_terminal_stops_soon_and_keeps_what_was_heard():
     assert "Traceback" not in err.decode()
     results = [json.loads(line) for line in out.decode().splitlines()]
     assert [r["text"] for r in results if r["full"]][:1] == TWO["texts"][:1]
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--channel", "3"], "channel 3 does not exist"),
+        (["--language", "xx"], "not streamed by the local server"),
+        (["-o", "/nonexistent/x"], "/nonexistent/x: cannot write"),
+        (["--record", "/nonexistent/x.wav"], "/nonexistent/x.wav: cannot write"),
+    ],
+)
+def test_usage_errors_come_before_the_local_server_starts(args, needle, tmp_path):
+    # No key, no base URL: the built-in server would start (and say so) first, 0.6 s later.
+    proc = run_cli("stream", str(FIXTURES / "speech_16000_mono_int16.wav"), *args)
+    assert needle in assert_one_line_error(proc)
+    assert "built-in offline server" not in proc.stderr.decode()
+
+
+def test_an_early_failure_leaves_no_output_behind(tmp_path):
+    # The transcript and --record files exist (hidden) from the start: a service that cannot
+    # be reached must not leave them, nor their temporaries.
+    proc = run_cli(
+        "stream", str(FIXTURES / "speech_16000_mono_int16.wav"),
+        "--base-url", "http://127.0.0.1:9", "--connect-timeout", "1",
+        "-o", str(tmp_path / "t.txt"), "--record", str(tmp_path / "sent.wav"),
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr.decode()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_with_no_speech_says_so(server, tmp_path):
+    silence = str(FIXTURES / "silence_16000_mono_int16.wav")
+    args = ("--base-url", server.base_url, "--pace", "0")
+    proc = run_cli("stream", silence, *args)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stdout == b""
+    (note,) = proc.stderr.decode().splitlines()
+    assert note.startswith("nsaudio: no text: the 3.0 s of audio held nothing the energy gate")
+    assert run_cli("-q", "stream", silence, *args).stderr == b""
+    # A steady tone is loud, and no words. Where the service ends it with a blank final
+    # result, the run is whole and the note says the service found no words in it; where it
+    # sends none, the tone is speech left untranscribed, which fails the run (one line).
+    tone = tmp_path / "tone.wav"
+    t = np.arange(3 * 16000) / 16000
+    sf.write(tone, 0.5 * np.sin(2 * np.pi * 440 * t), 16000, subtype="PCM_16")
+    proc = run_cli("stream", str(tone), *args, "--output", "jsonl")
+    err = proc.stderr.decode()
+    if proc.returncode == 0:
+        assert "no text: the service transcribed nothing in 3.0 s" in err
+    else:
+        assert proc.returncode == 1 and "untranscribed" in assert_one_line_error(proc, 1)
+    # Speech that came back as text: no note.
+    proc = run_cli("stream", str(FIXTURES / "speech_16000_mono_int16.wav"), *args)
+    assert proc.returncode == 0 and "no text" not in proc.stderr.decode()
+
+
+def test_verbose_names_the_service_url_and_never_the_key(server):
+    proc = run_cli(
+        "-v", "stream", str(FIXTURES / "speech_16000_mono_int16.wav"),
+        "--base-url", server.base_url, "--pace", "0",
+        env={"NS_API_KEY": "sk-very-secret-key-123"},
+    )  # fmt: skip
+    err = proc.stderr.decode()
+    assert proc.returncode == 0, err
+    assert f"nsaudio: INFO: service: {server.base_url}\n" in err
+    assert "sk-very-secret" not in err
+
+
+def test_shown_url_leaves_out_user_and_query():
+    from nsaudio.cli.service import shown_url
+
+    assert (
+        shown_url("https://me:pw@example.com:8443/base?key=k#f") == "https://example.com:8443/base"
+    )
+    assert shown_url("http://[::1]:8765") == "http://[::1]:8765"
+    assert shown_url("https://voice.neuralspace.ai") == "https://voice.neuralspace.ai"

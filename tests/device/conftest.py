@@ -1,7 +1,9 @@
 """A real capture path for tests: PulseAudio, a null sink of this session's own, paplay.
 
-The ``pulse`` fixture (session scope) runs ``scripts/pulse.sh`` (a daemon, ALSA routed to
-it), then loads a null sink named for this test session and points PulseAudio's default
+The ``pulse`` fixture (session scope) runs ``scripts/pulse.sh`` (a private daemon of
+nsaudio's own, ALSA routed to it; the one ``PULSE_SERVER`` names when scripts/test.sh or an
+``eval "$(bash scripts/pulse.sh)"`` started it, and then stopped at the end of the session
+only if this session started it), then loads a null sink named for this test session and points PulseAudio's default
 source *for this process and its children* at that sink's monitor (``PULSE_SOURCE``), so
 ``mic:``, ``mic:pulse`` and ``mic:default`` all record exactly what ``pulse.play()`` plays,
 and test sessions running at the same time on one machine cannot hear each other.
@@ -130,8 +132,9 @@ def _pactl(*args: str) -> str:
     ).stdout.strip()
 
 
-def _start_daemon() -> dict[str, str]:
-    """Run pulse.sh; the ``export K=V`` lines it prints, as a dict."""
+def _start_daemon() -> tuple[dict[str, str], bool]:
+    """Run pulse.sh: the ``export K=V`` lines it prints, as a dict, and whether it started
+    the daemon (then this session stops it)."""
     proc = subprocess.run(
         ["bash", str(PULSE_SH)], capture_output=True, text=True, timeout=60, check=False
     )
@@ -143,7 +146,13 @@ def _start_daemon() -> dict[str, str]:
         if len(words) == 2 and words[0] == "export" and "=" in words[1]:
             key, value = words[1].split("=", 1)
             env[key] = value
-    return env
+    return env, "# started" in proc.stdout.splitlines()
+
+
+def _stop_daemon(directory: str) -> None:
+    subprocess.run(
+        ["bash", str(PULSE_SH), "--kill", directory], capture_output=True, timeout=60, check=False
+    )
 
 
 @pytest.fixture(scope="session")
@@ -155,7 +164,7 @@ def pulse() -> Iterator[Pulse]:
         if shutil.which(tool) is None:
             _skip_or_fail(f"{tool} is not installed (apt install pulseaudio pulseaudio-utils)")
     saved = dict(os.environ)
-    env = _start_daemon()
+    env, started = _start_daemon()
     sink = f"nsaudio_test_{os.getpid()}"
     env.update(PULSE_SOURCE=f"{sink}.monitor", PULSE_SINK=sink)
     os.environ.update(env)
@@ -198,6 +207,8 @@ def pulse() -> Iterator[Pulse]:
                 _pactl("unload-module", module)
         os.environ.clear()
         os.environ.update(saved)
+        if started:
+            _stop_daemon(env["NSAUDIO_PULSE_DIR"])
 
 
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02) -> bool:

@@ -56,7 +56,7 @@ def test_a_stalled_pipeline_drops_captured_audio_and_says_where(pulse):
         pipeline.run()
     losses = lost.value.losses
     # The ring kept its newest 0.5 s of the 1.5 s stall: about 1 s went, from about 1 s in.
-    assert losses.captured_seconds == pytest.approx(mic.dropped_frames / mic.rate)
+    assert losses.captured_seconds == pytest.approx(mic.dropped_samples / mic.rate)
     assert 0.7 < losses.captured_seconds < 1.3, losses
     ((start, end),) = losses.captured
     assert 0.95 < start < 1.2 and end == pytest.approx(start + losses.captured_seconds)

@@ -112,7 +112,7 @@ def test_no_drops_over_ten_seconds_of_speech(pulse):
         blocks = capture(mic)
     stats = mic.stats()
     assert stats["captured_frames"] == 10 * mic.rate
-    assert (stats["overflows"], stats["dropped"], stats["dropped_frames"]) == (0, 0, 0), stats
+    assert (stats["overflows"], stats["dropped"], stats["dropped_samples"]) == (0, 0, 0), stats
     assert_contiguous(blocks, mic.rate, mic.channels)
     assert {b.frames for b in blocks[:-1]} == {mic.block_frames}
 

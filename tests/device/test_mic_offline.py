@@ -255,7 +255,7 @@ def test_fake_ring_drops_oldest_and_counts(monkeypatch):
     mic.start()
     time.sleep(0.3)  # the consumer is late: the ring holds 5 blocks, keeps the newest
     got = list(mic.blocks())  # all 100 blocks (the duration) were captured
-    assert mic.dropped == 95 and mic.dropped_frames == 95 * 80
+    assert mic.dropped == 95 and mic.dropped_samples == 95 * 80
     assert [b.start for b in got] == [80 * i for i in range(95, 100)]
 
 

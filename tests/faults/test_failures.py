@@ -1,6 +1,6 @@
 """Closes, refusals and silence: what is retried, what is not, and how each ends.
 
-Exit statuses (DESIGN.md): 0 when a retry saved the stream, 1 when the service or network
+Exit statuses (nsaudio/cli/exits.py): 0 when a retry saved the stream, 1 when the service or network
 failed for good, 3 when the key or token was rejected; always one ``nsaudio: error:`` line.
 """
 
@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from nsaudio.cli.exits import exit_status
 from nsaudio.errors import ServiceError
 from nsaudio.neuralspace.connection import Connector
 from nsaudio.neuralspace.protocol import StreamParams
@@ -161,7 +162,7 @@ def test_no_answer_after_a_cut_gives_up_after_the_reconnect_budget(speech20, fau
     with pytest.raises(ServiceError) as caught:
         pipeline.run()
     seconds = time.monotonic() - t0
-    assert not caught.value.retryable and caught.value.exit_status == 1
+    assert not caught.value.retryable and exit_status(caught.value) == 1
     message = str(caught.value)
     assert message.startswith("gave up reconnecting after 2 s") and "timed out" in message
     assert 1.5 < seconds < 4.5

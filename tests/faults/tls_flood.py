@@ -1,7 +1,7 @@
 """A TLS server that floods a session with small results while it reads the client's audio.
 
-This is the harness for "one owner per connection" (DESIGN.md, "The session engine"; issue 8,
-finding 1): a client that reads a ``wss://`` socket in one thread while another thread writes
+This is the harness for "one owner per connection" (docs/architecture.md, "The session
+engine"; docs/facts.md, "TLS and threads"): a client that reads a ``wss://`` socket in one thread while another thread writes
 to it (with a timeout set) corrupts the TLS session now and then, because OpenSSL forbids
 concurrent use of one session (CPython issue 77271). The corruption shows up as an SSL error
 on either side ("EOF occurred in violation of protocol", "decryption failed or bad record

@@ -18,8 +18,8 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from nsaudio.server.app import LocalServer  # noqa: E402
-from nsaudio.server.engines import CountingEngine  # noqa: E402
 
+from .counting_engine import CountingEngine  # noqa: E402
 from .server_support import StreamClient  # noqa: E402
 
 

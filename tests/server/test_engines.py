@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from nsaudio.server.engines import (
-    CountingEngine,
     Engine,
     EnginePool,
     EngineStateError,
@@ -15,6 +14,7 @@ from nsaudio.server.engines import (
     PoolExhausted,
 )
 
+from .counting_engine import CountingEngine
 from .server_support import silence_pcm
 
 

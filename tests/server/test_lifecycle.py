@@ -13,8 +13,8 @@ import requests
 import websocket
 
 from nsaudio.server.app import LocalServer
-from nsaudio.server.engines import CountingEngine
 
+from .counting_engine import CountingEngine
 from .server_support import StreamClient, expect_close, silence_pcm, voice_pcm, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +48,7 @@ def test_serve_forever_stops_cleanly_on_signal(signum: int) -> None:
         "import sys\n"
         f"sys.path.insert(0, {str(ROOT)!r})\n"
         "from nsaudio.server.app import LocalServer\n"
-        "from nsaudio.server.engines import CountingEngine\n"
+        "from tests.server.counting_engine import CountingEngine\n"
         "server = LocalServer(engine_factory=CountingEngine, prewarm=False)\n"
         "stopped_by = server.serve_forever(on_ready=lambda s: print(s.base_url, flush=True))\n"
         "print('stopped by', stopped_by, flush=True)\n"

@@ -6,8 +6,9 @@ import pytest
 import requests
 
 from nsaudio.server.app import LocalServer
-from nsaudio.server.engines import CountingEngine
+from nsaudio.server.tokens import TokenStore
 
+from .counting_engine import CountingEngine
 from .server_support import API_KEY, StreamClient
 
 
@@ -86,7 +87,9 @@ def test_bad_duration_is_400(counting: StreamClient, duration: str) -> None:
 
 def test_token_expires_after_duration() -> None:
     clock = FakeClock()
-    with LocalServer(engine_factory=CountingEngine, token_clock=clock, prewarm=False) as server:
+    server = LocalServer(engine_factory=CountingEngine, prewarm=False)
+    server.tokens = TokenStore(clock=clock)
+    with server:
         client = StreamClient(server)
         token = client.token(duration=10)
         clock.now = 9.5

@@ -6,10 +6,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from nsaudio.server.engines import CountingEngine
 from nsaudio.server.params import SessionParams
 from nsaudio.server.transcriber import Transcriber
 
+from .counting_engine import CountingEngine
 from .server_support import silence_pcm, tone_pcm, voice_pcm
 
 SID = "1b4e28ba-2fa1-41d2-883f-0016d3cca427"

@@ -12,8 +12,9 @@ import pytest
 import websocket
 
 from nsaudio.server.app import LocalServer
-from nsaudio.server.engines import CountingEngine
+from nsaudio.server.tokens import TokenStore
 
+from .counting_engine import CountingEngine
 from .server_support import (
     API_KEY,
     StreamClient,
@@ -43,9 +44,9 @@ def test_unknown_token_is_401(counting: StreamClient) -> None:
 
 def test_expired_token_is_401() -> None:
     clock = {"now": 0.0}
-    with LocalServer(
-        engine_factory=CountingEngine, token_clock=lambda: clock["now"], prewarm=False
-    ) as server:
+    server = LocalServer(engine_factory=CountingEngine, prewarm=False)
+    server.tokens = TokenStore(clock=lambda: clock["now"])
+    with server:
         client = StreamClient(server)
         token = client.token(duration=5)
         client.connect(token=token).close()  # valid now, and more than once

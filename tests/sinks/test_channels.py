@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 
 from nsaudio.blocks import Frame
+from nsaudio.cli.exits import exit_status
 from nsaudio.errors import AuthenticationError, ConsumerError, ServiceError
 from nsaudio.neuralspace.protocol import StreamParams
 from nsaudio.runner import Pipeline, standard_stages
@@ -85,7 +86,7 @@ def test_a_channel_failing_midway_is_set_aside_the_others_finish_then_it_is_name
     with pytest.raises(ServiceError) as caught:
         split_pipeline(stereo(), sinks).run()
     assert str(caught.value) == "channel right: gave up; untranscribed: 0.3-2.0 s of the stream"
-    assert caught.value.exit_status == 1 and failing.aborted and failing.frames == 3
+    assert exit_status(caught.value) == 1 and failing.aborted and failing.frames == 3
     assert len(sf.read(kept, dtype="int16")[0]) == 2 * RATE  # the other one went to its end
 
 
@@ -114,7 +115,7 @@ def test_a_channel_that_cannot_open_is_named_and_the_others_are_let_go(tmp_path)
     )
     with pytest.raises(AuthenticationError) as caught:
         split_pipeline(stereo(), sinks).run()
-    assert str(caught.value) == "channel customer: no" and caught.value.exit_status == 3
+    assert str(caught.value) == "channel customer: no" and exit_status(caught.value) == 3
     assert not list(tmp_path.iterdir())  # the WAV that was opened was taken away
 
 

@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nsaudio.blocks import Frame
+from nsaudio.cli.exits import exit_status
 from nsaudio.errors import AuthenticationError, ServiceError
 from nsaudio.sinks.config import SessionConfig
 from nsaudio.sinks.session import (
@@ -393,7 +394,7 @@ def test_the_reconnect_budget_runs_out_and_says_which_seconds_are_missing():
     h.after_send = cut
     h.run(make_frames())
     error = h.outcome.error
-    assert error is not None and error.exit_status == 1
+    assert error is not None and exit_status(error) == 1
     message = str(error)
     assert message.startswith("gave up reconnecting after 2 s: cannot open the WebSocket")
     # The speech after the first final, up to the cut (not the silence before it), and the
@@ -642,7 +643,7 @@ def test_a_service_that_never_answers_fails_naming_the_speech_within_a_bounded_t
     while h.outcome is None:
         h.advance(0.1)
     error = h.outcome.error
-    assert error is not None and error.exit_status == 1
+    assert error is not None and exit_status(error) == 1
     assert str(error) == (
         "the service sent no final result for the last speech in 5 s after 5.0 s more "
         "silence; untranscribed: 1.0-2.0 s of the stream"
@@ -678,3 +679,33 @@ def test_a_stopped_stream_whose_input_never_ends_still_ends_by_its_budget():
     h.apply(m.hurry(h.now, 0.8))
     h.advance(1.0)
     assert h.outcome is not None and h.outcome.stopped
+
+
+def _full(start: float, end: float, text: str) -> str:
+    return json.dumps({"full": True, "text": text, "start_time": start, "end_time": end})
+
+
+@pytest.mark.parametrize("again", ["u0 u1", "u1", "u1 u2"])
+def test_a_claim_no_pong_proved_is_sent_again_and_its_repeat_delivered_once(again):
+    """A full result claims 3.0 s, but the last pong proved only 2.5 s read when the session
+    breaks: coverage stops at 2.5 s (the claim may be an overclaim), the audio goes again, and
+    the next session's result for it is coverage. If its words are the end of the result
+    already delivered, within its times, it is not delivered twice; other words are."""
+    m = machine(speech_tolerance=0.2)  # 2.5 s does not cover speech ending at 3.0 s
+    m.start(0.0)
+    m.opened(1, 0.1)
+    for frame in make_frames()[:36]:  # to 3.6 s: the first utterance (1.0-3.0 s) whole
+        m.frame(frame, 0.2)
+    m.pong(1, 2 * 2500, 0.3)
+    first = [a for a in m.message(1, _full(1.0, 3.0, "u0 u1"), 0.4) if isinstance(a, Deliver)]
+    assert [a.result.text for a in first] == ["u0 u1"]
+    assert m.coverage.missing() and m.final_pos < 3000  # not proved beyond 2.5 s
+    assert any(isinstance(a, Open) for a in m.closed(1, None, "reset", 0.5))
+    resent = [a for a in m.opened(2, 0.6) if isinstance(a, Send)]
+    at = resent[0].start  # the re-sent audio begins where the proof stopped
+    assert at == 2500
+    m.pong(2, 2 * sum(len(a.pcm) // 2 for a in resent), 0.7)
+    again_actions = m.message(2, _full(0.0, (3000 - at) / RATE, again), 0.8)
+    delivered = [a.result.text for a in again_actions if isinstance(a, Deliver)]
+    assert delivered == ([] if again in ("u0 u1", "u1") else [again])
+    assert not m.coverage.missing() or m.coverage.missing()[0][0] >= 3000  # covered now

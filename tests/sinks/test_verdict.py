@@ -186,6 +186,8 @@ class Service:
                 runs[-1][1] = p + 1
             else:
                 runs.append([p, p + 1])
+        if text == "words":  # the words say what was heard: a repeat is the same audio
+            text = " ".join(f"{a}-{b}" for a, b in runs)
         return json.dumps({"full": full, "text": text if heard or not full else "",
                            "start_time": start / RATE, "end_time": max(start, end) / RATE,
                            "heard": runs})  # fmt: skip
