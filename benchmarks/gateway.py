@@ -11,14 +11,16 @@ one clock: a single task wakes every 5 ms and sends each call the 20 ms packets 
 (calls start spread over 20 ms, so a tick serves a quarter of them), Twilio's as JSON media
 messages of base64 µ-law, AudioSocket's as 0x10 frames, all prepared before the run.
 
-Added latency is measured against that clock: for every frame the gateway sent to the
-service, the time it was written to the socket (the gateway's send log) minus the time the
-frame's last packet was due at the caller (both ``CLOCK_MONOTONIC``, one machine). It covers
-the caller's socket, the gateway's parsing, jitter buffer, stages and session engine. Drops
+Added latency, packet in -> frame out: for every frame the gateway sent to the service, the
+time it was written to the socket (the gateway's send log) minus the time the caller wrote
+the frame's last packet (both ``CLOCK_MONOTONIC``, one machine). It covers the caller's
+socket, the gateway's parsing, jitter buffer, stages and session engine. Behind schedule is
+the same against the time that packet was due by the callers' clock, so it adds how late
+the callers themselves were (their clock ticks every 5 ms, and shares the machine). Drops
 are packets the platform never delivered (the jitter buffer's gaps and late packets) plus
 audio the sessions dropped before sending; reconnects and verdicts come from each call's end.
-CPU per call is the gateway processes' CPU time over the run, per call and per second of
-audio.
+CPU per call is the gateway processes' CPU time while the clock ran (not the calls' set-up
+and end), per call, as a share of one core.
 
 ``--find-max``: the largest N with no drop, no reconnect, every call complete and the p99
 added latency within ``--max-p99-ms`` (50): N doubles from ``--calls`` until a run fails, then
@@ -202,7 +204,9 @@ async def _open_audiosocket(port: int, head: bytes) -> asyncio.StreamWriter:
     return writer
 
 
-async def _callers(protocol: str, ports: tuple[int, int], n: int, seconds: float) -> dict[str, Any]:
+async def _callers(
+    protocol: str, ports: tuple[int, int], n: int, seconds: float, mark: Any
+) -> dict[str, Any]:
     patterns = _patterns(seconds)
     calls = []
     for i in range(n):
@@ -231,7 +235,9 @@ async def _callers(protocol: str, ports: tuple[int, int], n: int, seconds: float
     offsets = [(i * PACKET_NS // n) if n else 0 for i in range(n)]  # spread over one packet
     sent = [0] * n
     total = len(calls[0][2])
+    written = [[0] * total for _ in range(n)]  # when each packet was written, ns
     late_ticks = 0
+    mark("start")
     while True:
         now = time.monotonic_ns()
         pending = False
@@ -239,6 +245,7 @@ async def _callers(protocol: str, ports: tuple[int, int], n: int, seconds: float
             k = sent[i]
             while k < total and t0 + offsets[i] + k * PACKET_NS <= now:
                 w.write(packets[k])
+                written[i][k] = time.monotonic_ns()
                 k += 1
             if k - sent[i] > 1:
                 late_ticks += 1
@@ -247,6 +254,7 @@ async def _callers(protocol: str, ports: tuple[int, int], n: int, seconds: float
         if not pending:
             break
         await asyncio.sleep(TICK_S)
+    mark("end")
     for w in writers:
         await w.drain()
     await asyncio.sleep(0.5)
@@ -255,6 +263,7 @@ async def _callers(protocol: str, ports: tuple[int, int], n: int, seconds: float
     return {
         "t0": t0,
         "offsets": dict(zip([c[0] for c in calls], offsets, strict=True)),
+        "written": dict(zip([c[0] for c in calls], written, strict=True)),
         "late_ticks": late_ticks,
     }
 
@@ -274,12 +283,15 @@ def run(args: argparse.Namespace, n: int, seconds: float, base_url: str) -> dict
         assert line and line[0] == "ready", line
         tw, au = int(line[1]), int(line[2])  # the next worker shares these ports
         procs.append(proc)
+    marks: dict[str, tuple[float, float]] = {}
+
+    def mark(label: str) -> None:  # the gateway processes' CPU time, and the wall clock
+        marks[label] = (sum(_proc_cpu(p.pid) for p in procs), time.monotonic())
+
     try:
-        cpu_before = [_proc_cpu(p.pid) for p in procs]
-        wall0 = time.monotonic()
-        clock = asyncio.run(_callers(args.protocol, (tw, au), n, seconds))
-        wall = time.monotonic() - wall0
-        cpu_run = sum(_proc_cpu(p.pid) - c for p, c in zip(procs, cpu_before, strict=True))
+        clock = asyncio.run(_callers(args.protocol, (tw, au), n, seconds, mark))
+        cpu_run = marks["end"][0] - marks["start"][0]
+        wall = marks["end"][1] - marks["start"][1]
         for p in procs:
             p.send_signal(signal.SIGTERM)
         for p in procs:
@@ -289,7 +301,7 @@ def run(args: argparse.Namespace, n: int, seconds: float, base_url: str) -> dict
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    ends, delays = [], []
+    ends, delays, behind = [], [], []
     total_packets = int(seconds * 8000) // PACKET
     by_second: dict[int, list[float]] = {}
     for dump in dumps:
@@ -298,12 +310,14 @@ def run(args: argparse.Namespace, n: int, seconds: float, base_url: str) -> dict
         ends += data["ends"]
         for cid, frames in data["frames"].items():
             due0 = clock["t0"] + clock["offsets"][cid]
+            written = clock["written"][cid]
             for start, sent in frames:
                 # A 100 ms frame holds packets start/160 to start/160 + 4: its last one
                 # decides when it could go out.
                 k = (start + 800) // PACKET - 1
                 if sent and k < total_packets:
-                    delays.append((sent - (due0 + k * PACKET_NS)) / 1e6)
+                    delays.append((sent - written[k]) / 1e6)
+                    behind.append((sent - (due0 + k * PACKET_NS)) / 1e6)
                     by_second.setdefault(k // 50, []).append(delays[-1])
     if os.environ.get("GATEWAY_BENCH_DEBUG"):
         for sec, v in sorted(by_second.items()):
@@ -316,11 +330,13 @@ def run(args: argparse.Namespace, n: int, seconds: float, base_url: str) -> dict
     )
     reconnects = sum(t.get("reconnects", 0) for e in ends for t in e["tracks"].values())
     d = np.array(delays) if delays else np.zeros(0)
+    b = np.array(behind) if behind else np.zeros(0)
     return {
         "protocol": args.protocol, "calls": n, "workers": args.workers, "seconds": seconds,
         "calls_ended": len(ends), "incomplete": len(incomplete), "dropped_s": round(dropped_s, 3),
         "reconnects": reconnects, "frames": len(delays),
         "added_latency_ms": percentiles(d) if len(d) else None,
+        "behind_schedule_ms": percentiles(b) if len(b) else None,
         "cpu_per_call_pct": round(100 * cpu_run / wall / n, 3) if n else None,
         "gateway_cpu_s": round(cpu_run, 2), "wall_s": round(wall, 2),
         "caller_late_ticks": clock["late_ticks"],
@@ -343,12 +359,15 @@ def passes(r: dict[str, Any], max_p99: float) -> bool:
 
 def _show(r: dict[str, Any]) -> None:
     lat = r["added_latency_ms"] or {}
+    late = r["behind_schedule_ms"] or {}
     print(
         f"{r['protocol']} x{r['calls']} ({r['workers']} worker{'s' if r['workers'] > 1 else ''}): "
         f"ended {r['calls_ended']}, incomplete {r['incomplete']}, dropped {r['dropped_s']} s, "
         f"reconnects {r['reconnects']}, added latency p50 {lat.get('p50', float('nan')):.1f} / "
-        f"p99 {lat.get('p99', float('nan')):.1f} / max {lat.get('max', float('nan')):.1f} ms, "
-        f"CPU {r['cpu_per_call_pct']}% of a core per call ({r['gateway_cpu_s']} s in {r['wall_s']} s)",
+        f"p99 {lat.get('p99', float('nan')):.1f} / max {lat.get('max', float('nan')):.1f} ms "
+        f"(behind schedule p50 {late.get('p50', float('nan')):.1f} / p99 "
+        f"{late.get('p99', float('nan')):.1f} ms), CPU {r['cpu_per_call_pct']}% of a core per "
+        f"call ({r['gateway_cpu_s']} s in {r['wall_s']} s)",
         flush=True,
     )
 

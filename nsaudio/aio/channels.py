@@ -118,6 +118,11 @@ class AsyncChannelStream(OnLoop):
     mid-stream was set aside while the others went on. Left by an exception or a
     cancellation, every channel stops at once: no reconnect, no result after it, no socket
     left.
+
+    Its arguments (``url``, ``key``, ``params``, ``rate``, ``channels``, ``names``,
+    ``dtype``, ``live``, ``frame_ms``, ``gate``, ``gate_threshold``, ``quality``,
+    ``buffer_seconds``, ``hold_seconds`` and the sessions' settings) are
+    :func:`connect_channels`'s, documented there.
     """
 
     _OPENER = "connect_channels()"

@@ -34,9 +34,7 @@ import time
 from types import TracebackType
 from typing import Any, cast
 
-import numpy as np
-
-from ..blocks import Block, Frame
+from ..blocks import Frame
 from ..errors import AudioLostError, InputError, RingClosed
 from ..losses import Losses
 from ..neuralspace.protocol import StreamParams, Transcript, TranscriptResult
@@ -45,6 +43,7 @@ from ..sinks.neuralspace import NeuralSpaceSink
 from ..sources.chunks import ChunkFormat
 from ..stages import Chain, EnergyGate, Framer
 from .onloop import OnLoop
+from .placing import Placer, check_start
 
 __all__ = ["AsyncStream", "connect"]
 
@@ -66,6 +65,8 @@ def connect(
     channel: int | None = None,
     gate: bool = False,
     gate_threshold: float | None = 0.5,
+    gate_pre_roll_ms: float = 300,
+    gate_tail_ms: float = 700,
     quality: str | None = None,
     buffer_seconds: float = 10.0,
     **options: Any,
@@ -84,8 +85,9 @@ def connect(
     that much is queued. ``frame_ms``: audio per message (20 to 1000). ``channel``: send one
     channel (0-based) instead of the mean of all. ``gate``: send only what the energy gate
     hears as speech (``gate_threshold``, as ``--gate-threshold``; None: no gate, and no
-    speech labels for the drain to check against). ``quality``: soxr's
-    (default LQ live, HQ otherwise). ``options``: the session's settings, as the keyword
+    speech labels for the drain to check against), with ``gate_pre_roll_ms`` before each
+    onset and ``gate_tail_ms`` after it (``--gate-pre-roll``, ``--gate-tail``).
+    ``quality``: soxr's (default LQ live, HQ otherwise). ``options``: the session's settings, as the keyword
     arguments of :class:`~nsaudio.NeuralSpaceSink` (``drain_timeout``, ``ping_interval``,
     ``connect_timeout``, ``ca_file``...).
 
@@ -94,7 +96,8 @@ def connect(
     return AsyncStream(
         url, key, params, rate=rate, channels=channels, dtype=dtype, live=live,
         frame_ms=frame_ms, channel=channel, gate=gate, gate_threshold=gate_threshold,
-        quality=quality, buffer_seconds=buffer_seconds, **options,
+        gate_pre_roll_ms=gate_pre_roll_ms, gate_tail_ms=gate_tail_ms, quality=quality,
+        buffer_seconds=buffer_seconds, **options,
     )  # fmt: skip
 
 
@@ -111,8 +114,9 @@ class AsyncStream(OnLoop):
     cancellation, it stops at once instead: no reconnect, no result after it, no socket left.
 
     Its arguments (``url``, ``key``, ``params``, ``rate``, ``channels``, ``dtype``, ``live``,
-    ``frame_ms``, ``channel``, ``gate``, ``gate_threshold``, ``quality``, ``buffer_seconds``
-    and the session's settings) are :func:`connect`'s, documented there.
+    ``frame_ms``, ``channel``, ``gate``, ``gate_threshold``, ``gate_pre_roll_ms``,
+    ``gate_tail_ms``, ``quality``, ``buffer_seconds`` and the session's settings) are
+    :func:`connect`'s, documented there.
     """
 
     def __init__(
@@ -129,6 +133,8 @@ class AsyncStream(OnLoop):
         channel: int | None = None,
         gate: bool = False,
         gate_threshold: float | None = 0.5,
+        gate_pre_roll_ms: float = 300,
+        gate_tail_ms: float = 700,
         quality: str | None = None,
         buffer_seconds: float = 10.0,
         **options: Any,
@@ -144,20 +150,16 @@ class AsyncStream(OnLoop):
         stages = standard_stages(
             cast(Any, self.format), self.params.format, frame_ms=frame_ms, channel=channel,
             quality=quality or ("LQ" if live else "HQ"), gate_threshold=gate_threshold,
-            skip_silence=gate,
+            skip_silence=gate, pre_roll_ms=gate_pre_roll_ms, tail_ms=gate_tail_ms,
         )  # fmt: skip
         self._chain = Chain(stages)
-        # At equal rates nothing is filtered: chunks shorter than a slice wait here, whole,
-        # until they reach the end of the frame being filled, and go through the stages
-        # together (the same frames, out at the same moment; 20 ms packets into 100 ms
-        # frames: a fifth of the stage calls).
-        self._framer: Framer | None = (
-            stages[1] if self.format.rate == self.params.rate and isinstance(stages[1], Framer)
-            else None
+        # Where each chunk goes, and at equal rates (nothing filtered) short chunks held
+        # until they complete the frame being filled (see .placing).
+        framer = stages[1] if isinstance(stages[1], Framer) else None
+        self._placer = Placer(
+            self.format.rate, max(1, round(SLICE_SECONDS * self.format.rate)),
+            framer if self.format.rate == self.params.rate else None,
         )  # fmt: skip
-        self._held: list[np.ndarray] = []
-        self._held_frames = 0
-        self._held_t_ns = 0
         #: The energy gate (None with ``gate_threshold=None``): its level and speech label
         #: are the stream's meter, as the CLI's status line shows them.
         self.gate = stages[-1] if isinstance(stages[-1], EnergyGate) else None
@@ -165,8 +167,6 @@ class AsyncStream(OnLoop):
             url, key, self.params, live=live, ring_seconds=buffer_seconds, **options
         )
         self._sinks = (self.sink,)
-        self._slice = max(1, round(SLICE_SECONDS * self.format.rate))
-        self._position = 0  # input frames taken so far: the next block's start
         self._sent_frames = 0  # output frames handed to the sink
         self._t0 = 0.0
         self._results: collections.deque[TranscriptResult] = collections.deque()
@@ -213,53 +213,62 @@ class AsyncStream(OnLoop):
 
     # -- audio in ---------------------------------------------------------------------------
 
-    async def send(self, chunk: Any) -> None:
+    async def send(self, chunk: Any, *, start: int | None = None) -> None:
         """Send ``chunk``: a numpy array of the stream's dtype, shape ``(frames,)`` (mono) or
         ``(frames, channels)``, or bytes of whole interleaved frames; any number of frames.
 
+        ``start``: where the chunk sits in the stream, in input frames from the first (None:
+        right after the previous chunk). A platform that stamps its packets (a phone call's
+        media timestamps) says so: a ``start`` past the end of the audio so far is a gap (a
+        packet that never came), which nothing fills and the results' times step over, so
+        the times after it stay true; a ``start`` before that end is an ``InputError``.
+
         Checked whole before anything of it is used: a wrong dtype or shape, NaN or infinite
-        samples, or a send after ``end()`` raise ``InputError`` and nothing of it is sent.
-        Not live, this waits while ``buffer_seconds`` of audio wait to be sent. A stream that
-        failed raises its error here.
+        samples, a ``start`` that goes back, or a send after ``end()`` raise ``InputError``
+        and nothing of it is sent. Not live, this waits while ``buffer_seconds`` of audio
+        wait to be sent. A stream that failed raises its error here.
         """
         t_ns = time.monotonic_ns()  # when the newest sample of the chunk came
         self._check_open("send()")
         data = self.format.samples(chunk)
+        check_start(start)
         sending = self._sending
         assert sending is not None
         await sending.acquire()  # whole chunks in call order (not `async with`: a layer less)
         try:
             self._check_open("send()")
-            if self._framer is not None:
-                data = self._hold(data, t_ns)
-            rate = self.format.rate
-            for i in range(0, len(data), self._slice):
+            for i, block in enumerate(self._placer.blocks(data, start, t_ns)):
                 if i:
                     await asyncio.sleep(0)  # others run between slices of a long chunk
-                piece = data[i : i + self._slice]
-                block = Block(piece, self._position, rate, t_ns)
-                self._position += len(piece)
                 for frame in self._chain.push(block):
                     await self._put(frame)
         finally:
             sending.release()
 
-    def _hold(self, data: np.ndarray, t_ns: int) -> np.ndarray:
-        """What of the input (held chunks, then ``data``) goes through the stages now: all of
-        it, or nothing while it does not reach the end of the frame being filled."""
-        assert self._framer is not None
-        due = self._framer.next_end
-        end = self._position + self._held_frames + len(data)
-        if len(data) < self._slice and due is not None and end < due:
-            self._held.append(data)
-            self._held_frames += len(data)
-            self._held_t_ns = t_ns
-            return data[:0]
-        if not self._held:
-            return data
-        out = np.concatenate([*self._held, data])
-        self._held, self._held_frames = [], 0
-        return out
+    def send_nowait(self, chunk: Any, *, start: int | None = None) -> None:
+        """:meth:`send` for a live stream, from code that cannot await (a protocol's
+        ``data_received``, a callback on the loop): the chunk goes through the stages at
+        once, whole, and this never waits, since a live stream drops its oldest audio rather
+        than wait for room (counted, and reported at the end).
+
+        The same checks and errors as :meth:`send`, and ``InputError`` on a stream that is
+        not live; ``RuntimeError`` while a :meth:`send` or :meth:`end` is under way.
+        """
+        t_ns = time.monotonic_ns()
+        self._check_open("send_nowait()")
+        if not self.live:
+            raise InputError(
+                "stream: send_nowait() is for live streams (live=True), which drop their "
+                "oldest audio rather than wait; await send() instead"
+            )
+        data = self.format.samples(chunk)
+        check_start(start)
+        assert self._sending is not None
+        if self._sending.locked():
+            raise RuntimeError("send_nowait() while a send() or end() is under way")
+        for block in self._placer.blocks(data, start, t_ns):
+            for frame in self._chain.push(block):
+                self._put_nowait(frame)
 
     async def end(self) -> None:
         """No more audio: the stages are flushed (the last milliseconds go too) and the drain
@@ -273,11 +282,7 @@ class AsyncStream(OnLoop):
             if self._ended:
                 return
             self._ended = True
-            if self._held:  # the last chunks, short of a frame
-                held = np.concatenate(self._held)
-                self._held, self._held_frames = [], 0
-                block = Block(held, self._position, self.format.rate, self._held_t_ns)
-                self._position += len(held)
+            for block in self._placer.rest():  # the last chunks, short of a frame
                 for frame in self._chain.push(block):
                     await self._put(frame)
             for frame in self._chain.flush():
@@ -293,6 +298,19 @@ class AsyncStream(OnLoop):
             self.sink.raise_failure()
             raise InputError("stream: the stream has ended; nothing more can be sent") from None
         self._sent_frames += len(frame)
+
+    def _put_nowait(self, frame: Frame) -> None:
+        """Hand ``frame`` to a live stream's sink (its ring drops the oldest, never refuses)."""
+        assert self._wakes is not None
+        try:
+            queued = self.sink.offer(frame, wake=False)
+        except RingClosed:  # the stream is over: cancelled, or failing
+            if self.sink.settled:
+                self.sink.raise_failure()
+            raise InputError("stream: the stream has ended; nothing more can be sent") from None
+        if queued:
+            self._wakes.add(self.sink)
+            self._sent_frames += len(frame)
 
     # -- results out ------------------------------------------------------------------------
 
@@ -336,11 +354,16 @@ class AsyncStream(OnLoop):
     def run_stats(self) -> RunStats:
         """Frames in and out, and seconds since the block was entered."""
         return RunStats(
-            input_frames=self._position + self._held_frames,
+            input_frames=self._placer.taken,
             output_frames=self._sent_frames,
             seconds=time.perf_counter() - self._t0 if self._t0 else 0.0,
         )
 
     def stats(self) -> dict[str, Any]:
-        """The sink's counters (frames sent, reconnects, drops...) and the input taken."""
-        return {**self.sink.stats(), "input_frames": self._position + self._held_frames}
+        """The sink's counters (frames sent, reconnects, drops...), the input taken, and the
+        gaps ``send(start=)`` left (how many, and the frames skipped)."""
+        placer = self._placer
+        return {
+            **self.sink.stats(), "input_frames": placer.taken, "input_gaps": placer.gaps,
+            "input_gap_frames": placer.gap_frames,
+        }  # fmt: skip

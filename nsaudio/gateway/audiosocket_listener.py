@@ -19,7 +19,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..blocks import Block
-from .audiosocket import Audio, AudioSocketCall, Dtmf, Failure, Hangup, Parser, Unknown
+from .audiosocket import (
+    AUDIO_RATES,
+    KIND_SLIN,
+    Audio,
+    AudioSocketCall,
+    Dtmf,
+    Failure,
+    Hangup,
+    Parser,
+    Unknown,
+)
 from .errors import CallProtocolError
 
 if TYPE_CHECKING:
@@ -151,4 +161,8 @@ class AudioSocketListener:
 
     def _start(self, conn: Connection, state: AudioSocketCall) -> Call | None:
         assert state.call_id is not None
-        return self.gateway.start_call(conn, PROTOCOL, state.call_id, {TRACK: "caller"}, None)
+        # The session opens now, at 0x10's 8 kHz (what every Asterisk sends); a call whose
+        # first audio comes at another rate has it opened again at that rate.
+        return self.gateway.start_call(
+            conn, PROTOCOL, state.call_id, {TRACK: "caller"}, AUDIO_RATES[KIND_SLIN]
+        )

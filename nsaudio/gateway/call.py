@@ -73,7 +73,8 @@ class Call:
         protocol: ``twilio`` or ``audiosocket``.
         call_id: names the transcript file (already checked to be a safe file name).
         tracks: the platform's track name -> the label results carry.
-        rate: the tracks' sample rate (None: each track takes its first block's).
+        rate: the tracks' sample rate as the platform says it (a track whose first block
+            comes at another rate follows the block; None: each takes its first block's).
         parameters: what the platform passed along (Twilio's custom parameters).
     """
 
@@ -118,7 +119,7 @@ class Call:
         self._file = open(self._pending.name, "w", encoding="utf-8")  # noqa: SIM115
 
     def audio(self, track: str, block: Block) -> None:
-        """Audio for ``track`` (the platform's name) at its stream position."""
+        """Audio for ``track`` (the platform's name) at its stream position; never waits."""
         self.sessions[self.labels[track]].push(block)
 
     def note_missing(self, track: str, samples: int) -> None:

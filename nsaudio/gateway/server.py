@@ -5,8 +5,8 @@
 ``await gateway.drain()`` stops taking calls (readiness goes false at once), lets the calls
 in progress finish up to ``drain_timeout``, ends the rest with their verdicts, delivers the
 last webhook events and says whether everything ended well. The speech sessions run on
-nsaudio's session engine (its own loop thread, shared by every session of the process);
-its waiting calls run on a thread pool, never on the gateway's loop.
+nsaudio's session engine (its own loop thread, shared by every session of the process),
+each track a stream of the asyncio API (:class:`~.track.StreamTrack`): no thread per call.
 
 One owner per resource: each connection belongs to its listener's handler task, which alone
 reads it and ends its call; the watchdog only aborts a connection's transport (idle or no
@@ -16,7 +16,6 @@ handshake in time), which that handler then sees as the end.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import ipaddress
 import logging
@@ -31,7 +30,7 @@ from .audiosocket_listener import AudioSocketListener, Network
 from .call import Call, CallEnd
 from .metrics import GatewayMetrics
 from .ops import OpsServer
-from .track import ServiceTarget, SinkTrack, TrackSession, TrackSettings
+from .track import ServiceTarget, StreamTrack, TrackSession, TrackSettings
 from .twilio_listener import TwilioListener
 from .webhook import WebhookSender
 
@@ -49,8 +48,8 @@ def engine_loop() -> asyncio.AbstractEventLoop:
     The gateway works on any loop, but on another thread's every frame handed to a session
     crosses threads, and two busy Python threads pass the GIL back and forth: profiled at 100
     calls, the wake-up writes alone took 0.35 ms each on the gateway's thread. On the
-    engine's loop, one thread parses the calls and drives their sessions; only the sessions'
-    waiting calls (opening, the end's drain) run on a thread pool.
+    engine's loop, one thread parses the calls and drives their sessions, whose waits
+    (opening, the end's drain) are awaited there.
     """
     from ..sinks.loop import SocketLoop
 
@@ -90,7 +89,6 @@ class GatewayConfig:
         idle_timeout: how long a call may send nothing before it is ended.
         jitter_ms: the reorder window of each track.
         reuse_port: share the ports with other processes (``--workers``).
-        pool_threads: threads for the sessions' waiting calls (None: from ``max_calls``).
     """
 
     service: ServiceTarget
@@ -111,7 +109,6 @@ class GatewayConfig:
     idle_timeout: float = 10.0
     jitter_ms: float = 60.0
     reuse_port: bool = False
-    pool_threads: int | None = None
 
     def check(self) -> None:
         """``InputError`` for a configuration that would expose the operator's account."""
@@ -164,8 +161,6 @@ class Gateway:
         on_result: called on the loop as ``on_result(call_id, track, result)`` for every
             result (partials too), times absolute from the call's start.
         on_call_end: called on the loop with each call's :class:`CallEnd`.
-        open_track: makes a track's session (default: :class:`SinkTrack`); for embedding
-            another engine.
 
     A hook that raises is logged and counted (``hook_failures``); the call goes on.
     """
@@ -193,9 +188,6 @@ class Gateway:
         self._connections: set[Connection] = set()
         self._handlers: set[asyncio.Task[Any]] = set()
         self._call_ended = asyncio.Event()
-        self._pool = concurrent.futures.ThreadPoolExecutor(
-            config.pool_threads or 4 * config.max_calls + 8, thread_name_prefix="nsaudio-gw"
-        )
         self._watchdog: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -304,7 +296,6 @@ class Gateway:
             await self.ops.stop()
         if self.webhook is not None and self.webhook._tasks:
             await self.webhook.close(0)
-        self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def _until(self, done: Callable[[], bool], when: float) -> None:
         loop = asyncio.get_running_loop()
@@ -393,10 +384,8 @@ class Gateway:
     def open_track(
         self, rate: int | None, on_result: Callable[[TranscriptResult], None]
     ) -> TrackSession:
-        assert self._loop is not None
-        return SinkTrack(
-            self.config.service, self.config.track, rate, on_result, self._loop, self._pool
-        )
+        """A track's session (``rate`` None: the track's first block says it)."""
+        return StreamTrack(self.config.service, self.config.track, rate, on_result)
 
     def call_hook(self, hook: Callable[..., Any] | None, *args: Any) -> None:
         if hook is None:

@@ -1,37 +1,37 @@
-"""One track of a call as one session to the speech service, driven from the gateway's loop.
+"""One track of a call as one stream of the asyncio API, on the gateway's own loop.
 
 :class:`TrackSession` is all the gateway asks of a session: ``push(block)`` positioned audio
-(never blocks), ``await finish()`` for the verdict, ``abort()``. :class:`SinkTrack` builds it
-from the pieces ``nsaudio stream`` uses (``standard_stages`` and a live
-:class:`~nsaudio.sinks.neuralspace.NeuralSpaceSink`, the whole session engine: reconnect
-with replay, the gate, the verdict); the asyncio API (``nsaudio.connect``) can stand in for
-it without the rest of the gateway changing.
+(it never waits), ``await finish()`` for the verdict, ``await abort()``. :class:`StreamTrack`
+is it on :func:`nsaudio.connect` (a live :class:`~nsaudio.aio.AsyncStream`): the stages
+``nsaudio stream`` uses and the whole session engine (reconnect with replay, the gate, the
+verdict), with the platform's media positions passed through as ``send_nowait(chunk,
+start=)``, so that a packet that never came is a gap the times step over. A listener pushes
+audio as it parses it, in its protocol's ``data_received``, with no task woken per packet.
 
-The sink's ``open()`` and ``close()`` wait (for the first session, for the drain), so they
-run on the gateway's thread pool, never on its loop; ``write()`` does not wait (a live ring
-drops its oldest audio rather than block, counted). Frames that come while the first session
-opens wait here, bounded the same way. Results come back on the loop.
+No thread per track: the stream's sockets are on the session engine's loop (which the
+gateway runs on, see :func:`~nsaudio.gateway.server.engine_loop`), and each track has one
+task, which opens its stream, hands its results to the call and ends with its verdict.
+Blocks that come while the first session opens wait here, bounded as the stream's own
+buffer is (the oldest dropped and counted beyond it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import concurrent.futures
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..blocks import Block, Frame
+from ..blocks import Block
 from ..errors import NsAudioError
 from ..neuralspace.protocol import StreamParams, TranscriptResult
-from ..runner import standard_stages
-from ..stages import Chain, EnergyGate
-from .frames import PcmFramer
 
-__all__ = ["ServiceTarget", "SinkTrack", "TrackSession", "TrackSettings", "TrackVerdict"]
+if TYPE_CHECKING:
+    from ..aio import AsyncStream
+
+__all__ = ["ServiceTarget", "StreamTrack", "TrackSession", "TrackSettings", "TrackVerdict"]
 
 log = logging.getLogger("nsaudio.gateway")
 
@@ -68,8 +68,8 @@ class TrackSettings:
 class TrackVerdict:
     """How a track's session ended: ``ok`` only when everything it was sent was transcribed.
 
-    ``error``: one line saying what went wrong. ``stats``: seconds sent, reconnects, audio
-    dropped before it could be sent.
+    ``error``: one line saying what went wrong. ``stats``: seconds received, sent, dropped
+    before they could be sent, and reconnects.
     """
 
     ok: bool
@@ -77,37 +77,35 @@ class TrackVerdict:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
-class _Source:
-    """What ``standard_stages`` needs to know of a source."""
-
-    def __init__(self, rate: int) -> None:
-        self.rate = rate
-        self.channels = 1
-
-
 class TrackSession(Protocol):
     """A track's session, as the gateway drives it (see the module docstring)."""
 
-    def push(self, block: Block) -> None: ...
+    def push(self, block: Block) -> None:
+        """Audio at its stream position (a jump in ``start`` is a gap); never waits."""
 
-    async def finish(self, *, hurry: bool = False) -> TrackVerdict: ...
+    async def finish(self, *, hurry: bool = False) -> TrackVerdict:
+        """The end of the track: the last results awaited; its verdict."""
 
-    async def abort(self) -> None: ...
+    async def abort(self) -> None:
+        """Stop at once: no reconnect, no result after this."""
 
 
-class SinkTrack:
-    """A :class:`TrackSession` on ``standard_stages`` and a live ``NeuralSpaceSink``.
+#: When the gateway's drain ends a track, its last results get this long.
+HURRY_S = 1.0
+
+
+class StreamTrack:
+    """A :class:`TrackSession` on a live :class:`~nsaudio.aio.AsyncStream`.
 
     Args:
         target: the service.
         settings: how to stream.
-        rate: the track's sample rate (Twilio 8000; AudioSocket 8000 to 192000), or None to
-            take it from the first block (the session opens at once either way: what the
-            service gets does not depend on it).
+        rate: the track's sample rate as far as the platform has said (Twilio: 8000;
+            AudioSocket: 8000, the rate every Asterisk sends, until the first audio's kind
+            says otherwise): the stream opens at once, and a first block at another rate
+            opens it again at that rate (nothing was sent to the first). None: the stream
+            opens with the first block.
         on_result: called on the loop with each result (partials too), times absolute.
-        loop: the gateway's loop.
-        pool: threads for the sink's waiting calls.
-        send_log: where to keep ``(frame t_ns, sent ns)`` pairs, if measuring latency.
     """
 
     def __init__(
@@ -116,157 +114,162 @@ class SinkTrack:
         settings: TrackSettings,
         rate: int | None,
         on_result: Callable[[TranscriptResult], None],
-        loop: asyncio.AbstractEventLoop,
-        pool: concurrent.futures.Executor,
     ) -> None:
-        from ..sinks.neuralspace import NeuralSpaceSink
-
+        self.target = target
         self.settings = settings
         self.rate = rate
-        self._loop = loop
-        self._pool = pool
         self._on_result = on_result
-        self._chain = self._stages(rate) if rate is not None else None
-        self.sink = NeuralSpaceSink(
-            target.base_url, target.api_key, settings.params, live=True,
-            ring_seconds=settings.ring_seconds, drain_timeout=settings.drain_timeout,
-            ping_interval=settings.ping_interval, ping_timeout=settings.ping_timeout,
-            connect_timeout=settings.connect_timeout, startup_timeout=settings.connect_timeout,
-            on_result=self._deliver, ca_file=target.ca_file, log_sends=settings.log_sends,
-        )  # fmt: skip
-        self._waiting: collections.deque[Frame] | None = collections.deque()
+        self.stream: AsyncStream | None = None
+        self._task: asyncio.Task[str | None] | None = None
+        self._retired: set[asyncio.Task[str | None]] = set()  # opened at a rate that was not
+        # Blocks that came before the stream was entered (None once it was, or gave up).
+        self._waiting: collections.deque[Block] | None = None
         self._waiting_samples = 0
-        self._waiting_limit = round(settings.ring_seconds * settings.params.rate)
-        self.dropped_waiting = 0  # samples dropped while the first session opened
+        self.dropped_waiting = 0  # input samples dropped while the first session opened
         self.received_samples = 0
-        self._open_error: str | None = None
-        self._handed_over = False
-        self._opening: asyncio.Future[Any] = loop.run_in_executor(pool, self._open)
-        self._opening.add_done_callback(self._opened)
-        self._finished = False
+        self._sending = False  # the stream takes audio (entered, not ended, not failed)
+        self._ending = False
+        self._hurry = False
+        if rate is not None:
+            self._open(rate)
 
-    def _stages(self, rate: int) -> Chain:
-        s = self.settings
-        if rate == s.params.rate:  # telephony into pcm_8k: bytes in, bytes out
-            return Chain(
-                [
-                    PcmFramer(rate, s.frame_ms),
-                    EnergyGate(
-                        s.gate_threshold, skip_silence=s.gate, pre_roll_ms=s.gate_pre_roll_ms,
-                        tail_ms=s.gate_tail_ms,
-                    ),
-                ]
-            )  # fmt: skip
-        return Chain(
-            standard_stages(
-                cast(Any, _Source(rate)), s.params.format, frame_ms=s.frame_ms,
-                quality=s.quality, gate_threshold=s.gate_threshold, skip_silence=s.gate,
-                pre_roll_ms=s.gate_pre_roll_ms, tail_ms=s.gate_tail_ms,
-            )
+    @property
+    def sink(self) -> Any:
+        """The stream's sink (its counters and, with ``log_sends``, its send log), or None."""
+        return self.stream.sink if self.stream is not None else None
+
+    def _open(self, rate: int) -> None:
+        from ..aio import AsyncStream
+
+        s, t = self.settings, self.target
+        self.rate = rate
+        self._waiting, self._waiting_samples = collections.deque(), 0
+        self.stream = AsyncStream(
+            t.base_url, t.api_key, s.params, rate=rate, dtype="int16", live=True,
+            frame_ms=s.frame_ms, gate=s.gate, gate_threshold=s.gate_threshold,
+            gate_pre_roll_ms=s.gate_pre_roll_ms, gate_tail_ms=s.gate_tail_ms,
+            quality=s.quality, buffer_seconds=s.ring_seconds, drain_timeout=s.drain_timeout,
+            ping_interval=s.ping_interval, ping_timeout=s.ping_timeout,
+            connect_timeout=s.connect_timeout, startup_timeout=s.connect_timeout,
+            ca_file=t.ca_file, log_sends=s.log_sends,
         )  # fmt: skip
+        self._task = asyncio.ensure_future(self._run(self.stream))
 
-    # -- the sink's side (its threads) --------------------------------------------------
+    async def _run(self, stream: AsyncStream) -> str | None:
+        """Open the stream, hand it what waited, deliver its results; the error, if any."""
+        try:
+            async with stream:
+                for block in self._waiting or ():  # what came while the session opened
+                    stream.send_nowait(block.data, start=block.start)
+                self._waiting = None
+                self._sending = not self._ending
+                if self._ending:
+                    await self._end(stream)
+                async for result in stream:
+                    self._on_result(result)
+            return None
+        except NsAudioError as err:
+            return str(err)
+        except Exception as err:  # the call's outputs (a full disk...): the track fails
+            log.debug("a track's stream failed", exc_info=err)
+            return f"internal error: {type(err).__name__}: {err}"
+        finally:
+            if stream is self.stream:  # not one opened at a rate the audio did not have
+                self._sending = False
+                self._waiting = None
 
-    def _deliver(self, result: TranscriptResult) -> None:
-        """On the sink's delivery thread: hand the result to the loop."""
-        self._loop.call_soon_threadsafe(self._on_result, result)
-
-    def _open(self) -> None:
-        self.sink.open(self.settings.params.rate)
-
-    # -- the loop's side ----------------------------------------------------------------
-
-    def _opened(self, fut: asyncio.Future[Any]) -> None:
-        if self._handed_over:
-            return
-        self._handed_over = True
-        err = fut.exception() if not fut.cancelled() else None
-        if fut.cancelled() or err is not None:
-            self._open_error = str(err) if err is not None else "the session was not opened"
-            if err is not None and not isinstance(err, NsAudioError):
-                log.debug("opening a session failed", exc_info=err)
-            self._waiting = None
-            return
-        waiting, self._waiting = self._waiting, None
-        if self._finished:
-            return
-        for frame in waiting or ():
-            self._write(frame)
-
-    def _write(self, frame: Frame) -> None:
-        with contextlib.suppress(NsAudioError):  # it ended with its reason: finish() says it
-            self.sink.write(frame)
+    async def _end(self, stream: AsyncStream) -> None:
+        await stream.end()
+        if self._hurry:  # the gateway's drain ran out: the last results get a second more
+            stream.sink.hurry(HURRY_S)
 
     def push(self, block: Block) -> None:
-        """Audio at its stream position (a jump in ``start`` is a gap); never waits."""
-        if self._chain is None:
-            self.rate = block.rate
-            self._chain = self._stages(block.rate)
+        """Audio at its stream position (a jump in ``start`` is a gap); never waits: a live
+        stream drops its oldest audio instead, counted."""
+        if self.stream is None or (block.rate != self.rate and not self.received_samples):
+            if self._ending:
+                return
+            if self._task is not None:  # opened at the rate the platform said, not this one
+                self._task.cancel()
+                self._retired.add(self._task)
+            self._open(block.rate)
         self.received_samples += len(block)
-        for frame in self._chain.push(block):
-            self._frame(frame)
-
-    def _frame(self, frame: Frame) -> None:
-        waiting = self._waiting
-        if waiting is None:
-            if self._open_error is None:
-                self._write(frame)
+        if self._sending:
+            stream = self.stream
+            assert stream is not None
+            if stream.sink.finished:  # it failed: its task has the reason
+                self._sending = False
+                return
+            try:
+                stream.send_nowait(block.data, start=block.start)
+            except NsAudioError:  # the stream ended with its reason: finish() says it
+                self._sending = False
             return
-        waiting.append(frame)
-        self._waiting_samples += len(frame)
-        while self._waiting_samples > self._waiting_limit:
+        waiting = self._waiting
+        if waiting is None:  # the stream failed to open, or has ended
+            return
+        waiting.append(block)
+        self._waiting_samples += len(block)
+        limit = self.settings.ring_seconds * block.rate
+        while self._waiting_samples > limit:
             old = waiting.popleft()
             self._waiting_samples -= len(old)
             self.dropped_waiting += len(old)
 
     async def finish(self, *, hurry: bool = False) -> TrackVerdict:
         """End of the track: the stages flushed, the last results awaited; the verdict."""
-        if self._finished:
+        if self._ending:
             raise RuntimeError("finish() twice")
-        for frame in self._chain.flush() if self._chain is not None else ():
-            self._frame(frame)
-        with contextlib.suppress(BaseException):  # its failure is _open_error
-            await asyncio.shield(self._opening)
-        # A future already done when awaited returns at once, before the callbacks it
-        # scheduled have run: hand the waiting frames over here (it happens once).
-        self._opened(self._opening)
-        self._finished = True
-        if self._open_error is not None:
-            return TrackVerdict(False, self._open_error, self._stats())
-        if hurry:  # the gateway's drain ran out: the last results get a second more
-            self.sink.hurry(1.0)
-        error: str | None = None
-        try:
-            await self._loop.run_in_executor(self._pool, self.sink.close)
-        except NsAudioError as err:
-            error = str(err)
-        dropped = self.sink.dropped_audio()[0] + self.dropped_waiting
+        self._ending, self._hurry = True, hurry
+        if self.stream is None or self._task is None:  # no audio ever came: no session
+            return TrackVerdict(True, None, self._stats())
+        if self._sending:
+            self._sending = False
+            await self._end(self.stream)
+        # else still opening: _run ends the stream once it has handed over what waited.
+        error = await asyncio.shield(self._task)
+        await self._retire()
+        dropped = self.dropped_waiting / (self.rate or 1)
         if error is None and dropped:
             error = (
-                f"{dropped / self.settings.params.rate:.2f} s of audio was dropped before it "
-                "could be sent (the service was away longer than the queue holds)"
+                f"{dropped:.2f} s of audio was dropped before it could be sent (the first "
+                "session took longer to open than the queue holds)"
             )
         return TrackVerdict(error is None, error, self._stats())
 
     async def abort(self) -> None:
         """Stop at once: no reconnect, no result after this."""
-        self._finished = True
-        self._opening.cancel()
-        await self._loop.run_in_executor(self._pool, self.sink.abort)
+        self._ending = True
+        self._sending = False
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            await asyncio.wait([self._task])  # the stream closes its sockets (bounded)
+        await self._retire()
+
+    async def _retire(self) -> None:
+        """Wait for the streams opened at a rate the audio did not have to close (bounded:
+        a cancelled stream waits a few seconds at most for its sockets)."""
+        if self._retired:
+            await asyncio.wait(self._retired)
+            self._retired.clear()
 
     def _stats(self) -> dict[str, Any]:
-        stats = self.sink.stats()
         rate = self.settings.params.rate
+        received = round(self.received_samples / self.rate, 3) if self.rate else 0.0
+        if self.stream is None:
+            return {"received_s": received, "sent_s": 0.0, "reconnects": 0, "dropped_s": 0.0}
+        stats = self.stream.stats()
+        dropped = stats.get("dropped_samples", 0) / rate + self.dropped_waiting / (self.rate or 1)
         return {
-            "received_s": round(self.received_samples / (self.rate or rate), 3),
+            "received_s": received,
             "sent_s": round(stats.get("samples_sent", 0) / rate, 3),
             "reconnects": stats.get("reconnects", 0),
-            "dropped_s": round((stats.get("dropped_samples", 0) + self.dropped_waiting) / rate, 3),
+            "dropped_s": round(dropped, 3),
         }
 
     def send_delays_ms(self) -> list[float]:
         """Packet in -> frame written to the socket, in ms, for each frame (``log_sends``)."""
-        log_ = self.sink.send_log
+        log_ = self.sink.send_log if self.sink is not None else None
         if log_ is None:
             return []
         return [(sent - t_ns) / 1e6 for _, t_ns, sent in log_ if t_ns]

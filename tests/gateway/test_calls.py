@@ -49,3 +49,50 @@ def test_an_audiosocket_call_keeps_every_word(gateway, call_audio, tmp_path):
     assert gw.recorded.words(str(cid)) == call_audio.words
     lines = [json.loads(x) for x in (tmp_path / f"{cid}.jsonl").read_text().splitlines()]
     check_times(lines)
+
+
+def test_an_audiosocket_call_at_16_khz_reopens_its_session_at_that_rate(gateway, tmp_path):
+    # The session opens at the UUID for 0x10's 8 kHz; the first audio is 0x12 (16 kHz,
+    # Asterisk 20.17 and later): the stream is opened again at 16 kHz before anything was
+    # sent, and every word arrives at its time.
+    from nsaudio.gateway.audiosocket import KIND_HANGUP, KIND_UUID, encode
+
+    from ..faults.slots import make_speech
+    from .support import slin_encode
+
+    audio = make_speech(4, rate=16000, channels=1)
+    gw = gateway(out_dir=str(tmp_path))
+    cid = uuid.uuid4()
+    pcm = slin_encode(audio.data[:, 0])
+    frames = [encode(KIND_UUID, cid.bytes)]
+    frames += [encode(0x12, pcm[i : i + 640]) for i in range(0, len(pcm), 640)]
+    frames.append(encode(KIND_HANGUP))
+    asyncio.run(audiosocket_call(gw.audiosocket_port, frames))
+    (end,) = gw.wait_ends(1)
+    assert end.verdict == "complete", end
+    assert end.tracks["caller"]["received_s"] == 4.0
+    assert gw.recorded.words(str(cid)) == audio.words
+    check_times([json.loads(x) for x in (tmp_path / f"{cid}.jsonl").read_text().splitlines()])
+    assert sum(1 for s in gw.service.sessions if len(bytes(s.audio))) == 1
+
+
+def test_packets_that_never_come_are_gaps_and_every_later_word_keeps_its_call_time(
+    gateway, call_audio, tmp_path
+):
+    # The platform never delivers the packets of slot 3 and of slots 20-22 (the media
+    # timestamps of the rest say where they belong): every other word arrives at its call
+    # time; had the gaps been closed up, every later word would be 100 or 400 ms early.
+    gw = gateway(out_dir=str(tmp_path))
+    sid = "CA" + "7" * 32
+    missing = {3, 20, 21, 22}
+    msgs = twilio_messages(sid, {"inbound": call_audio.data[:, 0]})
+    lost = {f'"chunk": "{k + 1}"' for k in range(len(call_audio.data) // 160) if k // 5 in missing}
+    msgs = [m for m in msgs if not any(x in m for x in lost)]
+    assert asyncio.run(twilio_call(gw.twilio_url, msgs)) == 1000
+    (end,) = gw.wait_ends(1)
+    assert end.tracks["caller"]["missing_s"] == 0.4, end
+    assert end.tracks["caller"]["received_s"] == 5.6, end
+    expected = [w for w in call_audio.words if int(w[1:]) not in missing]
+    assert gw.recorded.words(sid) == expected
+    lines = [json.loads(x) for x in (tmp_path / f"{sid}.jsonl").read_text().splitlines()]
+    check_times(lines, gaps=True)
