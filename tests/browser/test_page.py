@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import MANIFEST, ROOT, fixture_path
+from ..conftest import MANIFEST, ROOT, fixture_path, wer
 from .cdp import Chromium, chromium_path
 
 APP = ROOT / "examples" / "browser" / "app.py"
@@ -92,11 +92,20 @@ def app() -> Iterator[App]:
     running.stop()
 
 
+def heard(sentences: list[str], expected: list[str]) -> bool:
+    """The sentences, each with at most one word wrong: Chromium plays its fake microphone in
+    real time through its own resampler, so the audio is not the file's bit for bit, and
+    pocketsphinx can hear a word differently ("ten am tomorrow" was seen once in CI)."""
+    return len(sentences) == len(expected) and all(
+        wer(e, s) <= 1 / len(e.split()) for e, s in zip(expected, sentences, strict=True)
+    )
+
+
 def test_the_page_shows_the_fixtures_sentences_as_they_are_spoken(app, tmp_path):
     browser = Chromium(app.url + "?autostart", WAV, tmp_path / "profile")
     try:
         finals = browser.wait_for(f"(f => f.length >= 2 && f)({FINALS})", 60)
-        assert finals == TWO["texts"], (finals, app.output)
+        assert heard(finals, TWO["texts"]), (finals, app.output)
         assert browser.evaluate("document.getElementById('partial').textContent") == ""
         shot = os.environ.get("NSAUDIO_BROWSER_SCREENSHOT")
         if shot:  # how the README's picture is made
@@ -107,7 +116,9 @@ def test_the_page_shows_the_fixtures_sentences_as_they_are_spoken(app, tmp_path)
     finally:
         browser.kill()
     line = app.wait_for(r"transcribed:", 10)
-    assert line is not None and line.endswith(f"transcribed: {' / '.join(TWO['texts'])} [complete]")
+    assert line is not None and line.endswith(" [complete]"), line
+    said = line.split("transcribed: ", 1)[1].removesuffix(" [complete]")
+    assert said == " / ".join(finals), (line, finals)  # what the page showed, the app said
 
 
 def test_a_page_that_goes_away_mid_sentence_still_gets_its_words_transcribed(app, tmp_path):
@@ -127,5 +138,5 @@ def test_a_page_that_goes_away_mid_sentence_still_gets_its_words_transcribed(app
     assert line is not None, app.output
     said = line.split("transcribed: ", 1)[1]
     first, _, rest = said.partition(" / ")
-    assert first == TWO["texts"][0], line
+    assert heard([first], TWO["texts"][:1]), line
     assert rest.startswith(partial) and line.endswith("[complete]"), line
