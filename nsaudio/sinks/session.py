@@ -332,6 +332,8 @@ class SessionMachine:
             self.timeline.forget_before(said.end_time, self.rate)
             if self._echoes(result):
                 log.debug("a re-sent segment's result repeats one delivered: %r", result.text)
+                if self.drain is not None:
+                    self.drain.progressed(now)  # the service works: it covered that again
                 return self._check_end(now)
         before = self.transcript.partial
         if not self.transcript.add(result):
