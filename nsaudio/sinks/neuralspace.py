@@ -116,7 +116,9 @@ class NeuralSpaceSink:
     ``base_url``: the service's REST base (``https://voice.neuralspace.ai``; ``http`` maps to
     ``ws`` and ``https`` to ``wss`` for the stream); ``api_key``: sent only in the REST
     calls' ``Authorization`` header, never shown; ``params``: what the stream's URL carries
-    (:class:`~nsaudio.neuralspace.protocol.StreamParams`: language, format...). ``config`` (a :class:`~nsaudio.sinks.config.SessionConfig`) holds every setting; its
+    (:class:`~nsaudio.neuralspace.protocol.StreamParams`: language, format...).
+
+    ``config`` (a :class:`~nsaudio.sinks.config.SessionConfig`) holds every setting; its
     fields may be given as keyword arguments instead (``pace=1.0, live=True``...).
     ``on_result`` is called with every result (partials too) on a thread of its own; without
     it, iterate ``results()``. ``connector`` replaces how sessions are opened (tests);
