@@ -37,12 +37,11 @@ import collections
 import math
 import time
 from collections.abc import Sequence
-from types import TracebackType
 from typing import Any, cast
 
 from ..blocks import Block, ChannelFrame
 from ..channels import channel_names
-from ..errors import AudioLostError, ConsumerError, InputError, NsAudioError
+from ..errors import ConsumerError, InputError, NsAudioError
 from ..losses import Losses
 from ..neuralspace.protocol import StreamParams, Transcript, TranscriptResult
 from ..runner import RunStats, standard_stages
@@ -223,26 +222,6 @@ class AsyncChannelStream(OnLoop):
             await self._stop_now()
             raise
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is not None:
-            await self._stop_now()
-            return  # the exception goes on
-        try:
-            await self.end()
-            await self._until(self._settled)  # every channel's drain and polite close
-        except BaseException:  # cancelled during the drain, or every channel failed
-            await self._stop_now()
-            raise
-        self._raise_verdict()
-        losses = self.losses()
-        if losses:
-            raise AudioLostError(losses.describe(), losses, self.run_stats())
 
     # -- audio in ---------------------------------------------------------------------------
 

@@ -13,9 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
+from types import TracebackType
 
 from ..blocks import Frame
-from ..errors import InputError
+from ..errors import AudioLostError, InputError
+from ..losses import Losses
+from ..runner import RunStats
 from ..sinks.neuralspace import NeuralSpaceSink
 from .wakes import Looks, Wakes, per_loop
 
@@ -103,6 +106,46 @@ class OnLoop:
         # A stuck socket loop only delays the sockets' end, never this block's.
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._until(self._settled), SETTLE_SECONDS)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Leaving the block: flush, drain and close politely, then raise if anything went
+        wrong; left by an exception (or cancelled in the drain), stop at once."""
+        if exc_type is not None:
+            await self._stop_now()
+            return  # the exception goes on
+        try:
+            await self.end()
+            await self._until(self._settled)  # every drain, then every polite close
+        except BaseException:  # cancelled during the drain (or every channel failed): stop
+            await self._stop_now()
+            raise
+        self._raise_verdict()
+        losses = self.losses()
+        if losses:
+            raise AudioLostError(losses.describe(), losses, self.run_stats())
+
+    # -- what each stream says for itself ----------------------------------------------------
+
+    async def end(self) -> None:
+        """No more audio: flush the stages and start the drain."""
+        raise NotImplementedError
+
+    def _raise_verdict(self) -> None:
+        """Raise what ended the stream's sessions badly (they are all settled)."""
+        raise NotImplementedError
+
+    def losses(self) -> Losses:
+        """Audio dropped before it was sent (a live stream's full buffer), in seconds."""
+        raise NotImplementedError
+
+    def run_stats(self) -> RunStats:
+        """What the stream did, for :class:`~nsaudio.AudioLostError` and reports."""
+        raise NotImplementedError
 
     def _check_entered(self, what: str) -> None:
         if self._event is None:

@@ -31,11 +31,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from types import TracebackType
 from typing import Any, cast
 
 from ..blocks import Frame
-from ..errors import AudioLostError, InputError, RingClosed
+from ..errors import InputError, RingClosed
 from ..losses import Losses
 from ..neuralspace.protocol import StreamParams, Transcript, TranscriptResult
 from ..runner import RunStats, standard_stages
@@ -191,25 +190,8 @@ class AsyncStream(OnLoop):
             raise
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is not None:
-            await self._stop_now()
-            return  # the exception goes on
-        try:
-            await self.end()
-            await self._until(lambda: self.sink.settled)  # the drain, then the polite close
-        except BaseException:  # cancelled during the drain: stop at once
-            await self._stop_now()
-            raise
+    def _raise_verdict(self) -> None:
         self.sink.raise_failure()
-        losses = self.losses()
-        if losses:
-            raise AudioLostError(losses.describe(), losses, self.run_stats())
 
     # -- audio in ---------------------------------------------------------------------------
 
