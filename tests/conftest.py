@@ -1,4 +1,5 @@
-"""Shared test helpers: the fixture corpus, one-shot references, and running the CLI."""
+"""Shared test helpers: the fixture corpus, one-shot references, running the CLI, and the
+stand-in service (`fault_server`) the fault and gateway tests start."""
 
 from __future__ import annotations
 
@@ -6,12 +7,17 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 import soundfile as sf
 import soxr
+
+if TYPE_CHECKING:
+    from .faults.server import FaultServer
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"
@@ -138,3 +144,21 @@ def three_in_noise(tmp_path_factory: pytest.TempPathFactory):
         return three_utterances_in_noise(tmp_path_factory.mktemp("three_in_noise"))
     except FileNotFoundError as err:
         pytest.skip(str(err))
+
+
+@pytest.fixture
+def fault_server() -> Iterator[Callable[..., FaultServer]]:
+    """``fault_server(plans, **options)``: a started :class:`~tests.faults.server.FaultServer`
+    (the stand-in service of the fault and gateway tests), stopped after the test."""
+    from .faults.server import FaultServer
+
+    servers: list[FaultServer] = []
+
+    def start(*args: object, **kwargs: object) -> FaultServer:
+        server = FaultServer(*args, **kwargs).start()  # type: ignore[arg-type]
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

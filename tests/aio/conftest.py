@@ -1,7 +1,8 @@
-"""The asyncio API's tests use the fault tests' server and slot-coded speech."""
+"""The asyncio API's tests use the fault tests' slot-coded speech (and the stand-in service,
+``fault_server``, from the tests' own conftest)."""
 
 from __future__ import annotations
 
-from ..faults.conftest import fault_server, speech20
+from ..faults.conftest import speech20
 
-__all__ = ["fault_server", "speech20"]
+__all__ = ["speech20"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import ssl
 import subprocess
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,21 +63,6 @@ def reference20(speech20: SpeechFile) -> Reference:
 @pytest.fixture(scope="session")
 def reference60(speech60: SpeechFile) -> Reference:
     return _reference(speech60)
-
-
-@pytest.fixture
-def fault_server() -> Iterator[Callable[..., FaultServer]]:
-    """``fault_server(plans, **options)``: a started :class:`FaultServer`, stopped after the test."""
-    servers: list[FaultServer] = []
-
-    def start(*args: object, **kwargs: object) -> FaultServer:
-        server = FaultServer(*args, **kwargs).start()  # type: ignore[arg-type]
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 @dataclass(frozen=True)

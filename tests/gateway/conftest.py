@@ -20,20 +20,6 @@ def call_audio() -> SlotAudio:
     return make_speech(6, rate=8000, channels=1)
 
 
-@pytest.fixture
-def fault_service() -> Iterator[Callable[..., FaultServer]]:
-    servers: list[FaultServer] = []
-
-    def start(*args: object, **kwargs: object) -> FaultServer:
-        server = FaultServer(*args, **kwargs).start()  # type: ignore[arg-type]
-        servers.append(server)
-        return server
-
-    yield start
-    for s in servers:
-        s.stop()
-
-
 def config_for(server: FaultServer, **kw: object) -> GatewayConfig:
     track = kw.pop("track", None) or TrackSettings(
         params=StreamParams(format="pcm_8k"), drain_timeout=20, ping_interval=1, ping_timeout=4
@@ -50,12 +36,12 @@ def config_for(server: FaultServer, **kw: object) -> GatewayConfig:
 
 
 @pytest.fixture
-def gateway(fault_service) -> Iterator[Callable[..., GatewayThread]]:
+def gateway(fault_server) -> Iterator[Callable[..., GatewayThread]]:
     """``gateway(server=None, **config)``: a started gateway (and a fault server if none given)."""
     running: list[GatewayThread] = []
 
     def start(server: FaultServer | None = None, **kw: object) -> GatewayThread:
-        server = server or fault_service()
+        server = server or fault_server()
         gw = GatewayThread(config_for(server, **kw)).__enter__()
         gw.service = server  # type: ignore[attr-defined]
         running.append(gw)

@@ -38,11 +38,11 @@ PACE = 0.02  # real time: one 20 ms packet every 20 ms
 
 
 def test_a_call_whose_service_drops_twice_keeps_every_word(
-    gateway, fault_service, call_audio, tmp_path
+    gateway, fault_server, call_audio, tmp_path
 ):
     # Cut the TCP connection (no close frame) 1.5 s into the first session and 1.2 s into
     # the second (which begins with the replay of what no full result covered).
-    server = fault_service(
+    server = fault_server(
         {0: Plan(at_bytes=24_000, action="cut"), 1: Plan(at_bytes=19_200, action="cut")}
     )
     gw = gateway(server, out_dir=str(tmp_path))
@@ -128,8 +128,8 @@ def _status(port: int, path: str) -> int:
         return err.code
 
 
-def _sigterm_with_calls(fault_service, call_audio, tmp_path, calls: int, workers: int = 1):
-    server = fault_service()
+def _sigterm_with_calls(fault_server, call_audio, tmp_path, calls: int, workers: int = 1):
+    server = fault_server()
     tw, aso, ops = _free_ports(3)
     drain = 30.0
     with WebhookReceiver() as hook:
@@ -196,17 +196,17 @@ def _status_or_none(port: int) -> int | None:
         return None
 
 
-def test_sigterm_with_calls_in_flight(fault_service, call_audio, tmp_path):
-    _sigterm_with_calls(fault_service, call_audio, tmp_path, calls=10)
+def test_sigterm_with_calls_in_flight(fault_server, call_audio, tmp_path):
+    _sigterm_with_calls(fault_server, call_audio, tmp_path, calls=10)
 
 
 @pytest.mark.slow
-def test_sigterm_with_fifty_calls_in_flight(fault_service, call_audio, tmp_path):
-    took = _sigterm_with_calls(fault_service, call_audio, tmp_path, calls=50)
+def test_sigterm_with_fifty_calls_in_flight(fault_server, call_audio, tmp_path):
+    took = _sigterm_with_calls(fault_server, call_audio, tmp_path, calls=50)
     print(f"50 calls: exit 0 {took:.1f} s after SIGTERM (drain timeout 30 s)")
 
 
 @pytest.mark.slow
-def test_sigterm_with_two_workers(fault_service, call_audio, tmp_path):
-    took = _sigterm_with_calls(fault_service, call_audio, tmp_path, calls=20, workers=2)
+def test_sigterm_with_two_workers(fault_server, call_audio, tmp_path):
+    took = _sigterm_with_calls(fault_server, call_audio, tmp_path, calls=20, workers=2)
     print(f"2 workers, 20 calls: exit 0 {took:.1f} s after SIGTERM")

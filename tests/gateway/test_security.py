@@ -97,13 +97,13 @@ def test_the_command_refuses_unsafe_binds_with_one_line():
         assert len(lines) == 1 and lines[0].startswith(b"nsaudio: error: ") and says in lines[0]
 
 
-def test_secrets_never_show_in_logs_or_metrics(fault_service, tmp_path, call_audio):
+def test_secrets_never_show_in_logs_or_metrics(fault_server, tmp_path, call_audio):
     """At -vv, with a refused upgrade and a real call, neither the Auth Token nor the API key
     appears on stderr or in /metrics."""
     import signal
     import socket
 
-    server = fault_service()
+    server = fault_server()
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN)
     ports = []
