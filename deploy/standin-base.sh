@@ -54,4 +54,4 @@ RUN python3 -m venv /usr/local && python -m pip --version
 CMD ["python3"]
 DOCKERFILE
 docker image rm "$stage" >/dev/null
-docker run --rm --network host "$TAG" sh -c 'command -v python pip && python --version'
+docker run --rm --network host "$TAG" sh -c 'command -v python && command -v pip && python --version'
