@@ -95,10 +95,12 @@ class GatewayMetrics:
         return bytes(generate_latest(self.registry))
 
 
-def render_multiprocess() -> bytes:
-    """The workers' metrics added up (the supervisor's ``/metrics``)."""
+def render_multiprocess(path: str) -> bytes:
+    """The workers' metrics added up (the supervisor's ``/metrics``): ``path`` is the
+    directory the workers write them to (their ``PROMETHEUS_MULTIPROC_DIR``; the supervisor
+    has none of its own)."""
     from prometheus_client import CollectorRegistry, generate_latest, multiprocess
 
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)
+    multiprocess.MultiProcessCollector(registry, path=path)
     return bytes(generate_latest(registry))

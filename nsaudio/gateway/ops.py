@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 
 __all__ = ["OpsServer"]
+
+log = logging.getLogger("nsaudio.gateway")
 
 _MAX_HEAD = 8 * 1024
 _READ_TIMEOUT = 5.0
@@ -59,8 +62,11 @@ class OpsServer:
         except ConnectionError:
             writer.close()
             return
+        except Exception:  # ours (the metrics could not be read...): answered, logged
+            log.exception("the ops endpoint failed to answer")
+            status, ctype, body = 500, "text/plain", b"internal error\n"
         reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-                  503: "Service Unavailable"}[status]  # fmt: skip
+                  500: "Internal Server Error", 503: "Service Unavailable"}[status]  # fmt: skip
         writer.write(
             f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()

@@ -99,7 +99,7 @@ class Supervisor:
             shutil.rmtree(self._dir, ignore_errors=True)
 
     def _metrics(self) -> bytes:
-        return render_multiprocess()
+        return render_multiprocess(self._dir)
 
     async def _keep(self, i: int) -> int:
         """Worker ``i``, started again if it dies before a drain; its last exit status."""

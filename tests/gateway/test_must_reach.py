@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -210,3 +211,40 @@ def test_sigterm_with_fifty_calls_in_flight(fault_server, call_audio, tmp_path):
 def test_sigterm_with_two_workers(fault_server, call_audio, tmp_path):
     took = _sigterm_with_calls(fault_server, call_audio, tmp_path, calls=20, workers=2)
     print(f"2 workers, 20 calls: exit 0 {took:.1f} s after SIGTERM")
+
+
+def test_the_supervisors_metrics_add_up_its_workers(fault_server, call_audio, tmp_path):
+    # --workers 2: each worker writes its metrics to the supervisor's directory, and the
+    # supervisor's /metrics adds them up (it once raised on every scrape, which then hung).
+    server = fault_server()
+    aso, ops = _free_ports(2)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nsaudio", "gateway", "--audiosocket", f"127.0.0.1:{aso}",
+         "--ops", f"127.0.0.1:{ops}", "--base-url", server.base_url, "--workers", "2"],
+        cwd=ROOT, stderr=subprocess.PIPE, env={"PATH": "/usr/bin:/bin", "NS_API_KEY": server.api_key},
+        start_new_session=True,  # the supervisor and its workers: one group to kill if need be
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while _status_or_none(ops) != 200:
+            assert time.monotonic() < deadline and proc.poll() is None, "it did not start"
+            time.sleep(0.1)
+        for k in range(2):
+            frames = audiosocket_frames(uuid.UUID(int=k + 1), call_audio.data[:, 0])
+            asyncio.run(audiosocket_call(aso, frames))
+        want = 'nsaudio_gateway_calls_total{protocol="audiosocket",verdict="complete"} 2.0'
+        text = ""
+        while want not in text:  # each call's end is counted once its verdict is in
+            assert time.monotonic() < deadline + 60, text
+            with urllib.request.urlopen(f"http://127.0.0.1:{ops}/metrics", timeout=5) as r:
+                assert r.status == 200
+                text = r.read().decode()
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err.decode()[-3000:]
+        assert b"Traceback" not in err and b"Unhandled exception" not in err, err.decode()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)  # the workers too, or their stderr stays open
+            proc.communicate(timeout=30)
