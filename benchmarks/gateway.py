@@ -3,6 +3,7 @@
     python benchmarks/gateway.py --calls 200 --seconds 20 --protocol twilio [--json FILE]
     python benchmarks/gateway.py --calls 200 --protocol audiosocket --workers 2
     python benchmarks/gateway.py --protocol twilio --find-max
+    python benchmarks/gateway.py --calls 100 --protocol audiosocket --gate-vad silero
 
 Three kinds of process share the machine: the cheap local server (``nsaudio serve --engine
 cheap``), the gateway (``--workers`` processes of it on the same ports, SO_REUSEPORT, as
@@ -21,6 +22,12 @@ are packets the platform never delivered (the jitter buffer's gaps and late pack
 audio the sessions dropped before sending; reconnects and verdicts come from each call's end.
 CPU per call is the gateway processes' CPU time while the clock ran (not the calls' set-up
 and end), per call, as a share of one core.
+
+``--gate-vad energy|silero``: every track gated (``--gate``) with that detector (Silero scores
+each track's frames one stream at a time on the gateway's loop), and the calls are real
+speech (flite sentences in room noise, which needs flite and sox) instead of the tones. The
+pre-roll the gate holds back goes out with the onset after it, up to 300 ms after it came:
+those frames are left out of the added latency, which then tells how late the speech went.
 
 ``--find-max``: the largest N with no drop, no reconnect, every call complete and the p99
 added latency within ``--max-p99-ms`` (50): N doubles from ``--calls`` until a run fails, then
@@ -70,7 +77,9 @@ def serve(args: argparse.Namespace) -> int:
     async def main() -> None:
         config = GatewayConfig(
             service=ServiceTarget(args.base_url, "bench"),
-            track=TrackSettings(params=StreamParams(format="pcm_8k"), log_sends=True),
+            track=TrackSettings(params=StreamParams(format="pcm_8k"), log_sends=True,
+                                gate=args.gate_vad is not None,
+                                gate_vad=args.gate_vad or "energy"),
             twilio=("127.0.0.1", args.twilio_port), audiosocket=("127.0.0.1", args.audiosocket_port),
             max_calls=5000, reuse_port=True, handshake_timeout=30, idle_timeout=30,
         )  # fmt: skip
@@ -123,13 +132,30 @@ def _ulaw(x: np.ndarray) -> bytes:
     return (~(sign | (exp << 4) | mant) & 0xFF).astype(np.uint8).tobytes()
 
 
-def _patterns(seconds: float) -> list[np.ndarray]:
-    """Speech-like audio (phrases of syllables and pauses), a few distinct loops."""
+def _patterns(seconds: float, voices: bool = False) -> list[np.ndarray]:
+    """Speech-like audio (phrases of syllables and pauses), a few distinct loops; with
+    ``voices``, real speech instead (the test suite's recording: three flite sentences 7 s
+    apart in room noise, at 8 kHz, each loop starting 3 s further into it), which a neural
+    detector takes for speech where it would not take the tones."""
     n = int(seconds * 8000) // PACKET * PACKET
     quiet = np.zeros(8000, np.float32)  # each call ends with a second of quiet, as calls do
+    if not voices:
+        return [
+            np.concatenate([speechlike(n / 8000 - 1, 8000, 1, seed=k)[:, 0], quiet])[:n]
+            for k in range(PATTERNS)
+        ]
+    import tempfile
+
+    import soxr
+
+    from tests.recordings import three_utterances_in_noise
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rec = three_utterances_in_noise(Path(tmp))
+    x = soxr.resample(rec.samples.astype(np.float32) / 32768, rec.rate, 8000)
+    loop = np.tile(x, int(n / len(x)) + 2)
     return [
-        np.concatenate([speechlike(n / 8000 - 1, 8000, 1, seed=k)[:, 0], quiet])[:n]
-        for k in range(PATTERNS)
+        np.concatenate([loop[k * 24000 : k * 24000 + n - 8000], quiet])[:n] for k in range(PATTERNS)
     ]
 
 
@@ -205,9 +231,9 @@ async def _open_audiosocket(port: int, head: bytes) -> asyncio.StreamWriter:
 
 
 async def _callers(
-    protocol: str, ports: tuple[int, int], n: int, seconds: float, mark: Any
+    protocol: str, ports: tuple[int, int], n: int, seconds: float, mark: Any, voices: bool
 ) -> dict[str, Any]:
-    patterns = _patterns(seconds)
+    patterns = _patterns(seconds, voices)
     calls = []
     for i in range(n):
         x = patterns[i % PATTERNS]
@@ -276,7 +302,8 @@ def run(args: argparse.Namespace, n: int, seconds: float, base_url: str) -> dict
         dumps.append(dump)
         proc = subprocess.Popen(
             [sys.executable, __file__, "--serve", "--base-url", base_url, "--dump", str(dump),
-             "--twilio-port", str(tw), "--audiosocket-port", str(au)],
+             "--twilio-port", str(tw), "--audiosocket-port", str(au),
+             *(["--gate-vad", args.gate_vad] if args.gate_vad else [])],
             stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         line = proc.stdout.readline().split()  # type: ignore[union-attr]
@@ -289,7 +316,9 @@ def run(args: argparse.Namespace, n: int, seconds: float, base_url: str) -> dict
         marks[label] = (sum(_proc_cpu(p.pid) for p in procs), time.monotonic())
 
     try:
-        clock = asyncio.run(_callers(args.protocol, (tw, au), n, seconds, mark))
+        clock = asyncio.run(
+            _callers(args.protocol, (tw, au), n, seconds, mark, args.gate_vad is not None)
+        )
         cpu_run = marks["end"][0] - marks["start"][0]
         wall = marks["end"][1] - marks["start"][1]
         for p in procs:
@@ -311,6 +340,8 @@ def run(args: argparse.Namespace, n: int, seconds: float, base_url: str) -> dict
         for cid, frames in data["frames"].items():
             due0 = clock["t0"] + clock["offsets"][cid]
             written = clock["written"][cid]
+            if args.gate_vad:
+                frames = _not_held(frames)
             for start, sent in frames:
                 # A 100 ms frame holds packets start/160 to start/160 + 4: its last one
                 # decides when it could go out.
@@ -333,6 +364,7 @@ def run(args: argparse.Namespace, n: int, seconds: float, base_url: str) -> dict
     b = np.array(behind) if behind else np.zeros(0)
     return {
         "protocol": args.protocol, "calls": n, "workers": args.workers, "seconds": seconds,
+        "gate_vad": args.gate_vad,
         "calls_ended": len(ends), "incomplete": len(incomplete), "dropped_s": round(dropped_s, 3),
         "reconnects": reconnects, "frames": len(delays),
         "added_latency_ms": percentiles(d) if len(d) else None,
@@ -341,6 +373,17 @@ def run(args: argparse.Namespace, n: int, seconds: float, base_url: str) -> dict
         "gateway_cpu_s": round(cpu_run, 2), "wall_s": round(wall, 2),
         "caller_late_ticks": clock["late_ticks"],
     }  # fmt: skip
+
+
+def _not_held(frames: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """A gated track's frames less those its gate held back as pre-roll: they wait for the
+    onset after them, and go out with it, in the same write (the next frame less than 1 ms
+    later). What is left is how late the gate and everything after it made the speech."""
+    frames = sorted(frames)
+    return [
+        f for f, after in zip(frames, [*frames[1:], None], strict=True)
+        if after is None or not (f[1] and after[1] and after[1] - f[1] < 1_000_000)
+    ]  # fmt: skip
 
 
 def _proc_cpu(pid: int) -> float:
@@ -361,7 +404,8 @@ def _show(r: dict[str, Any]) -> None:
     lat = r["added_latency_ms"] or {}
     late = r["behind_schedule_ms"] or {}
     print(
-        f"{r['protocol']} x{r['calls']} ({r['workers']} worker{'s' if r['workers'] > 1 else ''}): "
+        f"{r['protocol']}{' gated by ' + r['gate_vad'] if r['gate_vad'] else ''} "
+        f"x{r['calls']} ({r['workers']} worker{'s' if r['workers'] > 1 else ''}): "
         f"ended {r['calls_ended']}, incomplete {r['incomplete']}, dropped {r['dropped_s']} s, "
         f"reconnects {r['reconnects']}, added latency p50 {lat.get('p50', float('nan')):.1f} / "
         f"p99 {lat.get('p99', float('nan')):.1f} / max {lat.get('max', float('nan')):.1f} ms "
@@ -381,6 +425,8 @@ def main() -> int:
     p.add_argument("--find-max", action="store_true")
     p.add_argument("--max-p99-ms", type=float, default=50.0)
     p.add_argument("--json", metavar="FILE")
+    p.add_argument("--gate-vad", choices=("energy", "silero"),
+                   help="gate every track (--gate) with this detector (default: no gate)")  # fmt: skip
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--base-url", help=argparse.SUPPRESS)
     p.add_argument("--dump", help=argparse.SUPPRESS)

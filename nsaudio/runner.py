@@ -20,11 +20,12 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .blocks import Block
-from .detectors.base import SpeechDetector
-from .errors import AudioLostError, RingClosed
+from .detectors.base import SpeechDetector, make_detector
+from .errors import AudioLostError, InputError, RingClosed
 from .formats import format_rate
 from .losses import Losses
 from .ring import MAX_DROPPED_SPANS, Ring
@@ -75,6 +76,8 @@ def standard_stages(
     pre_roll_ms: float = 300,
     tail_ms: float = 700,
     detector: SpeechDetector | None = None,
+    gate_vad: str = "energy",
+    gate_vad_model: str | Path | None = None,
 ) -> list[Stage]:
     """The stages that turn ``source``'s audio into ``fmt`` (``pcm_16k`` or ``pcm_8k``)
     frames: the resampler to the format's rate (``channel``: keep that input channel instead
@@ -86,8 +89,18 @@ def standard_stages(
     ``pre_roll_ms`` before each onset and ``tail_ms`` after (see
     :class:`~nsaudio.stages.SpeechGate`). It decides with ``detector`` (one per stream: a
     :class:`~nsaudio.detectors.SileroDetector`, say, from ``make_detector("silero")``),
-    else with the energy detector at ``gate_threshold`` (:class:`~nsaudio.stages.EnergyGate`).
+    else with a fresh detector named ``gate_vad`` at ``gate_threshold``: ``"energy"`` (an
+    :class:`~nsaudio.stages.EnergyGate`) or ``"silero"`` (``gate_vad_model``: its ONNX file
+    instead of the bundled one), as ``--gate-vad`` and ``--gate-vad-model``. Raises
+    :class:`~nsaudio.errors.InputError` for a model without Silero or Silero without a gate,
+    :class:`~nsaudio.errors.DetectorError` when Silero's extra or model is missing.
     """
+    if gate_vad_model is not None and gate_vad != "silero":
+        raise InputError("a detector model (gate_vad_model) is for gate_vad='silero'")
+    if detector is None and gate_vad != "energy":
+        if gate_threshold is None:
+            raise InputError(f"gate_vad={gate_vad!r} needs a gate: gate_threshold is None")
+        detector = make_detector(gate_vad, gate_threshold, model_path=gate_vad_model)
     rate = format_rate(fmt)
     stages: list[Stage] = [
         Resampler(source.rate, rate, source.channels, channel=channel, quality=quality),

@@ -37,6 +37,7 @@ import collections
 import math
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, cast
 
 from ..blocks import Block, ChannelFrame
@@ -77,6 +78,8 @@ def connect_channels(
     frame_ms: float = 100,
     gate: bool = False,
     gate_threshold: float | None = 0.5,
+    gate_vad: str = "energy",
+    gate_vad_model: str | Path | None = None,
     quality: str | None = None,
     buffer_seconds: float = 10.0,
     hold_seconds: float | None = None,
@@ -86,9 +89,9 @@ def connect_channels(
     connect_channels(...) as stream``; see :class:`AsyncChannelStream`.
 
     ``url``, ``key``, ``params``, ``rate``, ``dtype``, ``live``, ``frame_ms``, ``gate``,
-    ``gate_threshold``, ``quality``, ``buffer_seconds`` and ``options`` are
-    :func:`~nsaudio.connect` 's, for every channel's stages and session (each channel's
-    sink has its own ``buffer_seconds``). ``channels``: 2 or more, interleaved in every chunk;
+    ``gate_threshold``, ``gate_vad``, ``gate_vad_model``, ``quality``, ``buffer_seconds``
+    and ``options`` are :func:`~nsaudio.connect` 's, for every channel's stages and session
+    (each channel's sink has its own ``buffer_seconds``, its gate its own detector). ``channels``: 2 or more, interleaved in every chunk;
     ``names``: their labels, in channel order (default ``ch1``, ``ch2``...; the rules of
     :func:`~nsaudio.channels.channel_names`); ``hold_seconds``: how much of a channel's audio
     may be sent past speech no result covers before the other channels' results stop
@@ -99,8 +102,9 @@ def connect_channels(
     """
     return AsyncChannelStream(
         url, key, params, rate=rate, channels=channels, names=names, dtype=dtype, live=live,
-        frame_ms=frame_ms, gate=gate, gate_threshold=gate_threshold, quality=quality,
-        buffer_seconds=buffer_seconds, hold_seconds=hold_seconds, **options,
+        frame_ms=frame_ms, gate=gate, gate_threshold=gate_threshold, gate_vad=gate_vad,
+        gate_vad_model=gate_vad_model, quality=quality, buffer_seconds=buffer_seconds,
+        hold_seconds=hold_seconds, **options,
     )  # fmt: skip
 
 
@@ -140,6 +144,8 @@ class AsyncChannelStream(OnLoop):
         frame_ms: float = 100,
         gate: bool = False,
         gate_threshold: float | None = 0.5,
+        gate_vad: str = "energy",
+        gate_vad_model: str | Path | None = None,
         quality: str | None = None,
         buffer_seconds: float = 10.0,
         hold_seconds: float | None = None,
@@ -178,6 +184,8 @@ class AsyncChannelStream(OnLoop):
                 quality=quality,
                 gate_threshold=gate_threshold,
                 skip_silence=gate,
+                gate_vad=gate_vad,
+                gate_vad_model=gate_vad_model,
             )
             for i in range(channels)
         ]

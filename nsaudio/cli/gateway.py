@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ..detectors.base import DETECTORS
 from ..errors import InputError
 from ..formats import FORMATS
 from ..neuralspace.protocol import StreamParams
@@ -121,6 +122,11 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     svc.add_argument("--frame-ms", type=frame_ms, default=100, metavar="MS",
                      help="audio per message to the service, 20 to 1000 ms (default 100)")  # fmt: skip
     svc.add_argument("--gate", action="store_true", help="send only what the gate hears as speech")
+    svc.add_argument("--gate-vad", choices=DETECTORS, default="energy",
+                     help="the gate's speech detector (default energy; silero: pip install "
+                     "'nsaudio[vad]', about 0.6 ms of CPU per 100 ms of a track)")  # fmt: skip
+    svc.add_argument("--gate-vad-model", metavar="FILE.onnx",
+                     help="with --gate-vad silero: a Silero VAD ONNX model instead of the bundled one")  # fmt: skip
     svc.add_argument("--gate-threshold", type=unit_interval, default=0.5, metavar="X")
     svc.add_argument("--gate-pre-roll", type=milliseconds, default=300, metavar="MS")
     svc.add_argument("--gate-tail", type=milliseconds, default=700, metavar="MS")
@@ -209,7 +215,8 @@ def _gateway_config(args: argparse.Namespace, target: Any, **secrets: str | None
     track = TrackSettings(
         params=params, frame_ms=args.frame_ms, gate=args.gate,
         gate_threshold=args.gate_threshold, gate_pre_roll_ms=args.gate_pre_roll,
-        gate_tail_ms=args.gate_tail, drain_timeout=args.session_drain_timeout,
+        gate_tail_ms=args.gate_tail, gate_vad=args.gate_vad, gate_vad_model=args.gate_vad_model,
+        drain_timeout=args.session_drain_timeout,
         ping_interval=args.ping_interval, ping_timeout=args.ping_timeout,
         connect_timeout=args.connect_timeout,
     )  # fmt: skip

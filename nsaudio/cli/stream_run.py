@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from ..channels import channel_path
-from ..detectors.base import make_detector
 from ..errors import AudioLostError, ConsumerError
 from ..formats import FORMATS
 from ..neuralspace.protocol import StreamParams, TranscriptResult
@@ -236,16 +235,12 @@ def build(
     pace = default_pace(args, source)
 
     def stages(channel: int | None) -> list[Stage]:
-        # A detector of its own for each stream (it keeps the stream's state); with energy,
-        # the EnergyGate makes its own.
-        detector = None
-        if args.gate_vad != "energy":
-            detector = make_detector(args.gate_vad, args.gate_threshold,
-                                     model_path=args.gate_vad_model)  # fmt: skip
+        # A detector of its own for each stream (it keeps the stream's state).
         return standard_stages(
             source, fmt, frame_ms=args.frame_ms, channel=channel, quality=quality,
             gate_threshold=args.gate_threshold, skip_silence=args.gate,
-            pre_roll_ms=args.gate_pre_roll, tail_ms=args.gate_tail, detector=detector,
+            pre_roll_ms=args.gate_pre_roll, tail_ms=args.gate_tail, gate_vad=args.gate_vad,
+            gate_vad_model=args.gate_vad_model,
         )  # fmt: skip
 
     def session(

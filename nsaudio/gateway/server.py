@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..detectors.base import make_detector
 from ..errors import InputError
 from ..neuralspace.protocol import TranscriptResult
 from .audiosocket_listener import AudioSocketListener, Network
@@ -118,6 +119,12 @@ class GatewayConfig:
             )
         if self.max_calls < 1:
             raise InputError("--max-calls must be at least 1")
+        t = self.track
+        if t.gate_vad_model is not None and t.gate_vad != "silero":
+            raise InputError("--gate-vad-model is for --gate-vad silero")
+        # A missing extra or a bad model file now, not at the first call (the model is
+        # loaded once and shared by every track's detector).
+        make_detector(t.gate_vad, t.gate_threshold, model_path=t.gate_vad_model)
         twilio = self.twilio
         unsigned = twilio is not None and not self.auth_token and not self.insecure_no_signature
         if twilio is not None and unsigned and not is_loopback(twilio[0]):

@@ -55,6 +55,8 @@ class TrackSettings:
     gate_threshold: float = 0.5
     gate_pre_roll_ms: float = 300.0
     gate_tail_ms: float = 700.0
+    gate_vad: str = "energy"
+    gate_vad_model: str | None = None
     quality: str = "LQ"
     ring_seconds: float = 10.0
     drain_timeout: float = 30.0
@@ -148,7 +150,7 @@ class StreamTrack:
             t.base_url, t.api_key, s.params, rate=rate, dtype="int16", live=True,
             frame_ms=s.frame_ms, gate=s.gate, gate_threshold=s.gate_threshold,
             gate_pre_roll_ms=s.gate_pre_roll_ms, gate_tail_ms=s.gate_tail_ms,
-            quality=s.quality, buffer_seconds=s.ring_seconds, drain_timeout=s.drain_timeout,
+            gate_vad=s.gate_vad, gate_vad_model=s.gate_vad_model, quality=s.quality, buffer_seconds=s.ring_seconds, drain_timeout=s.drain_timeout,
             ping_interval=s.ping_interval, ping_timeout=s.ping_timeout,
             connect_timeout=s.connect_timeout, startup_timeout=s.connect_timeout,
             ca_file=t.ca_file, log_sends=s.log_sends,

@@ -120,16 +120,24 @@ def test_full_results_come_in_start_order_though_finalised_out_of_it(fault_serve
 
 
 @pytest.mark.server
-@pytest.mark.parametrize("gate", [False, True], ids=["ungated", "gated"])
-def test_a_channel_silent_for_the_whole_call_is_no_error(server, gate):
+@pytest.mark.parametrize(
+    ("gate", "vad"),
+    [(False, "energy"), (True, "energy"), (True, "silero")],
+    ids=["ungated", "gated", "gated-silero"],
+)
+def test_a_channel_silent_for_the_whole_call_is_no_error(server, gate, vad):
     speech, rate = sf.read(FIXTURES / SPEECH["file"], dtype="int16")
     data = np.stack([speech, np.zeros_like(speech)], axis=1)
 
     async def main():
         async with nsaudio.connect_channels(
             server.base_url, "any-key", rate=rate, dtype="int16", names=("caller", "line"),
-            gate=gate, ping_timeout=PATIENT,
+            gate=gate, gate_vad=vad, ping_timeout=PATIENT,
         ) as stream:  # fmt: skip
+            # Each channel's gate has a detector of its own (it keeps that channel's state).
+            gates = [chain.stages[-1] for chain in stream._split.chains]
+            assert [g.detector.name for g in gates] == [vad, vad]
+            assert gates[0].detector is not gates[1].detector
             sender = asyncio.create_task(feed(stream, data))
             got = await collect(stream)
             await sender

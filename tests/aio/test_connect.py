@@ -193,6 +193,9 @@ def test_a_long_chunk_goes_through_in_slices_with_the_loop_turning_between(speec
         ({"frame_ms": 0}, "frame duration"),
         ({"on_result": print}, "iterate it instead"),
         ({"channel": 2, "channels": 2}, "channel 2 does not exist"),
+        ({"gate_vad": "webrtc"}, "unknown speech detector 'webrtc'"),
+        ({"gate_vad_model": "m.onnx"}, "is for gate_vad='silero'"),
+        ({"gate_vad": "silero", "gate_threshold": None}, "needs a gate"),
     ],
 )
 def test_bad_arguments_are_input_errors_before_anything_connects(kwargs, says):
@@ -420,3 +423,35 @@ def test_results_left_untaken_end_the_stream_with_a_consumer_error(fault_server)
 
     with pytest.raises(ConsumerError, match="results were not taken: 1000 waiting"):
         asyncio.run(main())
+
+
+@pytest.mark.server
+def test_a_silero_gate_sends_what_the_pipelines_sends(three_in_noise):
+    # The same detector, gate and engine as the threaded API: the same frames go to the
+    # service, so the same results come back, with what Silero heard as silence skipped.
+    from nsaudio.server.app import LocalServer
+
+    rec = three_in_noise
+    with LocalServer() as server:
+        expected: list = []
+        source = open_source(rec.path)
+        stages = standard_stages(source, "pcm_16k", skip_silence=True, gate_vad="silero")
+        sink = NeuralSpaceSink(server.base_url, "key", on_result=expected.append,
+                               ping_timeout=60)  # fmt: skip
+        Pipeline(source, stages, sink).run()
+
+        async def main() -> tuple[list, nsaudio.AsyncStream]:
+            async with nsaudio.connect(
+                server.base_url, "key", rate=rec.rate, dtype="int16", gate=True,
+                gate_vad="silero", ping_timeout=60,
+            ) as stream:  # fmt: skip
+                sender = asyncio.create_task(feed(stream, rec.samples))
+                got = await collect(stream)
+                await sender
+            return got, stream
+
+        got, stream = asyncio.run(asyncio.wait_for(main(), 120))
+    assert stream.gate is not None and stream.gate.detector.name == "silero"
+    assert stream.gate.passed_samples == stages[-1].passed_samples < 0.6 * len(rec.samples)
+    assert _full(got) == _full(expected)
+    assert " ".join(r.text for r in got if r.full).split() == " ".join(rec.texts).split()

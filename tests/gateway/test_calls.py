@@ -7,6 +7,7 @@ import json
 import uuid
 
 import numpy as np
+import pytest
 
 from ..faults.support import check_times
 from .support import audiosocket_call, audiosocket_frames, twilio_call, twilio_messages
@@ -96,3 +97,42 @@ def test_packets_that_never_come_are_gaps_and_every_later_word_keeps_its_call_ti
     assert gw.recorded.words(sid) == expected
     lines = [json.loads(x) for x in (tmp_path / f"{sid}.jsonl").read_text().splitlines()]
     check_times(lines, gaps=True)
+
+
+@pytest.mark.server
+def test_a_call_gated_by_silero_sends_its_sentences_and_keeps_every_word(tmp_path):
+    # --gate-vad silero: each track's gate decides with a Silero detector of its own. The
+    # call's 26 s (three sentences, loud keyboard clicks in the pauses, 16 kHz AudioSocket)
+    # reach the local server as the sentences with their pre-roll and tail (the energy
+    # detector would send the clicks too: 80 % of the audio), and every word comes back.
+    from nsaudio.gateway import GatewayConfig, ServiceTarget, TrackSettings
+    from nsaudio.gateway.audiosocket import KIND_HANGUP, KIND_UUID, encode
+    from nsaudio.neuralspace.protocol import StreamParams
+    from nsaudio.server.app import LocalServer
+
+    from ..recordings import three_utterances_with
+    from .support import GatewayThread, slin_encode
+
+    try:
+        rec = three_utterances_with(tmp_path, "clicks", -6)
+    except FileNotFoundError as err:  # no flite or sox
+        pytest.skip(str(err))
+    track = TrackSettings(params=StreamParams(format="pcm_16k"), gate=True, gate_vad="silero",
+                          drain_timeout=30, ping_timeout=60)  # fmt: skip
+    cid = uuid.uuid4()
+    pcm = slin_encode(rec.samples.astype(np.float64) / 32768)
+    frames = [encode(KIND_UUID, cid.bytes)]
+    frames += [encode(0x12, pcm[i : i + 640]) for i in range(0, len(pcm), 640)]
+    frames.append(encode(KIND_HANGUP))
+    with LocalServer() as server:
+        config = GatewayConfig(service=ServiceTarget(server.base_url, "any-key"), track=track,
+                               audiosocket=("127.0.0.1", 0))  # fmt: skip
+        with GatewayThread(config) as gw:
+            asyncio.run(audiosocket_call(gw.audiosocket_port, frames, pace=0.004))
+            (end,) = gw.wait_ends(1, timeout=90)
+            words = gw.recorded.words(str(cid))
+    assert end.verdict == "complete", end
+    caller = end.tracks["caller"]
+    assert caller["received_s"] == 26.0
+    assert caller["sent_s"] < 0.6 * caller["received_s"], caller  # the pauses were skipped
+    assert words == " ".join(rec.texts).split()

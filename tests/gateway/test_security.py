@@ -97,6 +97,21 @@ def test_the_command_refuses_unsafe_binds_with_one_line():
         assert len(lines) == 1 and lines[0].startswith(b"nsaudio: error: ") and says in lines[0]
 
 
+def test_a_bad_detector_is_one_line_before_anything_starts(tmp_path):
+    damaged = tmp_path / "vad.onnx"
+    damaged.write_bytes(b"not a model")
+    for args, says in (
+        (["--gate-vad-model", str(damaged)], b"--gate-vad-model is for --gate-vad silero"),
+        (["--gate-vad", "silero", "--gate-vad-model", str(damaged)], str(damaged).encode()),
+        (["--gate-vad", "silero", "--gate-vad-model", str(tmp_path / "none.onnx")], b"none.onnx"),
+    ):
+        proc = _cli("--audiosocket", "127.0.0.1:0", "--base-url", "http://127.0.0.1:9", *args,
+                    env={"NS_API_KEY": "k"})  # fmt: skip
+        assert proc.returncode == 2, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(b"nsaudio: error: ") and says in lines[0]
+
+
 def test_secrets_never_show_in_logs_or_metrics(fault_server, tmp_path, call_audio):
     """At -vv, with a refused upgrade and a real call, neither the Auth Token nor the API key
     appears on stderr or in /metrics."""
