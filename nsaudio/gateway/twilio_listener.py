@@ -5,6 +5,11 @@ with an Auth Token, a missing or wrong ``X-Twilio-Signature`` is refused with 40
 session to the speech service is opened); at ``--max-calls`` it is refused (503). Messages
 are bounded (64 kB; a larger one closes the stream with 1009), the opening handshake and
 the wait for ``start`` by the handshake timeout, silence after it by the idle timeout.
+
+Each message is handled by :meth:`_MediaStream.take` inside the read that parsed it
+(:class:`~nsaudio.gateway.push_connection.PushConnection`), in order, one before the next;
+the handler task only waits for the stream to end, then closes it (1008 after bad input,
+1013 when the call was refused) and ends the call.
 """
 
 from __future__ import annotations
