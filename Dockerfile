@@ -14,7 +14,8 @@ RUN apt-get update \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY nsaudio ./nsaudio
-RUN pip install --no-compile '.[gateway]' && useradd --uid 10001 --no-create-home nsaudio
+# vad: onnxruntime, for --gate-vad silero (the model itself ships in the package).
+RUN pip install --no-compile '.[gateway,vad]' && useradd --uid 10001 --no-create-home nsaudio
 
 USER 10001
 EXPOSE 8080 8081

@@ -1,9 +1,10 @@
 """The Dockerfile and Kubernetes manifests, checked offline.
 
-Docker cannot run on this machine (no engine), so the image is not built here; its command
-line is checked against the real parser. The manifests are validated against Kubernetes'
-own OpenAPI schemas (bundled by kubernetes-validate, strict: unknown fields are errors), and
-what the drain depends on is checked against the gateway's own options.
+CI has no Docker engine, so the image is not built here (``deploy/docker-smoke.sh`` builds
+and runs it where there is one); its command line is checked against the real parser. The
+manifests are validated against Kubernetes' own OpenAPI schemas (bundled by
+kubernetes-validate, strict: unknown fields are errors), and what the drain depends on is
+checked against the gateway's own options.
 """
 
 from __future__ import annotations
@@ -75,3 +76,17 @@ def test_the_dockerfile_command_is_a_valid_gateway_command():
     args = _gateway_args(argv)
     assert args.twilio == ("0.0.0.0", 8080) and args.twilio_auth_token_file
     assert 'ENTRYPOINT ["nsaudio", "gateway"]' in text and "STOPSIGNAL SIGTERM" in text
+
+
+def test_a_read_only_root_filesystem_leaves_the_workers_a_temporary_directory():
+    # --workers keeps the workers' metrics in tempfile's directory: on a read-only root
+    # filesystem without a volume at /tmp the pod fails at start (seen with docker run
+    # --read-only --workers 2: "No usable temporary directory found").
+    pod = _docs()[0]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["securityContext"]["readOnlyRootFilesystem"]
+    assert _gateway_args(container["args"]).workers > 1
+    tmp = [m for m in container["volumeMounts"] if m["mountPath"] == "/tmp"]
+    assert len(tmp) == 1 and not tmp[0].get("readOnly")
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert "emptyDir" in volumes[tmp[0]["name"]]
