@@ -217,6 +217,20 @@ def _media(msg: dict[str, Any]) -> Media:
     )
 
 
+_raw_decode = json.JSONDecoder().raw_decode
+
+
+def _loads(text: str) -> Any:
+    """``json.loads(text)``, faster for what Twilio sends: one JSON value, nothing around it
+    (``raw_decode`` skips the two whitespace scans; anything else takes the long way, for
+    ``json.loads``' own answer)."""
+    try:
+        value, end = _raw_decode(text)
+    except ValueError:
+        end = -1
+    return value if end == len(text) else json.loads(text)
+
+
 def parse_message(message: str | bytes) -> Event:
     """One Media Streams message as an event; :class:`CallProtocolError` if malformed."""
     if isinstance(message, bytes):
@@ -224,7 +238,7 @@ def parse_message(message: str | bytes) -> Event:
     if len(message) > MAX_MESSAGE_BYTES:
         raise CallProtocolError(f"a message over {MAX_MESSAGE_BYTES} bytes")
     try:
-        msg = json.loads(message)
+        msg = _loads(message)
     except RecursionError:
         raise CallProtocolError("a message nested too deeply") from None
     except ValueError:
@@ -270,17 +284,17 @@ class TwilioStream:
         event = parse_message(message)
         if self.stopped:
             raise CallProtocolError(f"a {type(event).__name__.lower()} message after stop")
-        if isinstance(event, Start):
-            if self.start is not None:
-                raise CallProtocolError("a second start message")
-            self.start = event
-        elif isinstance(event, Media):
+        if type(event) is Media:  # 50 a second a track: first
             if self.start is None:
                 raise CallProtocolError("a media message before start")
             if event.track not in self.start.tracks:
                 raise CallProtocolError(
                     f"media for the {event.track} track, which the start did not announce"
                 )
+        elif isinstance(event, Start):
+            if self.start is not None:
+                raise CallProtocolError("a second start message")
+            self.start = event
         elif isinstance(event, Stop):
             self.stopped = True
         return event
@@ -299,4 +313,4 @@ def _ulaw_int16() -> np.ndarray:
 
 def ulaw_to_int16(payload: bytes) -> np.ndarray:
     """µ-law bytes to int16 mono: the same values as :func:`ulaw_to_float`, times 32768."""
-    return _ulaw_int16()[np.frombuffer(payload, np.uint8)]
+    return _ulaw_int16().take(np.frombuffer(payload, np.uint8))  # take: faster than [index]

@@ -5,6 +5,11 @@ with an Auth Token, a missing or wrong ``X-Twilio-Signature`` is refused with 40
 session to the speech service is opened); at ``--max-calls`` it is refused (503). Messages
 are bounded (64 kB; a larger one closes the stream with 1009), the opening handshake and
 the wait for ``start`` by the handshake timeout, silence after it by the idle timeout.
+
+Each message is handled by :meth:`_MediaStream.take` inside the read that parsed it
+(:class:`~nsaudio.gateway.push_connection.PushConnection`), in order, one before the next;
+the handler task only waits for the stream to end, then closes it (1008 after bad input,
+1013 when the call was refused) and ends the call.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ from .twilio import (
 
 if TYPE_CHECKING:
     from .call import Call
-    from .server import Gateway
+    from .push_connection import PushConnection
+    from .server import Connection, Gateway
 
 __all__ = ["TwilioListener"]
 
@@ -58,10 +64,13 @@ class TwilioListener:
     async def start(self) -> None:
         from websockets.asyncio.server import serve
 
+        from .push_connection import PushConnection
+
         cfg = self.gateway.config
         self._server = await serve(
             self._handle, self.host, self.port, process_request=self._check,
-            max_size=MAX_MESSAGE_BYTES, max_queue=64, open_timeout=cfg.handshake_timeout,
+            create_connection=PushConnection,
+            max_size=MAX_MESSAGE_BYTES, open_timeout=cfg.handshake_timeout,
             ping_interval=None, close_timeout=2, compression=None, server_header=None,
             reuse_port=cfg.reuse_port or None,
         )  # fmt: skip
@@ -93,71 +102,33 @@ class TwilioListener:
             return conn.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "at capacity\n")
         return None
 
-    async def _handle(self, ws: Any) -> None:
+    async def _handle(self, connection: Any) -> None:
         from websockets.exceptions import ConnectionClosed
+
+        ws: PushConnection = connection  # serve(create_connection=) makes them
 
         gw = self.gateway
         conn = gw.connection(PROTOCOL, lambda: ws.transport.abort())
-        stream = TwilioStream()
-        call: Call | None = None
-        jitter: dict[str, JitterBuffer] = {}
-        reason, detail = "closed", ""
-        unknown_seen = False
+        media = _MediaStream(gw, conn)
         try:
-            async for message in ws:
-                conn.last = time.monotonic()
-                event = stream.feed(message)
-                if type(event) is Media:
-                    assert call is not None
-                    now = time.monotonic_ns()
-                    jb = jitter[event.track]
-                    blocks = jb.push(
-                        jb.position_of_ms(event.timestamp_ms), ulaw_to_int16(event.payload), now
-                    )
-                    for block in blocks:
-                        call.audio(event.track, block)
-                    if len(jitter) > 1:  # the other track's window may have passed
-                        for track, other in jitter.items():
-                            if other is not jb and other.held:
-                                for block in other.tick(now):
-                                    call.audio(track, block)
-                elif isinstance(event, Start):
-                    call = gw.start_call(
-                        conn, PROTOCOL, event.call_sid,
-                        {t: TRACK_LABELS[t] for t in event.tracks}, RATE,
-                        event.custom_parameters,
-                    )  # fmt: skip
-                    if call is None:
-                        reason = "refused"
-                        await ws.close(1013, "at capacity")
-                        return
-                    jitter = {
-                        t: JitterBuffer(RATE, window_ms=gw.config.jitter_ms) for t in event.tracks
-                    }
-                elif isinstance(event, Stop):
-                    reason = "stop"
-                    break
-                elif isinstance(event, Unknown) and not unknown_seen:
-                    unknown_seen = True  # one line per call, however many come
-                    gw.metrics.unknown_events.labels(PROTOCOL).inc()
-                    log.warning(
-                        "stream %s: skipped an unknown %r event (and any more of them)",
-                        call.call_id if call else "before start", event.event,
-                    )  # fmt: skip
-        except CallProtocolError as err:
-            reason, detail = "bad_input", str(err)
-            gw.metrics.bad_messages.labels(PROTOCOL).inc()
-            await ws.close(1008, "bad input"[:100])
+            await ws.deliver(media.take)
+            if media.reason == "refused":
+                await ws.close(1013, "at capacity")
+            elif media.reason == "bad_input":
+                gw.metrics.bad_messages.labels(PROTOCOL).inc()
+                await ws.close(1008, "bad input")
         except ConnectionClosed as err:
             sent = getattr(err, "sent", None)
             if sent is not None and sent.code == 1009:
-                reason, detail = "bad_input", f"a message over {MAX_MESSAGE_BYTES} bytes"
+                media.reason = "bad_input"
+                media.detail = f"a message over {MAX_MESSAGE_BYTES} bytes"
                 gw.metrics.bad_messages.labels(PROTOCOL).inc()
         finally:
-            reason = conn.ended_by or reason
+            ws.stop_delivery()
+            reason = conn.ended_by or media.reason
             gw.forget(conn)
             try:
-                await self._end(call, jitter, reason, detail)
+                await self._end(media.call, media.jitter, reason, media.detail)
             finally:
                 gw.handler_done()
 
@@ -177,3 +148,76 @@ class TwilioListener:
                 "a media stream ended before its start (%s%s)", reason,
                 f": {detail}" if detail else "",
             )  # fmt: skip
+
+
+class _MediaStream:
+    """One media stream's messages, taken as websockets parses them (no awaiting): the
+    call starts at ``start``, its audio goes through a jitter buffer per track.
+
+    :meth:`take` returns False when the stream is over for it: ``reason`` then says why
+    (``stop``; ``refused`` at capacity; ``bad_input`` with ``detail``); else the stream
+    ends when the connection does (``closed``).
+    """
+
+    def __init__(self, gateway: Gateway, conn: Connection) -> None:
+        self.gateway = gateway
+        self.conn = conn
+        self.stream = TwilioStream()
+        self.call: Call | None = None
+        self.jitter: dict[str, JitterBuffer] = {}
+        self.reason, self.detail = "closed", ""
+        self.unknown_seen = False
+
+    def take(self, data: bytes, text: bool) -> bool:
+        self.conn.last = time.monotonic()
+        try:
+            event = self.stream.feed(_text(data) if text else data)
+        except CallProtocolError as err:
+            self.reason, self.detail = "bad_input", str(err)
+            return False
+        if type(event) is Media:
+            call = self.call
+            assert call is not None  # the stream refuses media before start
+            now = time.monotonic_ns()
+            jitter = self.jitter
+            jb = jitter[event.track]
+            blocks = jb.push(
+                jb.position_of_ms(event.timestamp_ms), ulaw_to_int16(event.payload), now
+            )
+            for block in blocks:
+                call.audio(event.track, block)
+            if len(jitter) > 1:  # the other track's window may have passed
+                for track, other in jitter.items():
+                    if other is not jb and other.held:
+                        for block in other.tick(now):
+                            call.audio(track, block)
+        elif isinstance(event, Start):
+            gw = self.gateway
+            self.call = gw.start_call(
+                self.conn, PROTOCOL, event.call_sid,
+                {t: TRACK_LABELS[t] for t in event.tracks}, RATE, event.custom_parameters,
+            )  # fmt: skip
+            if self.call is None:
+                self.reason = "refused"
+                return False
+            self.jitter = {
+                t: JitterBuffer(RATE, window_ms=gw.config.jitter_ms) for t in event.tracks
+            }
+        elif isinstance(event, Stop):
+            self.reason = "stop"
+            return False
+        elif isinstance(event, Unknown) and not self.unknown_seen:
+            self.unknown_seen = True  # one line per call, however many come
+            self.gateway.metrics.unknown_events.labels(PROTOCOL).inc()
+            log.warning(
+                "stream %s: skipped an unknown %r event (and any more of them)",
+                self.call.call_id if self.call else "before start", event.event,
+            )  # fmt: skip
+        return True
+
+
+def _text(data: bytes) -> str:
+    try:
+        return data.decode()
+    except UnicodeDecodeError:
+        raise CallProtocolError("a text message that is not UTF-8") from None

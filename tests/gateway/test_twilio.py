@@ -66,12 +66,16 @@ def test_every_event_type():
     ) == Dtmf("inbound", "5")
     assert parse_message('{"event": "stop", "stop": {"callSid": "CA1"}}') == Stop()
     assert parse_message('{"event": "clear"}') == Unknown("clear")
+    # What json.loads takes, with whitespace around the value too.
+    assert parse_message(' \n{"event": "stop"}\r\n ') == Stop()
 
 
 @pytest.mark.parametrize(
     ("message", "says"),
     [
         ("{not json", "not JSON"),
+        ('{"event": "stop"} {"event": "stop"}', "not JSON"),  # two values
+        ('{"event": "stop"}x', "not JSON"),
         ("[1, 2]", "JSON list"),
         ('{"event": 3}', "without an 'event'"),
         ("[" * 10_000 + "]" * 10_000, "nested too deeply|JSON"),
