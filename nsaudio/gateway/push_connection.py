@@ -82,7 +82,8 @@ class PushConnection(ServerConnection):
             more = receive(data, text)
         except Exception as err:  # the handler re-raises it, as if its own code had
             more = False
-            self._ended.set_exception(err)
+            if not self._ended.done():  # (a handler cancelled at the drain's deadline is)
+                self._ended.set_exception(err)
         if not more:
             self._receive = None
             if not self._ended.done():
