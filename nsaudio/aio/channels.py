@@ -123,8 +123,9 @@ class AsyncChannelStream(OnLoop):
     left.
 
     Its arguments (``url``, ``key``, ``params``, ``rate``, ``channels``, ``names``,
-    ``dtype``, ``live``, ``frame_ms``, ``gate``, ``gate_threshold``, ``quality``,
-    ``buffer_seconds``, ``hold_seconds`` and the sessions' settings) are
+    ``dtype``, ``live``, ``frame_ms``, ``gate``, ``gate_threshold``, ``gate_vad``,
+    ``gate_vad_model``, ``quality``, ``buffer_seconds``, ``hold_seconds`` and the sessions'
+    settings) are
     :func:`connect_channels`'s, documented there.
     """
 
