@@ -194,7 +194,8 @@ class StreamTrack:
             if self._task is not None:  # opened at the rate the platform said, not this one
                 self._task.cancel()
                 self._retired.add(self._task)
-            self._open(block.rate)
+            self._sending = False  # the old stream may have been taking audio: the new one
+            self._open(block.rate)  # takes it once entered, what waited first
         self.received_samples += len(block)
         if self._sending:
             stream = self.stream

@@ -77,6 +77,47 @@ def test_an_audiosocket_call_at_16_khz_reopens_its_session_at_that_rate(gateway,
     assert sum(1 for s in gw.service.sessions if len(bytes(s.audio))) == 1
 
 
+def test_a_16_khz_call_whose_8_khz_session_is_already_open_reopens_it(gateway, tmp_path):
+    # As above, but the first audio comes only once the 8 kHz session is open and the track
+    # sends to it. The track must forget that it was sending: the new stream is not entered
+    # yet, and handing it the packet raised out of the listener, which closed the call.
+    from nsaudio.gateway.audiosocket import KIND_HANGUP, KIND_UUID, encode
+
+    from ..faults.slots import make_speech
+    from .support import slin_encode
+
+    audio = make_speech(4, rate=16000, channels=1)
+    gw = gateway(out_dir=str(tmp_path))
+    cid = uuid.uuid4()
+    pcm = slin_encode(audio.data[:, 0])
+
+    async def call() -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", gw.audiosocket_port)
+        writer.write(encode(KIND_UUID, cid.bytes))
+        await writer.drain()
+        for _ in range(500):  # the 8 kHz session opens at the UUID
+            if gw.service.sessions:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)  # and the track is sending to it
+        for i in range(0, len(pcm), 640):
+            writer.write(encode(0x12, pcm[i : i + 640]))
+        writer.write(encode(KIND_HANGUP))
+        await writer.drain()
+        got = await asyncio.wait_for(reader.read(), 60)
+        writer.close()
+        return got
+
+    assert asyncio.run(call()) == b""
+    (end,) = gw.wait_ends(1)
+    assert end.verdict == "complete" and end.reason == "hangup", end
+    assert end.tracks["caller"]["received_s"] == 4.0
+    assert gw.recorded.words(str(cid)) == audio.words
+    check_times([json.loads(x) for x in (tmp_path / f"{cid}.jsonl").read_text().splitlines()])
+    assert len(gw.service.sessions) == 2
+    assert sum(1 for s in gw.service.sessions if len(bytes(s.audio))) == 1
+
+
 def test_packets_that_never_come_are_gaps_and_every_later_word_keeps_its_call_time(
     gateway, call_audio, tmp_path
 ):
@@ -99,9 +140,6 @@ def test_packets_that_never_come_are_gaps_and_every_later_word_keeps_its_call_ti
     check_times(lines, gaps=True)
 
 
-# Slow: once in a whole-suite run on a busy machine the gateway closed this call's connection
-# mid-call (the caller's write met a reset); not diagnosed yet, so it runs with -m slow.
-@pytest.mark.slow
 @pytest.mark.server
 def test_a_call_gated_by_silero_sends_its_sentences_and_keeps_every_word(tmp_path):
     # --gate-vad silero: each track's gate decides with a Silero detector of its own. The
