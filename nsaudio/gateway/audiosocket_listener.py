@@ -30,7 +30,7 @@ from .audiosocket import (
     Parser,
     Unknown,
 )
-from .errors import CallProtocolError
+from .errors import CallProtocolError, internal_error
 
 if TYPE_CHECKING:
     from .call import Call
@@ -137,6 +137,8 @@ class AudioSocketListener:
             gw.metrics.bad_messages.labels(PROTOCOL).inc()
         except (ConnectionError, OSError):
             pass
+        except Exception as err:  # ours: this call ends saying so, every other call goes on
+            reason, detail = internal_error(err)
         finally:
             writer.close()
             reason = conn.ended_by or reason

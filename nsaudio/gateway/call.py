@@ -41,8 +41,8 @@ class CallEnd:
     ``verdict``: ``complete`` (every track's speech transcribed, nothing dropped),
     ``incomplete`` (a track's session says what is missing) or ``aborted`` (cut at the
     drain deadline). ``reason``: ``stop``/``hangup`` (the platform ended it), ``closed``
-    (the connection went away without that), ``idle``, ``bad_input``, ``drain`` or
-    ``error``. ``tracks``: per label, ``ok``, ``error`` and seconds received, sent, missing
+    (the connection went away without that), ``idle``, ``bad_input``, ``drain``,
+    ``error`` (Asterisk's) or ``internal_error`` (the gateway's own, named in ``detail``). ``tracks``: per label, ``ok``, ``error`` and seconds received, sent, missing
     (the platform's gaps), dropped, and reconnects.
     """
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from ..errors import InputError
 
-__all__ = ["CallProtocolError"]
+__all__ = ["CallProtocolError", "internal_error"]
+
+log = logging.getLogger("nsaudio.gateway")
 
 
 class CallProtocolError(InputError):
@@ -14,3 +18,10 @@ class CallProtocolError(InputError):
 
     The message names what was wrong, never the bytes themselves beyond a short excerpt.
     """
+
+
+def internal_error(err: Exception) -> tuple[str, str]:
+    """A listener's own failure on one call, as that call's end reason and detail (the
+    call's end line says it; the traceback is logged at debug level)."""
+    log.debug("a call's handler failed", exc_info=err)
+    return "internal_error", f"internal error: {type(err).__name__}: {err}"

@@ -19,7 +19,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from .errors import CallProtocolError
+from .errors import CallProtocolError, internal_error
 from .jitter import JitterBuffer
 from .signature import SignatureChecker
 from .twilio import (
@@ -123,6 +123,9 @@ class TwilioListener:
                 media.reason = "bad_input"
                 media.detail = f"a message over {MAX_MESSAGE_BYTES} bytes"
                 gw.metrics.bad_messages.labels(PROTOCOL).inc()
+        except Exception as err:  # ours: this call ends saying so, every other call goes on
+            media.reason, media.detail = internal_error(err)
+            await ws.close(1011, "internal error")
         finally:
             ws.stop_delivery()
             reason = conn.ended_by or media.reason

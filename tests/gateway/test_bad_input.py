@@ -204,3 +204,62 @@ def test_peers_outside_allow_are_closed_at_once(gateway):
         except ConnectionResetError:
             pass  # aborted (a reset) before or while we sent
     assert gw.gateway.metrics.refused.labels("audiosocket", "not_allowed")._value.get() == 1
+
+
+@pytest.mark.parametrize("protocol", ["twilio", "audiosocket"])
+def test_a_failure_of_our_own_on_one_call_ends_it_saying_so(
+    gateway, call_audio, caplog, monkeypatch, protocol
+):
+    # Our bug, not the caller's (a session's push raising, as one did when a call's first
+    # audio reopened its session): that call ends with one line naming the failure and its
+    # verdict, and the good call beside it keeps every word.
+    from nsaudio.gateway.call import Call
+
+    bad_id = BAD if protocol == "twilio" else str(uuid.uuid4())
+    audio = Call.audio
+
+    def failing_audio(self, track, block):
+        if self.call_id == bad_id and block.start >= 8000:  # a second into the call
+            raise RuntimeError("a session could not take audio")
+        audio(self, track, block)
+
+    monkeypatch.setattr(Call, "audio", failing_audio)
+    gw = gateway()
+    x = call_audio.data[:, 0]
+    with caplog.at_level(logging.INFO, logger="nsaudio.gateway"):
+        if protocol == "twilio":
+            from websockets.exceptions import ConnectionClosed
+
+            async def bad():  # closed while it still sends: the code it was given
+                try:
+                    return await twilio_call(
+                        gw.twilio_url, twilio_messages(BAD, {"inbound": x}), pace=0.001
+                    )
+                except ConnectionClosed as err:
+                    return err.rcvd.code if err.rcvd else None
+
+            assert asyncio.run(_beside_good(gw, call_audio, bad()))[1] == 1011
+            good_id = GOOD
+        else:
+            good_id = str(uuid.uuid4())
+
+            async def both():
+                port = gw.audiosocket_port
+                frames = audiosocket_frames(uuid.UUID(bad_id), x)
+                good = audiosocket_frames(uuid.UUID(good_id), x)
+                bad_call = audiosocket_call(port, frames, pace=0.001)
+                return await asyncio.gather(
+                    audiosocket_call(port, good, pace=0.001), bad_call, return_exceptions=True
+                )
+
+            asyncio.run(both())
+        ends = gw.wait_ends(2)
+    ok = next(e for e in ends if e.call_id == good_id)
+    assert ok.verdict == "complete" and gw.recorded.words(good_id) == call_audio.words
+    failed = next(e for e in ends if e.call_id == bad_id)
+    assert failed.reason == "internal_error", failed
+    assert failed.detail == "internal error: RuntimeError: a session could not take audio"
+    assert failed.tracks["caller"]["received_s"] == 1.0  # what came before it was taken
+    lines = [r.getMessage() for r in caplog.records if bad_id in r.getMessage()]
+    assert len([m for m in lines if "ended" in m]) == 1, lines
+    assert all(r.exc_info is None for r in caplog.records if r.levelno >= logging.INFO)
