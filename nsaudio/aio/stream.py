@@ -32,10 +32,10 @@ import asyncio
 import collections
 import time
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ..blocks import Frame
-from ..errors import InputError, RingClosed
+from ..errors import InputError, NsAudioError, RingClosed
 from ..losses import Losses
 from ..neuralspace.protocol import StreamParams, Transcript, TranscriptResult
 from ..runner import RunStats, standard_stages
@@ -44,6 +44,9 @@ from ..sources.chunks import ChunkFormat
 from ..stages import Chain, Framer, SpeechGate
 from .onloop import OnLoop
 from .placing import Placer, check_start
+
+if TYPE_CHECKING:
+    from .scoring import GateLane
 
 __all__ = ["AsyncStream", "connect"]
 
@@ -90,9 +93,9 @@ def connect(
     speech labels for the drain to check against), with ``gate_pre_roll_ms`` before each
     onset and ``gate_tail_ms`` after it (``--gate-pre-roll``, ``--gate-tail``).
     ``gate_vad``: the gate's detector, ``"energy"`` or ``"silero"`` (``gate_vad_model``: its
-    ONNX file instead of the bundled one; ``--gate-vad``, ``--gate-vad-model``); Silero
-    scores each stream's frames on the caller's loop as they are sent, 0.6-0.7 ms of CPU
-    per 100 ms frame here, so one loop carries tens of such streams, not hundreds.
+    ONNX file instead of the bundled one; ``--gate-vad``, ``--gate-vad-model``); the
+    Silero-gated streams of one loop are scored together in a worker thread, off the loop
+    (:mod:`nsaudio.aio.scoring`), so each frame is decided 5 ms or more after it is complete.
     ``quality``: soxr's (default LQ live, HQ otherwise). ``options``: the session's settings, as the keyword
     arguments of :class:`~nsaudio.NeuralSpaceSink` (``drain_timeout``, ``ping_interval``,
     ``connect_timeout``, ``ca_file``...).
@@ -174,6 +177,13 @@ class AsyncStream(OnLoop):
         #: The gate (None with ``gate_threshold=None``): its level and speech label are the
         #: stream's meter, as the CLI's status line shows them.
         self.gate = stages[-1] if isinstance(stages[-1], SpeechGate) else None
+        # A Silero gate scores with the other streams of the loop, off it (see .scoring):
+        # the stages before it run here, the gate's decisions come after each batch.
+        self._lane: GateLane | None = None
+        self._batched = self.gate is not None and gate_vad == "silero"
+        self._ring_samples = round(buffer_seconds * self.params.rate)
+        if self._batched:
+            self._chain = Chain(stages[:-1])
         self.sink = NeuralSpaceSink(
             url, key, self.params, live=live, ring_seconds=buffer_seconds, **options
         )
@@ -190,6 +200,16 @@ class AsyncStream(OnLoop):
 
     async def __aenter__(self) -> AsyncStream:
         self._bind()
+        if self._batched:
+            from .scoring import scoring_for
+
+            assert self._loop is not None and self.gate is not None
+            scoring = scoring_for(self._loop, cast(Any, self.gate.detector))
+            live = self.live
+            self._lane = scoring.lane(
+                self.gate, self._put_passed if live else None,
+                self._ring_samples if live else None,
+            )  # fmt: skip
         self._t0 = time.perf_counter()
         try:
             self.sink.start(self.params.rate)
@@ -234,7 +254,10 @@ class AsyncStream(OnLoop):
             for i, block in enumerate(self._placer.blocks(data, start, t_ns)):
                 if i:
                     await asyncio.sleep(0)  # others run between slices of a long chunk
-                for frame in self._chain.push(block):
+                frames = self._chain.push(block)
+                if self._lane is not None:  # its gate decides after the loop's next batch
+                    frames = await self._lane.through(frames)
+                for frame in frames:
                     await self._put(frame)
         finally:
             sending.release()
@@ -260,7 +283,11 @@ class AsyncStream(OnLoop):
         assert self._sending is not None
         if self._sending.locked():
             raise RuntimeError("send_nowait() while a send() or end() is under way")
+        lane = self._lane
         for block in self._placer.blocks(data, start, t_ns):
+            if lane is not None:  # its gate decides after the loop's next batch
+                lane.push(self._chain.push(block))
+                continue
             for frame in self._chain.push(block):
                 self._put_nowait(frame)
 
@@ -276,10 +303,12 @@ class AsyncStream(OnLoop):
             if self._ended:
                 return
             self._ended = True
-            for block in self._placer.rest():  # the last chunks, short of a frame
-                for frame in self._chain.push(block):
-                    await self._put(frame)
-            for frame in self._chain.flush():
+            frames = [f for block in self._placer.rest() for f in self._chain.push(block)]
+            frames += self._chain.flush()  # the last chunks, short of a frame, then the stages'
+            if self._lane is not None:  # and every frame its gate has not decided yet
+                assert self.gate is not None
+                frames = await self._lane.through(frames) + self.gate.flush()
+            for frame in frames:
                 await self._put(frame)
             self.sink.end()
 
@@ -292,6 +321,14 @@ class AsyncStream(OnLoop):
             self.sink.raise_failure()
             raise InputError("stream: the stream has ended; nothing more can be sent") from None
         self._sent_frames += len(frame)
+
+    def _put_passed(self, frames: list[Frame]) -> None:
+        """A live stream's frames that its gate passed after a batch (see .scoring)."""
+        for frame in frames:
+            try:
+                self._put_nowait(frame)
+            except NsAudioError:  # the stream is over (cancelled, failing): its verdict says
+                return
 
     def _put_nowait(self, frame: Frame) -> None:
         """Hand ``frame`` to a live stream's sink (its ring drops the oldest, never refuses)."""
@@ -338,8 +375,12 @@ class AsyncStream(OnLoop):
     # -- what happened ------------------------------------------------------------------------
 
     def losses(self) -> Losses:
-        """Live audio dropped before it could be sent (the sink's ring fell behind)."""
+        """Live audio dropped before it could be sent (the sink's ring fell behind, or the
+        frames waiting for a batched gate's decision overflowed)."""
         samples, spans = self.sink.dropped_audio()
+        if self._lane is not None and self._lane.dropped_samples:
+            samples += self._lane.dropped_samples
+            spans = sorted([*spans, *self._lane.dropped_spans])
         rate = self.params.rate
         return Losses(
             queued=[(a / rate, b / rate) for a, b in spans], queued_seconds=samples / rate
@@ -357,7 +398,10 @@ class AsyncStream(OnLoop):
         """The sink's counters (frames sent, reconnects, drops...), the input taken, and the
         gaps ``send(start=)`` left (how many, and the frames skipped)."""
         placer = self._placer
+        stats = self.sink.stats()
+        if self._lane is not None:
+            stats["dropped_samples"] = stats.get("dropped_samples", 0) + self._lane.dropped_samples
         return {
-            **self.sink.stats(), "input_frames": placer.taken, "input_gaps": placer.gaps,
+            **stats, "input_frames": placer.taken, "input_gaps": placer.gaps,
             "input_gap_frames": placer.gap_frames,
         }  # fmt: skip

@@ -1,11 +1,13 @@
-"""Helpers for the asyncio API's tests: feeding a stream, a loop-lag ticker, and counting
-what a stream may leave behind (socket loop tasks, client sockets)."""
+"""Helpers for the asyncio API's tests: feeding a stream, a loop-lag ticker, counting what a
+stream may leave behind (socket loop tasks, client sockets), and the threaded ``Pipeline``'s
+run of a recording as the reference."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import psutil
@@ -101,3 +103,18 @@ def eventually(check: Callable[[], bool], seconds: float = 5.0) -> bool:
             return False
         time.sleep(0.02)
     return True
+
+
+def silero_pipeline(base_url: str, path: object) -> tuple[list, Any]:
+    """The threaded ``Pipeline`` on ``path``, gated by Silero, to ``base_url``: its results
+    and its gate (what the asyncio streams must match)."""
+    from nsaudio.runner import Pipeline, standard_stages
+    from nsaudio.sinks.neuralspace import NeuralSpaceSink
+    from nsaudio.sources import open_source
+
+    results: list = []
+    source = open_source(path)
+    stages = standard_stages(source, "pcm_16k", skip_silence=True, gate_vad="silero")
+    sink = NeuralSpaceSink(base_url, "key", on_result=results.append, ping_timeout=60)
+    Pipeline(source, stages, sink).run()
+    return results, stages[-1]

@@ -32,7 +32,15 @@ from nsaudio.sources.synthetic import ArraySource
 from ..faults.server import Plan
 from ..faults.slots import make_speech
 from ..faults.support import check_times
-from .support import Ticker, client_sockets, collect, eventually, feed, socket_loop_tasks
+from .support import (
+    Ticker,
+    client_sockets,
+    collect,
+    eventually,
+    feed,
+    silero_pipeline,
+    socket_loop_tasks,
+)
 
 RATE = 16000
 
@@ -433,12 +441,7 @@ def test_a_silero_gate_sends_what_the_pipelines_sends(three_in_noise):
 
     rec = three_in_noise
     with LocalServer() as server:
-        expected: list = []
-        source = open_source(rec.path)
-        stages = standard_stages(source, "pcm_16k", skip_silence=True, gate_vad="silero")
-        sink = NeuralSpaceSink(server.base_url, "key", on_result=expected.append,
-                               ping_timeout=60)  # fmt: skip
-        Pipeline(source, stages, sink).run()
+        expected, reference_gate = silero_pipeline(server.base_url, rec.path)
 
         async def main() -> tuple[list, nsaudio.AsyncStream]:
             async with nsaudio.connect(
@@ -452,6 +455,6 @@ def test_a_silero_gate_sends_what_the_pipelines_sends(three_in_noise):
 
         got, stream = asyncio.run(asyncio.wait_for(main(), 120))
     assert stream.gate is not None and stream.gate.detector.name == "silero"
-    assert stream.gate.passed_samples == stages[-1].passed_samples < 0.6 * len(rec.samples)
+    assert stream.gate.passed_samples == reference_gate.passed_samples < 0.6 * len(rec.samples)
     assert _full(got) == _full(expected)
     assert " ".join(r.text for r in got if r.full).split() == " ".join(rec.texts).split()
