@@ -24,7 +24,8 @@ CPU per call is the gateway processes' CPU time while the clock ran (not the cal
 and end), per call, as a share of one core.
 
 ``--gate-vad energy|silero``: every track gated (``--gate``) with that detector (Silero scores
-each track's frames one stream at a time on the gateway's loop), and the calls are real
+the tracks' frames together, in a worker thread beside the gateway's loop, and a second line
+says how they were batched), and the calls are real
 speech (flite sentences in room noise, which needs flite and sox) instead of the tones. The
 pre-roll the gate holds back goes out with the onset after it, up to 300 ms after it came:
 those frames are left out of the added latency, which then tells how late the speech went.
@@ -98,7 +99,8 @@ def serve(args: argparse.Namespace) -> int:
         await asyncio.get_running_loop().run_in_executor(None, stop.wait)
         cpu0 = _cpu()
         await gw.drain()
-        out = {"cpu_s": cpu0, "ends": [e.to_dict() for e in gw.ended], "frames": {}}
+        out = {"cpu_s": cpu0, "ends": [e.to_dict() for e in gw.ended], "frames": {},
+               "silero": _silero_batches()}  # fmt: skip
         for call in calls:
             sink = call.sessions["caller"].sink
             out["frames"][call.call_id] = [(start, sent) for start, _, sent in sink.send_log or ()]
@@ -113,6 +115,21 @@ def serve(args: argparse.Namespace) -> int:
     # On the session engine's loop, as the command runs it; the main thread waits.
     asyncio.run_coroutine_threadsafe(main(), engine_loop()).result()
     return 0
+
+
+def _silero_batches() -> dict[str, float]:
+    """What this loop's batched Silero scoring did (nothing without ``--gate-vad silero``)."""
+    from nsaudio.aio.scoring import _SCORINGS
+
+    out = {"batches": 0, "jobs": 0, "windows": 0, "calls": 0, "run_s": 0.0}
+    for scoring in _SCORINGS.get(asyncio.get_running_loop(), {}).values():
+        b = scoring.batcher
+        out["batches"] += b.batches
+        out["jobs"] += b.jobs
+        out["windows"] += b.windows
+        out["calls"] += b.calls
+        out["run_s"] += scoring.run_seconds
+    return out
 
 
 def _cpu() -> float:
@@ -331,12 +348,15 @@ def run(args: argparse.Namespace, n: int, seconds: float, base_url: str) -> dict
                 p.kill()
                 p.wait()
     ends, delays, behind = [], [], []
+    silero = {"batches": 0, "jobs": 0, "windows": 0, "calls": 0, "run_s": 0.0}
     total_packets = int(seconds * 8000) // PACKET
     by_second: dict[int, list[float]] = {}
     for dump in dumps:
         data = json.loads(dump.read_text())
         dump.unlink()
         ends += data["ends"]
+        for k in silero:
+            silero[k] += data["silero"][k]
         for cid, frames in data["frames"].items():
             due0 = clock["t0"] + clock["offsets"][cid]
             written = clock["written"][cid]
@@ -372,6 +392,7 @@ def run(args: argparse.Namespace, n: int, seconds: float, base_url: str) -> dict
         "cpu_per_call_pct": round(100 * cpu_run / wall / n, 3) if n else None,
         "gateway_cpu_s": round(cpu_run, 2), "wall_s": round(wall, 2),
         "caller_late_ticks": clock["late_ticks"],
+        "silero_batches": silero if silero["batches"] else None,
     }  # fmt: skip
 
 
@@ -414,6 +435,15 @@ def _show(r: dict[str, Any]) -> None:
         f"call ({r['gateway_cpu_s']} s in {r['wall_s']} s)",
         flush=True,
     )
+    sb = r.get("silero_batches")
+    if sb:
+        print(
+            f"  Silero: {sb['batches']} batches of {sb['jobs'] / sb['batches']:.1f} streams on "
+            f"average, {sb['calls']} model calls for {sb['windows']} windows, "
+            f"{1e3 * sb['run_s'] / sb['batches']:.2f} ms per batch in the worker "
+            f"({1e6 * sb['run_s'] / sb['windows']:.0f} µs per window)",
+            flush=True,
+        )
 
 
 def main() -> int:
