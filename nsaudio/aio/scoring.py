@@ -7,8 +7,9 @@ Silero gate does not score its frames inline: it is a :class:`GateLane` of its l
 :class:`GateScoring`, which
 
 - takes the frames as they come out of the stream's stages, without waiting (:meth:`GateLane.push`);
-- ``WAIT_S`` after the first frame waits (5 ms, so that other streams' frames join it),
-  scores every lane's waiting frames in one batched call per window step
+- ``WAIT_S`` after the first frame waits (5 ms, so that other streams' frames join it; at
+  the end of the loop's turn for a sender that awaits the decisions), scores every lane's
+  waiting frames in one batched call per window step
   (:meth:`~nsaudio.detectors.SileroBatcher.run`) in a worker thread of its own (onnxruntime
   lets go of the GIL, so the loop goes on meanwhile); frames that come while a batch runs go
   in the next one, which starts as soon as it ends, so batches grow with the load;
@@ -21,7 +22,9 @@ are prepared on the loop before the batch starts, its state is stepped in the wo
 the batch runs, and its scores are read on the loop after. A stream's frames keep their
 order. A live lane holds at most ``limit_samples`` of waiting audio, dropping the oldest
 beyond it (counted, as a live stream's ring does), so a machine that cannot keep up loses
-audio it says it lost, never its memory.
+audio it says it lost, never its memory. A lane whose scoring fails (the model raised) is
+failed with a :class:`~nsaudio.errors.DetectorError`, and its ``on_fail`` ends its stream:
+the frames it held are gone, so the stream must not end as if they were sent.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from ..blocks import Frame
 from ..detectors.batcher import SileroBatcher
 from ..detectors.silero import SileroDetector, Windows
 from ..errors import DetectorError, NsAudioError
+from ..ring import MAX_DROPPED_SPANS
 from ..stages.speech_gate import SpeechGate
 
 __all__ = ["WAIT_S", "GateLane", "GateScoring", "scoring_for"]
@@ -56,7 +60,9 @@ class GateLane:
     ``deliver``: called on the loop with the frames that passed, in order, after each batch;
     None: they are kept for :meth:`through`. ``limit_samples``: waiting audio kept at most
     (None: no limit, for a sender that awaits each push). ``dropped_samples`` and
-    ``dropped_spans`` count what was dropped beyond it (stream positions).
+    ``dropped_spans`` count what was dropped beyond it (stream positions; the first
+    ``MAX_DROPPED_SPANS`` places). ``on_fail``: called on the loop once, with the error, if
+    this lane fails (its frames are then gone: the stream must end with that error).
     """
 
     def __init__(
@@ -65,18 +71,21 @@ class GateLane:
         gate: SpeechGate,
         deliver: Callable[[list[Frame]], None] | None,
         limit_samples: int | None,
+        on_fail: Callable[[NsAudioError], None] | None = None,
     ) -> None:
         self.scoring = scoring
         self.gate = gate
         self.detector: SileroDetector = gate.detector  # type: ignore[assignment]
         self.deliver = deliver
         self.limit_samples = limit_samples
+        self.on_fail = on_fail
         self.waiting: collections.deque[Frame] = collections.deque()
         self.waiting_samples = 0
         self.in_flight: list[Frame] = []
         self.ready: list[Frame] = []  # passed, for through() (no deliver)
-        self.error: BaseException | None = None
+        self.error: NsAudioError | None = None
         self.dropped_samples = 0
+        self.dropped_frames = 0
         self.dropped_spans: list[tuple[int, int]] = []
         self._idle: asyncio.Future[None] | None = None
 
@@ -85,9 +94,10 @@ class GateLane:
         """Frames pushed and not decided yet."""
         return bool(self.waiting or self.in_flight)
 
-    def push(self, frames: Iterable[Frame]) -> None:
-        """Frames for the gate, in stream order; decided after the next batch. Raises the
-        scoring's failure, if it failed this lane."""
+    def push(self, frames: Iterable[Frame], *, soon: bool = False) -> None:
+        """Frames for the gate, in stream order; decided after the next batch (``soon``: one
+        that starts when this turn of the loop ends, for a sender that awaits them). Raises
+        the scoring's failure, if it failed this lane."""
         if self.error is not None:
             raise self.error
         for frame in frames:
@@ -98,13 +108,14 @@ class GateLane:
             old = self.waiting.popleft()
             self.waiting_samples -= old.frames
             self.dropped_samples += old.frames
+            self.dropped_frames += 1
             spans = self.dropped_spans
             if spans and spans[-1][1] == old.start:
                 spans[-1] = (spans[-1][0], old.end)
-            else:
+            elif len(spans) < MAX_DROPPED_SPANS:
                 spans.append((old.start, old.end))
         if self.waiting:
-            self.scoring.want(self)
+            self.scoring.want(self, soon)
 
     async def settle(self) -> None:
         """Until every frame pushed so far is decided; raises the scoring's failure."""
@@ -118,7 +129,7 @@ class GateLane:
     async def through(self, frames: Iterable[Frame]) -> list[Frame]:
         """:meth:`push` ``frames``, await their decisions, and return what passed since the
         last call (with ``deliver``, it had it instead)."""
-        self.push(frames)
+        self.push(frames, soon=True)
         await self.settle()
         ready, self.ready = self.ready, []
         return ready
@@ -133,14 +144,20 @@ class GateLane:
             self._wake()
 
     def _fail(self, err: BaseException) -> None:
-        if not isinstance(err, NsAudioError):
-            described = DetectorError(f"the speech detector failed: {type(err).__name__}: {err}")
-            described.__cause__ = err
-            err = described
-        self.error = err
+        if self.error is not None:
+            return
+        if isinstance(err, NsAudioError):
+            error = err
+        else:
+            error = DetectorError(f"the speech detector failed: {type(err).__name__}: {err}")
+            error.__cause__ = err
+        self.error = error
         self.waiting.clear()
         self.waiting_samples = 0
+        self.in_flight = []
         self._wake()
+        if self.on_fail is not None:
+            self.on_fail(error)
 
     def _wake(self) -> None:
         if self._idle is not None and not self._idle.done():
@@ -166,17 +183,22 @@ class GateScoring:
         gate: SpeechGate,
         deliver: Callable[[list[Frame]], None] | None = None,
         limit_samples: int | None = None,
+        on_fail: Callable[[NsAudioError], None] | None = None,
     ) -> GateLane:
-        return GateLane(self, gate, deliver, limit_samples)
+        return GateLane(self, gate, deliver, limit_samples, on_fail)
 
-    def want(self, lane: GateLane) -> None:
-        """``lane`` has frames waiting: a batch starts ``WAIT_S`` from now, or when the
-        running one is done."""
+    def want(self, lane: GateLane, soon: bool = False) -> None:
+        """``lane`` has frames waiting: a batch starts ``WAIT_S`` from now (``soon``: when
+        this turn of the loop ends), or when the running one is done."""
         self._wanting[id(lane)] = lane
-        if not self._scheduled and not self._running:
-            loop = self._loop()
-            if loop is not None:
-                self._scheduled = True
+        if self._running or (self._scheduled and not soon):
+            return
+        loop = self._loop()
+        if loop is not None:
+            self._scheduled = True
+            if soon:
+                loop.call_soon(self._start)
+            else:
                 loop.call_later(WAIT_S, self._start)
 
     def _start(self) -> None:
@@ -226,17 +248,22 @@ class GateScoring:
     def _done(self, future: asyncio.Future[None], batch: list[tuple[GateLane, Windows]]) -> None:
         self._running = False
         err = future.exception() if not future.cancelled() else asyncio.CancelledError()
-        for lane, job in batch:
-            frames, lane.in_flight = lane.in_flight, []
-            if err is not None:
-                lane._fail(err)
-                continue
-            passed: list[Frame] = []
-            for frame, score in zip(frames, lane.detector.finish(job), strict=True):
-                passed += lane.gate.decide(frame, score)
-            lane._decided(passed)
-        if self._wanting:
-            self._start()
+        try:
+            for lane, job in batch:
+                frames, lane.in_flight = lane.in_flight, []
+                if err is not None:
+                    lane._fail(err)
+                    continue
+                try:
+                    passed: list[Frame] = []
+                    for frame, score in zip(frames, lane.detector.finish(job), strict=True):
+                        passed += lane.gate.decide(frame, score)
+                    lane._decided(passed)
+                except Exception as lane_err:  # this lane's (its deliver...): it alone fails
+                    lane._fail(lane_err)
+        finally:
+            if self._wanting:
+                self._start()
 
 
 def _equal_frames(waiting: collections.deque[Frame]) -> list[Frame]:

@@ -180,6 +180,8 @@ class AsyncStream(OnLoop):
         # A Silero gate scores with the other streams of the loop, off it (see .scoring):
         # the stages before it run here, the gate's decisions come after each batch.
         self._lane: GateLane | None = None
+        self._failure: NsAudioError | None = None  # the lane's, which ended the stream
+        self._ending: asyncio.Future[None] | None = None  # end()'s work, once begun
         self._batched = self.gate is not None and gate_vad == "silero"
         self._ring_samples = round(buffer_seconds * self.params.rate)
         if self._batched:
@@ -208,7 +210,7 @@ class AsyncStream(OnLoop):
             live = self.live
             self._lane = scoring.lane(
                 self.gate, self._put_passed if live else None,
-                self._ring_samples if live else None,
+                self._ring_samples if live else None, self._lane_failed,
             )  # fmt: skip
         self._t0 = time.perf_counter()
         try:
@@ -223,7 +225,15 @@ class AsyncStream(OnLoop):
         return self
 
     def _raise_verdict(self) -> None:
+        if self._failure is not None:
+            raise self._failure
         self.sink.raise_failure()
+
+    def _lane_failed(self, error: NsAudioError) -> None:
+        """The gate's batched scoring failed this stream: its frames are gone, so the
+        session ends now with that error (no drain to wait for), and so does the stream."""
+        self._failure = error
+        self.sink.fail(error)
 
     # -- audio in ---------------------------------------------------------------------------
 
@@ -294,11 +304,18 @@ class AsyncStream(OnLoop):
     async def end(self) -> None:
         """No more audio: the stages are flushed (the last milliseconds go too) and the drain
         begins. Results keep coming; an iteration ends after the last. Idempotent; the
-        verdict comes when the block is left."""
+        verdict comes when the block is left. Cancelled while it flushes, the flush goes on
+        (the next ``end()``, and leaving the block, wait for it)."""
         self._check_entered("end()")
+        if self._ending is None:
+            if self._ended:  # stopped at once: nothing more goes
+                return
+            self._ending = asyncio.ensure_future(self._end_input())
+            self._ending.add_done_callback(_retrieved)
+        await asyncio.shield(self._ending)
+
+    async def _end_input(self) -> None:
         assert self._sending is not None
-        if self._ended:
-            return
         async with self._sending:  # after the send under way, if any
             if self._ended:
                 return
@@ -375,16 +392,17 @@ class AsyncStream(OnLoop):
     # -- what happened ------------------------------------------------------------------------
 
     def losses(self) -> Losses:
-        """Live audio dropped before it could be sent (the sink's ring fell behind, or the
-        frames waiting for a batched gate's decision overflowed)."""
+        """Live audio dropped before it could be sent: the sink's ring fell behind (the
+        connection), or the frames waiting for a batched Silero gate's decision did (this
+        machine)."""
         samples, spans = self.sink.dropped_audio()
-        if self._lane is not None and self._lane.dropped_samples:
-            samples += self._lane.dropped_samples
-            spans = sorted([*spans, *self._lane.dropped_spans])
+        lane = self._lane
         rate = self.params.rate
         return Losses(
-            queued=[(a / rate, b / rate) for a, b in spans], queued_seconds=samples / rate
-        )
+            captured=[(a / rate, b / rate) for a, b in lane.dropped_spans] if lane else [],
+            captured_seconds=lane.dropped_samples / rate if lane else 0.0,
+            queued=[(a / rate, b / rate) for a, b in spans], queued_seconds=samples / rate,
+        )  # fmt: skip
 
     def run_stats(self) -> RunStats:
         """Frames in and out, and seconds since the block was entered."""
@@ -399,9 +417,17 @@ class AsyncStream(OnLoop):
         gaps ``send(start=)`` left (how many, and the frames skipped)."""
         placer = self._placer
         stats = self.sink.stats()
-        if self._lane is not None:
-            stats["dropped_samples"] = stats.get("dropped_samples", 0) + self._lane.dropped_samples
+        if self._lane is not None:  # the frames its gate could not score in time, too
+            for key in ("dropped_samples", "dropped_frames"):
+                stats[key] = stats.get(key, 0) + getattr(self._lane, key)
         return {
             **stats, "input_frames": placer.taken, "input_gaps": placer.gaps,
             "input_gap_frames": placer.gap_frames,
         }  # fmt: skip
+
+
+def _retrieved(task: asyncio.Future[None]) -> None:
+    """``end()``'s work has ended: its error is raised to whoever awaits it (end(), leaving
+    the block), and needs no other reporting if nobody does (the stream was stopped)."""
+    if not task.cancelled():
+        task.exception()

@@ -181,7 +181,10 @@ class StreamTrack:
                 self._waiting = None
 
     async def _end(self, stream: AsyncStream) -> None:
-        await stream.end()
+        try:
+            await stream.end()
+        except NsAudioError:  # the stream failed: its task ends with the reason
+            return
         if self._hurry:  # the gateway's drain ran out: the last results get a second more
             stream.sink.hurry(HURRY_S)
 

@@ -386,6 +386,17 @@ class NeuralSpaceSink:
             self._settled.set()
             self._notify_watcher()
 
+    def fail(self, error: NsAudioError) -> None:
+        """End the stream now with ``error`` (the caller's side of it failed: a speech
+        detector...): nothing more is taken or sent, no reconnect, the session is closed
+        politely; once ``settled``, ``raise_failure()`` raises ``error``."""
+        if self._ring is not None:
+            self._ring.abort()
+        if self._sockets is not None:
+            self._sockets.call(self._now, lambda now: self._machine.stop(error, now))
+        else:  # never started: nothing to close
+            self.cancel()
+
     def raise_failure(self) -> None:
         """Raise the verdict, if the stream failed (what ``close()`` raises after its wait).
         Once ``settled``, this never waits."""

@@ -195,3 +195,134 @@ def test_streams_on_one_loop_gate_with_silero_together_and_send_what_the_pipelin
         assert stream.gate.passed_samples == reference_gate.passed_samples < 0.6 * len(rec.samples)
         assert not stream.losses()
     assert batcher.jobs >= 4 and batcher.windows > 4 * 800  # scored there, not inline
+
+
+def test_a_lane_whose_delivery_raises_fails_alone_and_the_batch_goes_on(three_in_noise):
+    # One lane's own failure after its batch (its deliver raised) fails that lane; the other
+    # lanes of the batch still get their frames, and the scoring goes on with later batches.
+    from nsaudio.aio.scoring import scoring_for
+
+    end = three_in_noise.segments[0][1]  # through the first sentence, which passes
+    frames = _frames(three_in_noise.samples[: end + RATE])
+    half = len(frames) // 2
+
+    async def main():
+        gates = [_gate() for _ in range(3)]
+        scoring = scoring_for(asyncio.get_running_loop(), gates[0].detector)
+        got: list[list[Frame]] = [[], [], []]
+
+        def broken(passed):
+            raise RuntimeError("the sink is gone")
+
+        failed = []
+        lanes = [
+            scoring.lane(gates[0], got[0].extend),
+            scoring.lane(gates[1], broken, on_fail=failed.append),
+            scoring.lane(gates[2], got[2].extend),
+        ]
+        for lane in lanes:
+            lane.push(_copy(f) for f in frames)
+        await lanes[0].settle()
+        await lanes[2].settle()
+        with pytest.raises(DetectorError, match="RuntimeError: the sink is gone"):
+            await lanes[1].settle()
+        lanes[2].push(_copy(f) for f in frames[:half])  # a later batch
+        await lanes[2].settle()
+        return got, failed, gates[2].seen_samples
+
+    got, failed, seen = asyncio.run(main())
+    assert _decided(got[0]) == _inline(frames)
+    assert got[0] and _decided(got[2][: len(got[0])]) == _decided(got[0])
+    assert seen == (len(frames) + half) * FRAME  # its later batch was scored and decided
+    assert len(failed) == 1 and isinstance(failed[0], DetectorError)
+
+
+def test_a_live_lane_places_only_the_first_hundred_drops(three_in_noise):
+    from nsaudio.aio.scoring import scoring_for
+    from nsaudio.ring import MAX_DROPPED_SPANS
+
+    pcm = three_in_noise.samples[:FRAME].tobytes()
+
+    async def main():
+        gate = _gate()
+        lane = scoring_for(asyncio.get_running_loop(), gate.detector).lane(
+            gate, lambda passed: None, limit_samples=5 * FRAME
+        )
+        position = 0
+        for _ in range(150):  # ten frames each time the worker comes back: five dropped
+            lane.push(Frame(pcm, (position + i) * FRAME, RATE, 0) for i in range(10))
+            position += 10
+            await lane.settle()
+        return lane
+
+    lane = asyncio.run(main())
+    assert lane.dropped_samples == 150 * 5 * FRAME and lane.dropped_frames == 750
+    assert len(lane.dropped_spans) == MAX_DROPPED_SPANS
+    assert lane.dropped_spans[0] == (0, 5 * FRAME)
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("live", [True, False])
+def test_a_stream_whose_batched_scoring_fails_ends_with_that_error(three_in_noise, live):
+    # The model fails mid-stream: the frames of that batch are gone, so the stream must not
+    # end as if they were sent. Its session ends at once and leaving the block raises the
+    # detector's one line (no hang waiting for a drain of frames that never came).
+    from nsaudio.aio.scoring import scoring_for
+    from nsaudio.server.app import LocalServer
+
+    samples = three_in_noise.samples[: 6 * RATE]
+
+    async def main(url):
+        async with nsaudio.connect(url, "key", rate=RATE, dtype="int16", gate=True,
+                                   gate_vad="silero", live=live, ping_timeout=60) as stream:  # fmt: skip
+            assert stream.gate is not None
+            batcher = scoring_for(asyncio.get_running_loop(), stream.gate.detector).batcher
+            run = batcher.run
+            calls = 0
+
+            def failing(jobs):
+                nonlocal calls
+                calls += 1
+                if calls > 5:
+                    raise RuntimeError("onnxruntime: simulated failure")
+                run(jobs)
+
+            batcher.run = failing
+            try:
+                for i in range(0, len(samples), 1600):
+                    if live:
+                        stream.send_nowait(samples[i : i + 1600])
+                        await asyncio.sleep(0.01)
+                    else:
+                        await stream.send(samples[i : i + 1600])
+            except DetectorError:
+                pass  # the next send after the failure says it too
+            finally:
+                batcher.run = run
+
+    with LocalServer() as server, pytest.raises(DetectorError, match="detector failed: Runtime"):
+        asyncio.run(asyncio.wait_for(main(server.base_url), 60))
+
+
+@pytest.mark.server
+def test_a_cancelled_end_goes_on_and_the_block_is_left_with_every_word(three_in_noise):
+    # end() is cancelled while the last frames wait for their batch: the flush goes on, the
+    # next end() (leaving the block) waits for it, and every sentence comes back.
+    from nsaudio.server.app import LocalServer
+
+    rec = three_in_noise
+
+    async def main(url):
+        async with nsaudio.connect(url, "key", rate=RATE, dtype="int16", gate=True,
+                                   gate_vad="silero", live=True, ping_timeout=60) as stream:  # fmt: skip
+            results = asyncio.create_task(collect(stream))
+            for i in range(0, len(rec.samples), 3200):
+                stream.send_nowait(rec.samples[i : i + 3200])
+                await asyncio.sleep(0.001)
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(stream.end(), 0.0001)
+        return await results
+
+    with LocalServer() as server:
+        got = asyncio.run(asyncio.wait_for(main(server.base_url), 90))
+    assert " ".join(r.text for r in got if r.full).split() == " ".join(rec.texts).split()
