@@ -38,7 +38,7 @@ import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ..blocks import Block, ChannelFrame
 from ..channels import channel_names
@@ -54,6 +54,9 @@ from ..stages.speech_gate import SpeechGate
 from ..stages.split import ChannelSplit
 from .onloop import OnLoop
 from .stream import SLICE_SECONDS
+
+if TYPE_CHECKING:
+    from .scoring import GateLane
 
 __all__ = ["AsyncChannelStream", "connect_channels"]
 
@@ -190,6 +193,16 @@ class AsyncChannelStream(OnLoop):
             )
             for i in range(channels)
         ]
+        self._gates = [
+            stages[-1] if isinstance(stages[-1], SpeechGate) else None for stages in lanes
+        ]
+        # Silero gates score with the other streams of the loop, off it (see .scoring): the
+        # stages before them run here, their decisions come after each batch.
+        self._batched = gate_vad == "silero" and all(g is not None for g in self._gates)
+        if self._batched:
+            lanes = [stages[:-1] for stages in lanes]
+        self._lanes: list[GateLane] = []
+        self._failure: NsAudioError | None = None  # a lane's, which ended every channel
         self._split = ChannelSplit(lanes, rate=self.params.rate)
         #: Each channel's sink, by name.
         self.sinks = {
@@ -216,6 +229,13 @@ class AsyncChannelStream(OnLoop):
 
     async def __aenter__(self) -> AsyncChannelStream:
         self._bind()
+        if self._batched:
+            from .scoring import scoring_for
+
+            assert self._loop is not None
+            gates = [g for g in self._gates if g is not None]
+            scoring = scoring_for(self._loop, cast(Any, gates[0].detector))
+            self._lanes = [scoring.lane(g, on_fail=self._lane_failed) for g in gates]
         self._t0 = time.perf_counter()
         sinks = self._sinks
         try:
@@ -258,26 +278,51 @@ class AsyncChannelStream(OnLoop):
                 piece = data[i : i + self._slice]
                 block = Block(piece, self._position, rate, t_ns)
                 self._position += len(piece)
-                for frame in self._split.push(block):
+                frames = self._split.push(block)
+                if self._lanes:  # the gates decide after the loop's next batch
+                    frames = await self._gated(frames)
+                for frame in frames:
                     await self._put(frame)
 
     async def end(self) -> None:
         """No more audio: every channel's stages are flushed and its drain begins. Results
         keep coming; an iteration ends after the last of every channel. Idempotent; the
-        verdict comes when the block is left."""
-        self._check_entered("end()")
+        verdict comes when the block is left. Cancelled while it flushes, the flush goes on
+        (the next ``end()``, and leaving the block, wait for it)."""
+        await self._end_once()
+
+    async def _end_input(self) -> None:
         assert self._sending is not None
-        if self._ended:
-            return
         async with self._sending:  # after the send under way, if any
             if self._ended:
                 return
             self._ended = True
-            for frame in self._split.flush():
+            frames = self._split.flush()
+            if self._lanes:  # and every frame the gates have not decided yet
+                frames = await self._gated(frames)
+            for frame in frames:
                 await self._put(frame)
             for sink, aside in zip(self._sinks, self._aside, strict=True):
                 if not aside:
                     sink.end()
+
+    async def _gated(self, frames: list[ChannelFrame]) -> list[ChannelFrame]:
+        """``frames`` through their channels' Silero gates, scored in one batch: what the
+        gates passed, in stream order (by position, then channel)."""
+        lanes = self._lanes
+        for i, lane in enumerate(lanes):
+            lane.push((f for f in frames if f.channel == i), soon=True)
+        passed = [cast(ChannelFrame, f) for lane in lanes for f in await lane.through(())]
+        passed.sort(key=lambda f: (f.start, f.channel))
+        return passed
+
+    def _lane_failed(self, error: NsAudioError) -> None:
+        """The gates' batched scoring failed: their frames are gone, so every channel's
+        session ends now with that error (no drain to wait for), and so does the stream."""
+        if self._failure is None:
+            self._failure = error
+            for sink in self._sinks:
+                sink.fail(error)
 
     async def _put(self, frame: ChannelFrame) -> None:
         """``frame`` to its channel's sink (waiting while that one's ring is full), unless
@@ -350,15 +395,17 @@ class AsyncChannelStream(OnLoop):
 
     @property
     def gates(self) -> dict[str, SpeechGate | None]:
-        """Each channel's energy gate (None without a gate), by name: its meter."""
-        return dict(zip(self.names, self._split.gates, strict=True))
+        """Each channel's speech gate (None without a gate), by name: its meter."""
+        return dict(zip(self.names, self._gates, strict=True))
 
     # -- what happened ------------------------------------------------------------------------
 
     def _raise_verdict(self) -> None:
         """Raise what went wrong, once every sink is settled: the caller's iteration falling
         behind (a :class:`~nsaudio.errors.ConsumerError`, whichever channel found it), else
-        every failed channel's error, each named (one message)."""
+        every failed channel's error, each named (one message); first, the gates' failure."""
+        if self._failure is not None:
+            raise self._failure
         errors: list[NsAudioError] = []
         for name, sink in self.sinks.items():
             try:

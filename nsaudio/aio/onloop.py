@@ -45,6 +45,7 @@ class OnLoop:
         self._sending: asyncio.Lock | None = None
         self._ended = False  # no more audio (end(), or stopped)
         self._cancelled = False  # stopped at once: iterations end, nothing more is sent
+        self._ending: asyncio.Future[None] | None = None  # end()'s work, once begun
 
     def _bind(self) -> None:
         """Bind to the running loop (entering the block) and start watching the sinks."""
@@ -135,6 +136,22 @@ class OnLoop:
         """No more audio: flush the stages and start the drain."""
         raise NotImplementedError
 
+    async def _end_once(self) -> None:
+        """What ``end()`` does: ``_end_input()`` once, as a task of its own, so that a
+        cancelled ``end()`` does not cut the flush short (the next ``end()``, and leaving the
+        block, wait for it); nothing after a stop."""
+        self._check_entered("end()")
+        if self._ending is None:
+            if self._ended:  # stopped at once: nothing more goes
+                return
+            self._ending = asyncio.ensure_future(self._end_input())
+            self._ending.add_done_callback(_retrieved)
+        await asyncio.shield(self._ending)
+
+    async def _end_input(self) -> None:
+        """Flush the stages, send what they give, end every sink (under ``_sending``)."""
+        raise NotImplementedError
+
     def _raise_verdict(self) -> None:
         """Raise what ended the stream's sessions badly (they are all settled)."""
         raise NotImplementedError
@@ -155,3 +172,10 @@ class OnLoop:
         self._check_entered(what)
         if self._ended:
             raise InputError(f"stream: {what} after the stream ended; nothing was sent")
+
+
+def _retrieved(task: asyncio.Future[None]) -> None:
+    """``end()``'s work has ended: its error is raised to whoever awaits it (``end()``,
+    leaving the block), and needs no other reporting if nobody does (the stream stopped)."""
+    if not task.cancelled():
+        task.exception()

@@ -181,7 +181,6 @@ class AsyncStream(OnLoop):
         # the stages before it run here, the gate's decisions come after each batch.
         self._lane: GateLane | None = None
         self._failure: NsAudioError | None = None  # the lane's, which ended the stream
-        self._ending: asyncio.Future[None] | None = None  # end()'s work, once begun
         self._batched = self.gate is not None and gate_vad == "silero"
         self._ring_samples = round(buffer_seconds * self.params.rate)
         if self._batched:
@@ -306,13 +305,7 @@ class AsyncStream(OnLoop):
         begins. Results keep coming; an iteration ends after the last. Idempotent; the
         verdict comes when the block is left. Cancelled while it flushes, the flush goes on
         (the next ``end()``, and leaving the block, wait for it)."""
-        self._check_entered("end()")
-        if self._ending is None:
-            if self._ended:  # stopped at once: nothing more goes
-                return
-            self._ending = asyncio.ensure_future(self._end_input())
-            self._ending.add_done_callback(_retrieved)
-        await asyncio.shield(self._ending)
+        await self._end_once()
 
     async def _end_input(self) -> None:
         assert self._sending is not None
@@ -424,10 +417,3 @@ class AsyncStream(OnLoop):
             **stats, "input_frames": placer.taken, "input_gaps": placer.gaps,
             "input_gap_frames": placer.gap_frames,
         }  # fmt: skip
-
-
-def _retrieved(task: asyncio.Future[None]) -> None:
-    """``end()``'s work has ended: its error is raised to whoever awaits it (end(), leaving
-    the block), and needs no other reporting if nobody does (the stream was stopped)."""
-    if not task.cancelled():
-        task.exception()

@@ -96,6 +96,47 @@ def test_each_channels_words_exact_with_its_label_and_the_clis_times(server):
         assert abs(a.end_time - b["end_time"]) <= 0.02, (a, b)
 
 
+@pytest.mark.server
+def test_channels_gated_by_silero_are_scored_together_and_give_the_clis_results(server):
+    # The channels' Silero gates score in one batch per slice, in a worker thread: the same
+    # decisions as the CLI's --split-channels --gate-vad silero (each channel inline), so
+    # the same results at the same times.
+    pytest.importorskip("onnxruntime")
+    from nsaudio.aio.scoring import scoring_for
+
+    cli = run_cli("stream", str(FIXTURES / CALL["file"]), "--base-url", server.base_url,
+                  "--pace", "0", "--ping-timeout", "60", "--split-channels", "--gate",
+                  "--gate-vad", "silero", "--channel-names", ",".join(NAMES),
+                  "--output", "jsonl")  # fmt: skip
+    assert cli.returncode == 0, cli.stderr.decode()
+    theirs = [json.loads(line) for line in cli.stdout.decode().splitlines()]
+    theirs = [r for r in theirs if r["full"] and r["text"]]
+    audio, rate = sf.read(FIXTURES / CALL["file"], dtype="int16")
+
+    async def main():
+        async with nsaudio.connect_channels(
+            server.base_url, "any-key", rate=rate, channels=2, dtype="int16", names=NAMES,
+            gate=True, gate_vad="silero", ping_timeout=PATIENT,
+        ) as stream:  # fmt: skip
+            gate = stream.gates[NAMES[0]]
+            assert gate is not None and gate.detector.name == "silero"
+            batcher = scoring_for(asyncio.get_running_loop(), gate.detector).batcher
+            jobs, batches = batcher.jobs, batcher.batches
+            sender = asyncio.create_task(feed(stream, audio))
+            got = await collect(stream)
+            await sender
+        return got, batcher.jobs - jobs, batcher.batches - batches, stream.gates
+
+    got, jobs, batches, gates = bounded(main())
+    mine = fulls(got)
+    assert [(r.channel, r.text) for r in mine] == [(r["channel"], r["text"]) for r in theirs]
+    for a, b in zip(mine, theirs, strict=True):
+        assert abs(a.start_time - b["start_time"]) <= 0.02, (a, b)
+        assert abs(a.end_time - b["end_time"]) <= 0.02, (a, b)
+    assert jobs > batches  # both channels' frames in a batch
+    assert all(g is not None and g.passed_samples < g.seen_samples for g in gates.values())
+
+
 def test_full_results_come_in_start_order_though_finalised_out_of_it(fault_server):
     # The left channel speaks for a second; the right, 0.1-0.3 s: its result is finalised
     # first (the fault server's send_time says), and still comes after the left's.
@@ -135,7 +176,7 @@ def test_a_channel_silent_for_the_whole_call_is_no_error(server, gate, vad):
             gate=gate, gate_vad=vad, ping_timeout=PATIENT,
         ) as stream:  # fmt: skip
             # Each channel's gate has a detector of its own (it keeps that channel's state).
-            gates = [chain.stages[-1] for chain in stream._split.chains]
+            gates = list(stream.gates.values())
             assert [g.detector.name for g in gates] == [vad, vad]
             assert gates[0].detector is not gates[1].detector
             sender = asyncio.create_task(feed(stream, data))
