@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -23,6 +24,14 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"
 MANIFEST = json.loads((FIXTURES / "fixtures.json").read_text())
 SPEECH = [f for f in MANIFEST if f["kind"] == "speech"]
+
+# A shell without job control that starts the suite in the background (`bash scripts/test.sh
+# &`, `nohup ... &`) ignores SIGINT for it, and the children inherit that: Python then never
+# installs its KeyboardInterrupt handler, here or in the commands the tests start, and every
+# Ctrl-C test fails. Catching SIGINT again here restores both (a caught signal is reset to
+# its default in a child; an ignored one stays ignored).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def fixture_path(name: str) -> Path:
