@@ -202,7 +202,6 @@ class AsyncChannelStream(OnLoop):
         if self._batched:
             lanes = [stages[:-1] for stages in lanes]
         self._lanes: list[GateLane] = []
-        self._failure: NsAudioError | None = None  # a lane's, which ended every channel
         self._split = ChannelSplit(lanes, rate=self.params.rate)
         #: Each channel's sink, by name.
         self.sinks = {
@@ -230,12 +229,7 @@ class AsyncChannelStream(OnLoop):
     async def __aenter__(self) -> AsyncChannelStream:
         self._bind()
         if self._batched:
-            from .scoring import scoring_for
-
-            assert self._loop is not None
-            gates = [g for g in self._gates if g is not None]
-            scoring = scoring_for(self._loop, cast(Any, gates[0].detector))
-            self._lanes = [scoring.lane(g, on_fail=self._lane_failed) for g in gates]
+            self._lanes = self._gate_lanes([g for g in self._gates if g is not None])
         self._t0 = time.perf_counter()
         sinks = self._sinks
         try:
@@ -315,14 +309,6 @@ class AsyncChannelStream(OnLoop):
         passed = [cast(ChannelFrame, f) for lane in lanes for f in await lane.through(())]
         passed.sort(key=lambda f: (f.start, f.channel))
         return passed
-
-    def _lane_failed(self, error: NsAudioError) -> None:
-        """The gates' batched scoring failed: their frames are gone, so every channel's
-        session ends now with that error (no drain to wait for), and so does the stream."""
-        if self._failure is None:
-            self._failure = error
-            for sink in self._sinks:
-                sink.fail(error)
 
     async def _put(self, frame: ChannelFrame) -> None:
         """``frame`` to its channel's sink (waiting while that one's ring is full), unless

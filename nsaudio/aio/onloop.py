@@ -14,13 +14,18 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
 from types import TracebackType
+from typing import TYPE_CHECKING, Any, cast
 
 from ..blocks import Frame
-from ..errors import AudioLostError, InputError
+from ..errors import AudioLostError, InputError, NsAudioError
 from ..losses import Losses
 from ..runner import RunStats
 from ..sinks.neuralspace import NeuralSpaceSink
 from .wakes import Looks, Wakes, per_loop
+
+if TYPE_CHECKING:
+    from ..stages.speech_gate import SpeechGate
+    from .scoring import GateLane
 
 __all__ = ["SETTLE_SECONDS", "OnLoop"]
 
@@ -46,6 +51,7 @@ class OnLoop:
         self._ended = False  # no more audio (end(), or stopped)
         self._cancelled = False  # stopped at once: iterations end, nothing more is sent
         self._ending: asyncio.Future[None] | None = None  # end()'s work, once begun
+        self._failure: NsAudioError | None = None  # the gates' scoring's, which ended it
 
     def _bind(self) -> None:
         """Bind to the running loop (entering the block) and start watching the sinks."""
@@ -60,6 +66,25 @@ class OnLoop:
         self._sending = asyncio.Lock()
         for sink in self._sinks:
             sink.watch(self._look_again)
+
+    def _gate_lanes(self, gates: Sequence[SpeechGate], **options: Any) -> list[GateLane]:
+        """A lane of this loop's batched Silero scoring for each of ``gates`` (entered
+        streams only; ``options``: :meth:`~.scoring.GateScoring.lane`'s): their failure ends
+        every session of the stream (:meth:`_gates_failed`)."""
+        from .scoring import scoring_for
+
+        assert self._loop is not None
+        scoring = scoring_for(self._loop, cast(Any, gates[0].detector))
+        return [scoring.lane(g, on_fail=self._gates_failed, **options) for g in gates]
+
+    def _gates_failed(self, error: NsAudioError) -> None:
+        """The gates' batched scoring failed: their frames are gone, so every session ends
+        now with that error (no drain to wait for), and so does the stream: its verdict
+        raises ``error`` first."""
+        if self._failure is None:
+            self._failure = error
+            for sink in self._sinks:
+                sink.fail(error)
 
     async def _offer(self, sink: NeuralSpaceSink, frame: Frame) -> None:
         """Hand ``frame`` to ``sink``, waiting (on this loop) while its ring is full. Raises

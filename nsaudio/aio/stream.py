@@ -180,7 +180,6 @@ class AsyncStream(OnLoop):
         # A Silero gate scores with the other streams of the loop, off it (see .scoring):
         # the stages before it run here, the gate's decisions come after each batch.
         self._lane: GateLane | None = None
-        self._failure: NsAudioError | None = None  # the lane's, which ended the stream
         self._batched = self.gate is not None and gate_vad == "silero"
         self._ring_samples = round(buffer_seconds * self.params.rate)
         if self._batched:
@@ -202,14 +201,11 @@ class AsyncStream(OnLoop):
     async def __aenter__(self) -> AsyncStream:
         self._bind()
         if self._batched:
-            from .scoring import scoring_for
-
-            assert self._loop is not None and self.gate is not None
-            scoring = scoring_for(self._loop, cast(Any, self.gate.detector))
+            assert self.gate is not None
             live = self.live
-            self._lane = scoring.lane(
-                self.gate, self._put_passed if live else None,
-                self._ring_samples if live else None, self._lane_failed,
+            (self._lane,) = self._gate_lanes(
+                [self.gate], deliver=self._put_passed if live else None,
+                limit_samples=self._ring_samples if live else None,
             )  # fmt: skip
         self._t0 = time.perf_counter()
         try:
@@ -227,12 +223,6 @@ class AsyncStream(OnLoop):
         if self._failure is not None:
             raise self._failure
         self.sink.raise_failure()
-
-    def _lane_failed(self, error: NsAudioError) -> None:
-        """The gate's batched scoring failed this stream: its frames are gone, so the
-        session ends now with that error (no drain to wait for), and so does the stream."""
-        self._failure = error
-        self.sink.fail(error)
 
     # -- audio in ---------------------------------------------------------------------------
 
