@@ -164,9 +164,12 @@ def test_streams_on_one_loop_gate_with_silero_together_and_send_what_the_pipelin
         expected, reference_gate = silero_pipeline(server.base_url, rec.path)
 
         async def one(live: bool) -> tuple[list, nsaudio.AsyncStream]:
+            # The live streams send 26 s at about 100 times real time: a buffer of all of it,
+            # so that a busy worker is never more than a buffer behind (a live stream would
+            # rightly drop and report what falls past it; here that would be the machine).
             async with nsaudio.connect(
                 server.base_url, "key", rate=rec.rate, dtype="int16", gate=True,
-                gate_vad="silero", ping_timeout=60, live=live,
+                gate_vad="silero", ping_timeout=60, live=live, buffer_seconds=30,
             ) as stream:  # fmt: skip
                 results = asyncio.create_task(collect(stream))
                 for i in range(0, len(rec.samples), 320):  # 20 ms packets
