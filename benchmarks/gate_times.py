@@ -3,11 +3,14 @@
 ``benchmarks/gate.py`` compares the times of the results of a gated run with the ungated
 run's. A gate maps its skipped audio back exactly (the sink's timeline), so what moves a
 result's time is the service's own segmentation of the audio it was sent. The local server
-segments with the energy detector, whose noise floor follows the quietest recent frame and
-creeps up at 6 dB/s, through speech too: where a sentence ends is where its level falls
-below that floor plus 16 dB, so it depends on the noise the server heard before the sentence
-(seven seconds of it ungated; the last tail and a pre-roll gated), and a quiet word ending
-("morning") can gain or lose a 20 ms frame.
+segments with the energy detector, whose noise floor follows the quietest recent frame down
+at once and rises again; where a sentence ends is where its level falls below that floor
+plus 16 dB, so it depends on the noise the server heard before the sentence (seven seconds
+of it ungated; the last tail and a pre-roll gated). When the floor rose at 6 dB/s through
+everything it remembered seconds of noise, and a quiet word ending ("morning") gained or
+lost a 20 ms frame; between segments it now rises at 60 dB/s through anything short of
+speech, so at an onset it remembers the last 0.2-0.3 s, which the gate's pre-roll sends
+(``nsaudio.server.vad.QUIET_RISE_DB_PER_S``).
 
 This measures that, without pocketsphinx: the sentences of the test suite's recording
 (``tests/recordings.py``) over brown noise of ``--seeds`` different seeds at two levels,

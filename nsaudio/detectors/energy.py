@@ -13,6 +13,20 @@ whose level swings: brown noise (room rumble) at -53 dBFS has 20 ms frames 10 dB
 average now and then, the window minimum sits on those, and ordinary frames of the noise
 then stood 15 dB above "the floor": the server took a whole recording's quiet for speech.
 
+``quiet_rise_db_per_s`` (the same by default) is the rise through frames short of speech
+while ``between`` is set: the local server's segmenter sets it between its segments, and
+the rate ten times faster (``nsaudio.server.vad``), so in a pause its floor remembers about
+0.2 s of noise instead of seconds. A floor that sits on the quietest frame of the last few
+seconds depends on how many seconds of noise there were, which a gate changes (it sends a
+pre-roll, not the whole pause): traced on the test suite's recording, the second sentence
+began on a floor of -63.6 dBFS heard whole and -60.3 gated, and the 3 dB carried through the
+sentence to move its end by a frame. With the faster rise in pauses the floor at an onset
+comes from the last 0.2-0.3 s, which the gate's pre-roll sends, so both start the sentence
+on the same floor (``benchmarks/gate_times.py``). Inside an utterance the floor keeps the
+slow rise: there the frames short of speech are mostly weak syllables and the tails of
+words, and a fast rise lifted the floor to them and lost the quiet words after them (tried:
+the suite's "in the morning", and "almost empty" of the quiet fixture, went).
+
 The distance above the floor maps to a score in 0..1: ``margin_db`` above the floor is 0,
 ``margin_db + span_db`` above is 1. A frame is speech when its score reaches ``threshold``,
 so with the defaults a threshold of 0.5 means 16 dB above the floor, 0.2 means 10 dB and
@@ -91,6 +105,7 @@ class EnergyDetector:
         margin_db: float = 6.0,
         span_db: float = 20.0,
         floor_rise_db_per_s: float = 6.0,
+        quiet_rise_db_per_s: float | None = None,
     ) -> None:
         if not (math.isfinite(threshold) and threshold > 0):
             raise InputError(f"speech threshold must be a positive number, not {threshold}")
@@ -98,12 +113,20 @@ class EnergyDetector:
             raise InputError(f"score span must be positive, not {span_db} dB")
         if floor_rise_db_per_s < 0:
             raise InputError(f"floor rise must not be negative, not {floor_rise_db_per_s} dB/s")
+        if quiet_rise_db_per_s is None:
+            quiet_rise_db_per_s = floor_rise_db_per_s
+        if quiet_rise_db_per_s < 0:
+            raise InputError(f"floor rise must not be negative, not {quiet_rise_db_per_s} dB/s")
         self.threshold = threshold
         self.floor_min_db = floor_min_db
         self.initial_floor_db = initial_floor_db
         self.margin_db = margin_db
         self.span_db = span_db
         self.floor_rise_db_per_s = floor_rise_db_per_s
+        self.quiet_rise_db_per_s = quiet_rise_db_per_s
+        self._speech_db = threshold * span_db  # above the margin: speech
+        #: Set by a caller that knows the stream is between utterances (see the module).
+        self.between = False
         self.reset()
 
     def reset(self) -> None:
@@ -136,6 +159,8 @@ class EnergyDetector:
         if level_db < floor:
             floor = max(level_db, self.floor_min_db)
         else:
-            floor = min(level_db, floor + self.floor_rise_db_per_s * seconds)
+            quiet = self.between and level_db - floor - self.margin_db < self._speech_db
+            rise = self.quiet_rise_db_per_s if quiet else self.floor_rise_db_per_s
+            floor = min(level_db, floor + rise * seconds)
         self.floor_db = floor
         return (level_db - floor - self.margin_db) / self.span_db

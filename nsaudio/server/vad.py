@@ -3,7 +3,8 @@
 Each 20 ms frame is labelled speech or not by a speech detector (``nsaudio.detectors``, the
 interface the client's gate uses too): by default
 :class:`~nsaudio.detectors.energy.EnergyDetector`, the same adaptive-floor detector as the
-client's energy gate (one implementation: see its module for the floor and the score), or
+client's energy gate (one implementation: see its module for the floor and the score; here
+its floor rises faster between segments, :data:`QUIET_RISE_DB_PER_S`), or
 Silero (``VadConfig(detector="silero")``, ``nsaudio serve --vad silero``). The session's
 ``vad_threshold`` is the detector's ``threshold`` unchanged. With energy, a frame is speech
 when its level stands ``6 + 20 * vad_threshold`` dB above the noise floor (16 dB at the
@@ -35,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..detectors.base import DETECTORS, make_detector
+from ..detectors.energy import EnergyDetector
 
 __all__ = [
     "SegmentAudio",
@@ -46,6 +48,14 @@ __all__ = [
 ]
 
 Int16Array = npt.NDArray[np.int16]
+
+#: How fast the energy detector's floor rises through frames short of speech between
+#: segments, in dB/s: ten times its rise elsewhere, so the floor at a sentence's onset is
+#: that of the last 0.2-0.3 s of noise. A gate sends that much before each onset (its
+#: pre-roll), so a gated stream's segments start and end where the whole stream's do; with
+#: the slow rise everywhere, the floor sat on the quietest frame of the last seconds and
+#: moved with how much of the pause was sent (see ``nsaudio.detectors.energy``).
+QUIET_RISE_DB_PER_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -167,7 +177,11 @@ class Segmenter:
         self._hangover = c.frames(c.hangover_ms)
         self._pause = c.frames(c.pause_ms)
         self._preroll_frames = c.frames(c.preroll_ms) + self._onset
-        self.detector = make_detector(c.detector, c.threshold)
+        self.detector = (
+            EnergyDetector(c.threshold, quiet_rise_db_per_s=QUIET_RISE_DB_PER_S)
+            if c.detector == "energy"
+            else make_detector(c.detector, c.threshold)
+        )
         self.reset()
 
     def reset(self) -> None:
@@ -200,9 +214,15 @@ class Segmenter:
         out = _Events()
         if n:
             frames = samples[: n * self._frame].reshape(n, self._frame)
-            threshold = self.detector.threshold
-            for i, score in enumerate(self.detector.scores(frames, c.rate)):
-                self._step(out, start + i * self._frame, frames[i], score >= threshold)
+            detector, threshold = self.detector, self.detector.threshold
+            if isinstance(detector, EnergyDetector):  # between segments its floor rises faster
+                for i in range(n):
+                    detector.between = not self._in_speech
+                    [score] = detector.scores(frames[i : i + 1], c.rate)
+                    self._step(out, start + i * self._frame, frames[i], score >= threshold)
+            else:
+                for i, score in enumerate(detector.scores(frames, c.rate)):
+                    self._step(out, start + i * self._frame, frames[i], score >= threshold)
         return out.done()
 
     def flush(self) -> list[SegmentEvent]:
