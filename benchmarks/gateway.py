@@ -99,8 +99,9 @@ def serve(args: argparse.Namespace) -> int:
         await asyncio.get_running_loop().run_in_executor(None, stop.wait)
         cpu0 = _cpu()
         await gw.drain()
+        loop = type(asyncio.get_running_loop()).__module__.split(".")[0]  # uvloop or asyncio
         out = {"cpu_s": cpu0, "ends": [e.to_dict() for e in gw.ended], "frames": {},
-               "silero": _silero_batches()}  # fmt: skip
+               "silero": _silero_batches(), "loop": loop}  # fmt: skip
         for call in calls:
             sink = call.sessions["caller"].sink
             out["frames"][call.call_id] = [(start, sent) for start, _, sent in sink.send_log or ()]
@@ -347,7 +348,7 @@ def run(args: argparse.Namespace, n: int, seconds: float, base_url: str) -> dict
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    ends, delays, behind = [], [], []
+    ends, delays, behind, loops = [], [], [], set()
     silero = {"batches": 0, "jobs": 0, "windows": 0, "calls": 0, "run_s": 0.0}
     total_packets = int(seconds * 8000) // PACKET
     by_second: dict[int, list[float]] = {}
@@ -355,6 +356,7 @@ def run(args: argparse.Namespace, n: int, seconds: float, base_url: str) -> dict
         data = json.loads(dump.read_text())
         dump.unlink()
         ends += data["ends"]
+        loops.add(data["loop"])
         for k in silero:
             silero[k] += data["silero"][k]
         for cid, frames in data["frames"].items():
@@ -384,6 +386,7 @@ def run(args: argparse.Namespace, n: int, seconds: float, base_url: str) -> dict
     b = np.array(behind) if behind else np.zeros(0)
     return {
         "protocol": args.protocol, "calls": n, "workers": args.workers, "seconds": seconds,
+        "loop": "+".join(sorted(loops)),
         "gate_vad": args.gate_vad,
         "calls_ended": len(ends), "incomplete": len(incomplete), "dropped_s": round(dropped_s, 3),
         "reconnects": reconnects, "frames": len(delays),
@@ -426,7 +429,8 @@ def _show(r: dict[str, Any]) -> None:
     late = r["behind_schedule_ms"] or {}
     print(
         f"{r['protocol']}{' gated by ' + r['gate_vad'] if r['gate_vad'] else ''} "
-        f"x{r['calls']} ({r['workers']} worker{'s' if r['workers'] > 1 else ''}): "
+        f"x{r['calls']} ({r['workers']} worker{'s' if r['workers'] > 1 else ''} on "
+        f"{r['loop']}): "
         f"ended {r['calls_ended']}, incomplete {r['incomplete']}, dropped {r['dropped_s']} s, "
         f"reconnects {r['reconnects']}, added latency p50 {lat.get('p50', float('nan')):.1f} / "
         f"p99 {lat.get('p99', float('nan')):.1f} / max {lat.get('max', float('nan')):.1f} ms "

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
+
+import pytest
 
 from nsaudio.sinks.loop import TICK_S, SocketLoop
 
@@ -68,3 +73,20 @@ def test_held_is_per_thread():
         other.start()
         other.join()
         assert ran.wait(5)
+
+
+def test_the_loop_is_uvloops_when_it_is_installed_and_asyncios_without(tmp_path):
+    pytest.importorskip("uvloop")  # the gateway extra brings it; the suite installs every extra
+    code = (
+        "from nsaudio.sinks.loop import SocketLoop; print(type(SocketLoop.get().loop).__module__)"
+    )
+    run = [sys.executable, "-c", code]
+    assert subprocess.run(run, capture_output=True, text=True, check=True).stdout == "uvloop\n"
+    # As if it were not installed: an uvloop that cannot be imported, first on the path.
+    (tmp_path / "uvloop").mkdir()
+    (tmp_path / "uvloop" / "__init__.py").write_text(
+        "raise ImportError('No module named uvloop')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    out = subprocess.run(run, capture_output=True, text=True, check=True, env=env).stdout
+    assert out.startswith("asyncio")
