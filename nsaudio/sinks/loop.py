@@ -28,10 +28,11 @@ def new_loop() -> asyncio.AbstractEventLoop:
     """uvloop's event loop when it is installed (the ``gateway`` extra brings it), else
     asyncio's.
 
-    The loop's own work per socket event is what a gateway with hundreds of calls spends
-    most on after its parsing: 200 Twilio calls on one process took 10 % less CPU on uvloop
-    and kept the p99 latency under 50 ms where asyncio's loop gave 72-87 ms in the same
-    minutes (``benchmarks/gateway.py``). Nothing here depends on which loop it is.
+    Every session of the process runs on it (``stream``, the APIs, the gateway). The loop's
+    own work per socket event is what a gateway with hundreds of calls spends most on after
+    its parsing: with 200 Twilio calls on one process, uvloop took about 10 % less CPU and
+    kept the p99 latency within 50 ms in 6 runs of 6, asyncio's loop in 2 of 6 (34-101 ms),
+    runs alternating (``benchmarks/gateway.py``). Nothing here depends on which loop it is.
     """
     try:
         import uvloop
