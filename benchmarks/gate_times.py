@@ -47,51 +47,18 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from nsaudio.blocks import Frame  # noqa: E402
-from nsaudio.detectors import make_detector  # noqa: E402
-from nsaudio.server.vad import SegmentEnd, Segmenter, SegmentStart  # noqa: E402
-from nsaudio.stages import SpeechGate  # noqa: E402
+from tests import gating  # noqa: E402
+from tests.gating import frames, gated  # noqa: E402
 from tests.noises import clicks, steady  # noqa: E402
 from tests.recordings import three_utterances_in_noise  # noqa: E402
 
-FRAME_S = 0.1
 KINDS_OF_DIFFERENCE = ("within 20 ms", "moved", "re-cut, nearer", "re-cut, further", "re-cut")
 CONDITIONS = (("steady", -53), ("steady", -47), ("clicks", -20), ("clicks", -6))
 
 
-def frames(x: np.ndarray, rate: int) -> list[Frame]:
-    n = round(rate * FRAME_S)
-    return [Frame(x[i : i + n].tobytes(), i, rate, 0) for i in range(0, len(x) // n * n, n)]
-
-
-def gated(x: np.ndarray, rate: int, detector: str) -> list[Frame]:
-    gate = SpeechGate(make_detector(detector), skip_silence=True)
-    return [out for frame in frames(x, rate) for out in gate.push(frame)]
-
-
-def segments(sent: list[Frame], rate: int) -> list[tuple[float, float]]:
+def segments(sent: list, rate: int) -> list[tuple[float, float]]:
     """The server's segments of ``sent`` (frames in order), in seconds of the recording."""
-    seg = Segmenter()
-    marks: list[tuple[int, int]] = []  # (position in what was sent, position in the recording)
-    events = []
-    at = 0
-    for frame in sent:
-        marks.append((at, frame.start))
-        at += frame.frames
-        events += seg.push(np.frombuffer(frame.pcm, "<i2"))
-    events += seg.flush()
-
-    def recording_time(position: int) -> float:
-        sent_at, start = next(m for m in reversed(marks) if m[0] <= position)
-        return (start + position - sent_at) / rate
-
-    out, opened = [], 0.0
-    for event in events:
-        if isinstance(event, SegmentStart):
-            opened = recording_time(event.position)
-        elif isinstance(event, SegmentEnd):
-            out.append((opened, recording_time(event.position)))
-    return out
+    return [(a / rate, b / rate) for a, b in gating.segments(sent)]
 
 
 def carrying(segs: list[tuple[float, float]], a: float, b: float) -> tuple[float, float] | None:

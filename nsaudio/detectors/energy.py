@@ -124,7 +124,6 @@ class EnergyDetector:
         self.span_db = span_db
         self.floor_rise_db_per_s = floor_rise_db_per_s
         self.quiet_rise_db_per_s = quiet_rise_db_per_s
-        self._speech_db = threshold * span_db  # above the margin: speech
         #: Set by a caller that knows the stream is between utterances (see the module).
         self.between = False
         self.reset()
@@ -159,7 +158,8 @@ class EnergyDetector:
         if level_db < floor:
             floor = max(level_db, self.floor_min_db)
         else:
-            quiet = self.between and level_db - floor - self.margin_db < self._speech_db
+            excess = level_db - floor - self.margin_db  # short of speech: quiet, between them
+            quiet = self.between and excess < self.threshold * self.span_db
             rise = self.quiet_rise_db_per_s if quiet else self.floor_rise_db_per_s
             floor = min(level_db, floor + rise * seconds)
         self.floor_db = floor

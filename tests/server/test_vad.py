@@ -3,8 +3,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nsaudio.blocks import Frame
-from nsaudio.detectors import make_detector
 from nsaudio.detectors.energy import EnergyDetector, levels_dbfs
 from nsaudio.server.vad import (
     SegmentAudio,
@@ -14,8 +12,8 @@ from nsaudio.server.vad import (
     SegmentStart,
     VadConfig,
 )
-from nsaudio.stages import SpeechGate
 
+from .. import gating
 from .server_support import silence_pcm, tone_pcm, voice_pcm
 
 RATE = 16000
@@ -238,33 +236,6 @@ def test_config_validation(kwargs: dict[str, float]) -> None:
         VadConfig(**kwargs)  # type: ignore[arg-type]
 
 
-def _gated(samples: np.ndarray, detector: str) -> list[Frame]:
-    """What ``nsaudio stream --gate [--gate-vad silero]`` sends of ``samples``: 100 ms frames."""
-    gate = SpeechGate(make_detector(detector), skip_silence=True)
-    n = RATE // 10
-    frames = [Frame(samples[i : i + n].tobytes(), i, RATE, 0) for i in range(0, len(samples), n)]
-    return [out for frame in frames for out in gate.push(frame)]
-
-
-def _segments_in_recording_time(sent: list[Frame]) -> list[tuple[int, int]]:
-    """The segmenter's segments of the frames sent, their ends mapped back to positions in
-    the recording as the sink's timeline maps a result's times."""
-    seg = Segmenter()
-    marks: list[tuple[int, int]] = []  # (position in what was sent, position in the recording)
-    events: list[SegmentEvent] = []
-    at = 0
-    for frame in sent:
-        marks.append((at, frame.start))
-        at += frame.frames
-        events += seg.push(np.frombuffer(frame.pcm, "<i2"))
-
-    def recording(position: int) -> int:
-        sent_at, start = next(m for m in reversed(marks) if m[0] <= position)
-        return start + position - sent_at
-
-    return [(recording(s), recording(s + len(a))) for s, _, a in segments(events)]
-
-
 @pytest.mark.parametrize("detector", ["energy", "silero"])
 def test_a_gated_stream_is_segmented_where_the_whole_stream_is(three_in_noise, detector) -> None:
     # Between segments the server's floor rises fast, so at each onset it comes from the
@@ -275,11 +246,8 @@ def test_a_gated_stream_is_segmented_where_the_whole_stream_is(three_in_noise, d
     if detector == "silero":
         pytest.importorskip("onnxruntime")
     whole = np.asarray(three_in_noise.samples, np.int16)
-    n = RATE // 10
-    ungated = _segments_in_recording_time(
-        [Frame(whole[i : i + n].tobytes(), i, RATE, 0) for i in range(0, len(whole), n)]
-    )
-    gated = _segments_in_recording_time(_gated(whole, detector))
+    ungated = gating.segments(gating.frames(whole, RATE))
+    gated = gating.segments(gating.gated(whole, RATE, detector))
     for a, b in three_in_noise.segments:
         [got] = [s for s in gated if s[0] < b and s[1] > a]
         [want] = [s for s in ungated if s[0] < b and s[1] > a]
