@@ -182,9 +182,12 @@ def exit_now(status: int) -> NoReturn:
     something runs as before: the atexit hooks (logging's flush, the removal of an unfinished
     output file) and the flush of stdout and stderr, whose failure gives status 120 as
     Python's own exit does. Files were closed by whoever wrote them; nothing is synced that
-    was not synced before. While another thread still runs, the ordinary exit, which waits
-    for it.
+    was not synced before. The sessions' loop thread, if one was started, is stopped first;
+    while another thread still runs, the ordinary exit, which waits for it.
     """
+    sockets = sys.modules.get("nsaudio.sinks.loop")  # not imported for it: convert has none
+    if sockets is not None:
+        sockets.SocketLoop.stop()
     if threading.active_count() > 1:
         gc.unfreeze()  # the teardown frees everything, as if run() had frozen nothing
         sys.exit(status)

@@ -90,3 +90,39 @@ def test_the_loop_is_uvloops_when_it_is_installed_and_asyncios_without(tmp_path)
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     out = subprocess.run(run, capture_output=True, text=True, check=True, env=env).stdout
     assert out.startswith("asyncio")
+
+
+def test_the_end_of_the_process_stops_the_loop_and_closes_it_on_its_own_thread():
+    # A running loop under the interpreter's teardown is how uvloop's SIGSEGV at exit came.
+    code = (
+        "import atexit, threading\n"
+        "from nsaudio.sinks.loop import SocketLoop\n"
+        "sockets = SocketLoop.get()\n"
+        "sockets.call(sockets.every_tick, 1, lambda: None)  # a timer pending, as in a session\n"
+        "atexit._run_exitfuncs()  # what the interpreter's end runs before its teardown\n"
+        "print(sockets.thread.is_alive(), sockets.loop.is_closed(), threading.active_count())\n"
+    )
+    run = [sys.executable, "-c", code]
+    assert subprocess.run(run, capture_output=True, text=True, check=True).stdout == (
+        "False True 1\n"
+    )
+
+
+def test_a_loop_held_by_a_callback_is_left_after_the_timeout_and_the_next_get_starts_anew():
+    code = (
+        "import threading, time\n"
+        "from nsaudio.sinks.loop import SocketLoop\n"
+        "sockets = SocketLoop.get()\n"
+        "release = threading.Event()\n"
+        "sockets.call(release.wait, 10)\n"
+        "time.sleep(0.1)\n"
+        "started = time.monotonic()\n"
+        "print(SocketLoop.stop(timeout=0.3), round(time.monotonic() - started, 1))\n"
+        "release.set()\n"
+        "sockets.thread.join(5)\n"
+        "print(sockets.thread.is_alive(), SocketLoop.get() is not sockets)\n"
+        "print(SocketLoop.stop(), SocketLoop.stop())\n"
+    )
+    run = [sys.executable, "-c", code]
+    out = subprocess.run(run, capture_output=True, text=True, check=True).stdout
+    assert out == "False 0.3\nFalse True\nTrue True\n"
