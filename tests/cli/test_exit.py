@@ -44,3 +44,16 @@ def test_an_unfinished_output_is_still_removed(tmp_path):
     )
     assert proc.returncode == 3
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_sessions_loop_is_stopped_first_and_the_teardown_still_skipped():
+    # A loop left running under the teardown is how `stream` died of SIGSEGV on uvloop.
+    proc = exit_with(
+        "from nsaudio.sinks.loop import SocketLoop\n"
+        "sockets = SocketLoop.get()\n"
+        "sockets.call(sockets.every_tick, 1, lambda: None)\n"
+        "atexit.register(lambda: print(threading.active_count(), sockets.loop.is_closed()))\n"
+        "sys.modules['gc'].callbacks.append(lambda *_: print('teardown'))  # the full exit's"
+    )
+    assert proc.returncode == 3
+    assert proc.stdout == "1 True\n", proc.stderr
