@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import gc
 import json
 import os
 import platform
@@ -72,6 +73,10 @@ def serve(args: argparse.Namespace) -> int:
     """One gateway process: listen, print the ports, drain on SIGTERM, dump what it measured."""
     from nsaudio.gateway import Gateway, GatewayConfig, ServiceTarget, TrackSettings
     from nsaudio.neuralspace.protocol import StreamParams
+
+    # As `nsaudio gateway` does (cli/main.py: run()): what was imported is frozen out of
+    # every later collection, so the cyclic GC walks only what the calls make.
+    gc.freeze()
 
     calls: list[Any] = []
 
