@@ -40,6 +40,9 @@ if [[ -n ${EXTRA_CA:-} ]]; then
 fi
 
 stage="${TAG%%:*}-standin-stage:bookworm"
+# The folder's own mode becomes the image's /: mktemp's 0700 would lock out uid 10001
+# ("stat /bin/sh: permission denied"); python:3.11-slim's / is 0755.
+chmod 755 "$rootfs"
 tar -C "$rootfs" -c . | docker import \
     --change 'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'ENV LANG=C.UTF-8' \
