@@ -67,7 +67,10 @@ class SocketLoop:
         try:
             self.loop.run_forever()
         finally:
-            self.loop.close()  # on its own thread, while the interpreter is whole
+            try:
+                self.loop.close()  # on its own thread, while the interpreter is whole
+            except Exception:  # nothing to tell at exit: the sessions are over
+                log.debug("closing the socket loop", exc_info=True)
 
     @classmethod
     def get(cls) -> SocketLoop:

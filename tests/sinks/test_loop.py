@@ -117,7 +117,7 @@ def test_a_loop_held_by_a_callback_is_left_after_the_timeout_and_the_next_get_st
         "sockets.call(release.wait, 10)\n"
         "time.sleep(0.1)\n"
         "started = time.monotonic()\n"
-        "print(SocketLoop.stop(timeout=0.3), round(time.monotonic() - started, 1))\n"
+        "print(SocketLoop.stop(timeout=0.3), 0.3 <= time.monotonic() - started < 5)\n"
         "release.set()\n"
         "sockets.thread.join(5)\n"
         "print(sockets.thread.is_alive(), SocketLoop.get() is not sockets)\n"
@@ -125,4 +125,4 @@ def test_a_loop_held_by_a_callback_is_left_after_the_timeout_and_the_next_get_st
     )
     run = [sys.executable, "-c", code]
     out = subprocess.run(run, capture_output=True, text=True, check=True).stdout
-    assert out == "False 0.3\nFalse True\nTrue True\n"
+    assert out == "False True\nFalse True\nTrue True\n"
