@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -207,23 +208,29 @@ class Segmenter:
         self.position += len(samples)
         if len(self._remainder):
             samples = np.concatenate([self._remainder, samples])
-        c = self.config
         n = len(samples) // self._frame
         start = self.position - len(samples)
         self._remainder = samples[n * self._frame :]
         out = _Events()
         if n:
             frames = samples[: n * self._frame].reshape(n, self._frame)
-            detector, threshold = self.detector, self.detector.threshold
-            if isinstance(detector, EnergyDetector):  # between segments its floor rises faster
-                for i in range(n):
-                    detector.between = not self._in_speech
-                    [score] = detector.scores(frames[i : i + 1], c.rate)
-                    self._step(out, start + i * self._frame, frames[i], score >= threshold)
-            else:
-                for i, score in enumerate(detector.scores(frames, c.rate)):
-                    self._step(out, start + i * self._frame, frames[i], score >= threshold)
+            threshold = self.detector.threshold
+            for i, score in enumerate(self._scores(frames)):
+                self._step(out, start + i * self._frame, frames[i], score >= threshold)
         return out.done()
+
+    def _scores(self, frames: Int16Array) -> Iterator[float]:
+        """The detector's scores of ``frames``: Silero's (any other's) in one batch; the energy
+        detector's one frame at a time, each told whether the frame before it left a segment
+        open (its floor rises faster between segments), so this is consumed in step with
+        ``_step``."""
+        detector = self.detector
+        if not isinstance(detector, EnergyDetector):
+            yield from detector.scores(frames, self.config.rate)
+            return
+        for i in range(len(frames)):
+            detector.between = not self._in_speech
+            yield from detector.scores(frames[i : i + 1], self.config.rate)
 
     def flush(self) -> list[SegmentEvent]:
         """Close an open segment at end of stream, with the incomplete last frame if it adjoins.

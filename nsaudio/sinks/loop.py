@@ -36,7 +36,8 @@ def new_loop() -> asyncio.AbstractEventLoop:
     own work per socket event is what a gateway with hundreds of calls spends most on after
     its parsing: with 200 Twilio calls on one process, uvloop took about 10 % less CPU and
     kept the p99 latency within 50 ms in 6 runs of 6, asyncio's loop in 2 of 6 (34-101 ms),
-    runs alternating (``benchmarks/gateway.py``). Nothing here depends on which loop it is.
+    runs alternating (``benchmarks/gateway.py``); in a slower phase of the same machine,
+    uvloop's was within it in 8 runs of 16. Nothing here depends on which loop it is.
     """
     try:
         import uvloop
