@@ -45,7 +45,10 @@ class JitterStats:
 
 
 class JitterBuffer:
-    """Packets in (``push``), blocks of float32 mono at their stream positions out.
+    """Packets in (``push``), blocks at their stream positions out.
+
+    A packet's samples are any 1-D array, one item per sample (int16; µ-law codes as
+    uint8); they go out as they came, cut only where they overlap what went out.
 
     Args:
         rate: the track's sample rate.
@@ -82,10 +85,23 @@ class JitterBuffer:
         return timestamp_ms * self.rate // 1000
 
     def push(self, position: int, data: np.ndarray, now_ns: int) -> list[Block]:
-        """One packet of ``data`` (float32 mono) stamped at ``position``; what is ready."""
+        """One packet of ``data`` (mono samples) stamped at ``position``; what is ready."""
         self.stats.packets += 1
-        if not len(data):
+        n = len(data)
+        if not n:
             return []
+        nxt = self.next
+        if not self._held and nxt - self.tolerance <= position <= nxt + self.tolerance:
+            # In order, nothing waiting (nearly every packet): what _release would do with
+            # it alone, without the heap.
+            self.next = nxt + n
+            if position + n > self._newest:
+                self._newest = position + n
+            return [Block(data, nxt, self.rate, now_ns)]
+        return self._queue(position, data, now_ns)
+
+    def _queue(self, position: int, data: np.ndarray, now_ns: int) -> list[Block]:
+        """The general case of :meth:`push`: the packet joins the ones held, in stamp order."""
         if position - self._newest > self.max_jump:
             raise CallProtocolError(
                 f"a packet stamped {(position - self._newest) / self.rate:.0f} s past the "

@@ -137,3 +137,45 @@ def test_any_loss_and_small_reordering_places_every_sample_at_its_stamp(n, lost,
     assert len(missing) == jb.stats.late_samples
     starts = [b.start for b in blocks]
     assert starts == sorted(starts)
+
+
+class _HeapOnly(JitterBuffer):
+    """The buffer without its in-order shortcut: every packet through the heap."""
+
+    def push(self, position, data, now_ns):
+        self.stats.packets += 1
+        return self._queue(position, data, now_ns) if len(data) else []
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.integers(-3, 5),  # packets ahead of the last one's place (0: in order)
+            st.sampled_from([0, 0, 0, -1, 1, -15, -16, -17, 15, 16, 17]),  # off its place:
+            # whole-millisecond stamps (within the 16-sample tolerance), and just past it
+            st.sampled_from([0, 1, 80, 160, 320]),  # samples in the packet
+            st.integers(0, 90),  # ms since the previous packet
+        ),
+        max_size=80,
+    )
+)
+def test_the_in_order_shortcut_gives_what_the_heap_gives(steps):
+    """Every kind of packet (in order, a sample or two off its place, duplicate, late,
+    ahead, reordered, empty, after a long wait): the shortcut's blocks, times and counts are
+    the heap's, step by step."""
+    fast, heap = JitterBuffer(RATE, window_ms=60), _HeapOnly(RATE, window_ms=60)
+    place, t = 0, 0
+    for ahead, off, size, wait in steps:
+        t += wait * MS
+        position = max(0, place + ahead * PKT + off)
+        data = np.arange(position, position + size, dtype=np.int16)
+        got = [(b.start, b.data.tolist(), b.t_ns) for b in fast.push(position, data, t)]
+        want = [(b.start, b.data.tolist(), b.t_ns) for b in heap.push(position, data, t)]
+        assert got == want
+        got = [(b.start, b.data.tolist(), b.t_ns) for b in fast.tick(t)]
+        assert got == [(b.start, b.data.tolist(), b.t_ns) for b in heap.tick(t)]
+        assert (fast.stats, fast.next, fast.held) == (heap.stats, heap.next, heap.held)
+        assert fast._newest == heap._newest  # the furthest stamp: what "outgrown" is from
+        place = max(place, position + size)
+    assert [(b.start, len(b)) for b in fast.flush()] == [(b.start, len(b)) for b in heap.flush()]
