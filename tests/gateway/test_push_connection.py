@@ -187,3 +187,178 @@ def test_a_message_that_is_not_utf8_text_is_bad_input(gateway, data, text, says)
     assert asyncio.run(send()) == 1008
     end = gw.wait_call(call_sid)
     assert end.reason == "bad_input" and says in end.detail, end
+
+
+def masked(data: bytes, opcode: int, rng: random.Random, fin: bool = True) -> bytes:
+    """A client frame as a browser or Twilio writes it: a random mask, and a length in any
+    of the three encodings a reader must take (2, 4 or 10 header bytes; the longer ones
+    also for short payloads, which RFC 6455 forbids but websockets reads)."""
+    from websockets.frames import apply_mask
+
+    n = len(data)
+    form = rng.choice([f for f in (7, 16, 64) if (f, n < 126, n < 65536) != (7, False, False)])
+    if form == 7 and n < 126:
+        size = bytes([0x80 | n])
+    elif form == 16 and n < 65536:
+        size = bytes([0x80 | 126]) + n.to_bytes(2, "big")
+    else:
+        size = bytes([0x80 | 127]) + n.to_bytes(8, "big")
+    key = rng.randbytes(4)
+    return bytes([(0x80 if fin else 0) | opcode]) + size + key + apply_mask(data, key)
+
+
+def serve_raw(take_from: list[tuple[bytes, bool]], wire: bytes, seed: int, **serve_kw):
+    """Serve one connection whose handler delivers every message into ``take_from``; a raw
+    client writes the upgrade, then ``wire`` in random cuts, and reads until the server
+    closes. The handler's end is returned (None, or the exception)."""
+    ended: list[BaseException | None] = []
+
+    async def handler(ws: PushConnection) -> None:
+        def take(data: bytes, text: bool) -> bool:
+            take_from.append((data, text))
+            return True
+
+        try:
+            await ws.deliver(take)
+            ended.append(None)
+        except Exception as err:
+            ended.append(err)
+
+    def client(port: int) -> None:
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(UPGRADE)
+            time.sleep(0.1)  # the handler has taken over: every frame below is delivered
+            write_in_cuts(sock, wire, seed)
+            read_until_closed(sock)
+
+    async def serve_once() -> None:
+        from websockets.asyncio.server import serve
+
+        server = await serve(
+            handler, "127.0.0.1", 0, create_connection=PushConnection, ping_interval=None,
+            **serve_kw,
+        )  # fmt: skip
+        port = server.sockets[0].getsockname()[1]
+        await asyncio.to_thread(client, port)
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(serve_once())
+    return ended
+
+
+@pytest.mark.parametrize("seed", [3, 4, 5])
+def test_frames_read_past_websockets_are_the_messages_it_would_have_given(seed):
+    """Random masks, all three length encodings, empty and 60 kB messages, text and binary,
+    pings and fragmented messages between them (which websockets reads), cut by the reads
+    anywhere: every message arrives once, in order, unmasked, with its kind; then a close."""
+    rng = random.Random(seed)
+    messages = []
+    wire = b""
+    for i in range(300):
+        size = (
+            rng.choice([0, 1, 125, 126, 400, 65535 - 1, 60_000])
+            if i % 7 == 0
+            else rng.randint(0, 900)
+        )
+        data = rng.randbytes(size)
+        text = i % 3 != 0
+        if text:
+            data = data.hex().encode()[:size]
+        messages.append((data, text))
+        opcode = TEXT if text else BINARY
+        if i % 23 == 5 and len(data) > 2:  # in fragments: websockets reads these
+            cut = len(data) // 2
+            wire += masked(data[:cut], opcode, rng, fin=False) + masked(data[cut:], CONT, rng)
+        else:
+            wire += masked(data, opcode, rng)
+        if i % 31 == 9:
+            wire += masked(b"are you there", PING, rng)
+    wire += masked(b"\x03\xe8", 0x8, rng)  # close, 1000
+    got: list[tuple[bytes, bool]] = []
+    ended = serve_raw(got, wire, seed)
+    assert got == messages
+    assert len(ended) == 1 and type(ended[0]).__name__ == "ConnectionClosedOK"
+
+
+@pytest.mark.parametrize(
+    ("bad", "code"),
+    [
+        (bytes([0x81, 5]) + b"hello", 1002),  # not masked
+        (bytes([0xC1, 0x85]) + b"\0\0\0\0hello", 1002),  # RSV1 without an extension
+        (bytes([0x81, 0xFF]) + (70_000).to_bytes(8, "big") + b"\0\0\0\0" + b"x" * 70_000, 1009),
+        (bytes([0x83, 0x80]) + b"\0\0\0\0", 1002),  # a reserved opcode
+    ],
+    ids=["unmasked", "rsv1", "too-big", "opcode-3"],
+)
+def test_a_frame_websockets_refuses_is_refused_after_good_ones_went_past_it(bad, code):
+    """Good frames are read here; a bad one after them still goes to websockets, which
+    closes with its code; nothing after it is delivered."""
+    rng = random.Random(1)
+    good = [(f"message {i}".encode(), True) for i in range(20)]
+    wire = b"".join(masked(m, TEXT, rng) for m, _ in good) + bad + masked(b"after", TEXT, rng)
+    got: list[tuple[bytes, bool]] = []
+    ended = serve_raw(got, wire, seed=7, max_size=65536)
+    assert got == good
+    assert len(ended) == 1 and ended[0] is not None
+    assert ended[0].sent is not None and ended[0].sent.code == code, ended[0]
+
+
+def test_whole_frames_after_the_handshake_do_not_go_through_websockets_parser(monkeypatch):
+    """The point of reading them here: once delivery began, whole data frames never reach
+    websockets' parser; a ping does (and gets its pong), and the next whole frames are read
+    here again. If a websockets release changes its parser's shape, this fails (the frames
+    would still arrive, through websockets, only slower)."""
+    from websockets.protocol import Protocol
+
+    fed: list[int] = []
+    real = Protocol.receive_data
+
+    def receive_data(self, data):
+        fed.append(len(data))
+        return real(self, data)
+
+    monkeypatch.setattr(Protocol, "receive_data", receive_data)
+    rng = random.Random(2)
+    first = [(f"first {i}".encode(), True) for i in range(50)]
+    later = [(f"later {i}".encode(), True) for i in range(50)]
+    ping = masked(b"ping", PING, rng)
+    wire_first = b"".join(masked(m, TEXT, rng) for m, _ in first)
+    wire_later = b"".join(masked(m, TEXT, rng) for m, _ in later)
+    got: list[tuple[bytes, bool]] = []
+
+    async def handler(ws: PushConnection) -> None:
+        await ws.deliver(lambda data, text: got.append((data, text)) or True)
+
+    pong = []
+
+    def client(port: int) -> None:
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(UPGRADE)
+            sock.settimeout(10)
+            assert sock.recv(4096).startswith(b"HTTP/1.1 101")
+            time.sleep(0.1)
+            fed.clear()  # the upgrade went through websockets, as it should
+            sock.sendall(wire_first)
+            time.sleep(0.1)
+            sock.sendall(ping)
+            pong.append(sock.recv(4096))
+            time.sleep(0.1)
+            sock.sendall(wire_later)
+            time.sleep(0.1)
+
+    async def serve_once() -> None:
+        from websockets.asyncio.server import serve
+
+        server = await serve(
+            handler, "127.0.0.1", 0, create_connection=PushConnection, ping_interval=None
+        )
+        port = server.sockets[0].getsockname()[1]
+        await asyncio.to_thread(client, port)
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(serve_once())
+    assert got[:100] == first + later
+    assert pong == [bytes([0x8A, 4]) + b"ping"]
+    assert fed[:1] == [len(ping)], fed  # the ping alone; then the connection's end
