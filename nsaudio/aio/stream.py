@@ -368,6 +368,19 @@ class AsyncStream(OnLoop):
                 await self._event.wait()
 
     @property
+    def frame_due(self) -> int | None:
+        """Where the audio sent so far must reach (a stream position, in input frames)
+        before the stages can give their next frame; None when any chunk may give one (a
+        resampler is in the way) or before the first chunk.
+
+        A sender of many short chunks (a phone call's 20 ms packets) may join them until
+        then and send them as one: the same frames leave at the same moment, for one
+        :meth:`send_nowait` instead of several (the stream holds short chunks this way
+        itself, at a few microseconds a chunk more)."""
+        framer = self._placer.framer
+        return None if framer is None else framer.next_end
+
+    @property
     def transcript(self) -> Transcript:
         """The latest full results and the current partial (see :class:`~nsaudio.Transcript`)."""
         return self.sink.transcript

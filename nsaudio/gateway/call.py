@@ -76,6 +76,7 @@ class Call:
         rate: the tracks' sample rate as the platform says it (a track whose first block
             comes at another rate follows the block; None: each takes its first block's).
         parameters: what the platform passed along (Twilio's custom parameters).
+        encoding: what the blocks' samples are (``linear``: int16; ``ulaw``: µ-law codes).
     """
 
     def __init__(
@@ -86,6 +87,7 @@ class Call:
         tracks: dict[str, str],
         rate: int | None,
         parameters: dict[str, str] | None = None,
+        encoding: str = "linear",
     ) -> None:
         self.gateway = gateway
         self.protocol = protocol
@@ -102,7 +104,7 @@ class Call:
         if gateway.config.out_dir is not None:
             self._open_file(gateway.config.out_dir)
         self.sessions: dict[str, TrackSession] = {
-            label: gateway.open_track(rate, self._on_result_for(label))
+            label: gateway.open_track(rate, self._on_result_for(label), encoding)
             for label in self.labels.values()
         }
         log.info("call %s started (%s, %s)", call_id, protocol, "+".join(self.labels.values()))

@@ -350,8 +350,10 @@ class Gateway:
         tracks: dict[str, str],
         rate: int | None,
         parameters: dict[str, str] | None = None,
+        encoding: str = "linear",
     ) -> Call | None:
-        """A new call on ``conn``, or None if refused (draining, full, or the id in use)."""
+        """A new call on ``conn``, or None if refused (draining, full, or the id in use).
+        ``encoding``: what its blocks' samples are (see :data:`~.track.ENCODINGS`)."""
         reason = (
             "draining" if self.draining else "max_calls" if not self.has_room()
             else "duplicate_id" if call_id in self.calls else None
@@ -360,7 +362,7 @@ class Gateway:
             self.metrics.refused.labels(protocol, reason).inc()
             log.warning("refused call %s: %s", call_id, reason.replace("_", " "))
             return None
-        call = Call(self, protocol, call_id, tracks, rate, parameters)
+        call = Call(self, protocol, call_id, tracks, rate, parameters, encoding)
         self.calls[call_id] = call
         if conn is not None:
             conn.call = call
@@ -389,10 +391,14 @@ class Gateway:
         self._call_ended.set()
 
     def open_track(
-        self, rate: int | None, on_result: Callable[[TranscriptResult], None]
+        self,
+        rate: int | None,
+        on_result: Callable[[TranscriptResult], None],
+        encoding: str = "linear",
     ) -> TrackSession:
-        """A track's session (``rate`` None: the track's first block says it)."""
-        return StreamTrack(self.config.service, self.config.track, rate, on_result)
+        """A track's session (``rate`` None: the track's first block says it; ``encoding``:
+        what its blocks' samples are, see :data:`~.track.ENCODINGS`)."""
+        return StreamTrack(self.config.service, self.config.track, rate, on_result, encoding)
 
     def call_hook(self, hook: Callable[..., Any] | None, *args: Any) -> None:
         if hook is None:

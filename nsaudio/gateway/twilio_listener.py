@@ -19,6 +19,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .errors import CallProtocolError, internal_error
 from .jitter import JitterBuffer
 from .signature import SignatureChecker
@@ -31,7 +33,6 @@ from .twilio import (
     Stop,
     TwilioStream,
     Unknown,
-    ulaw_to_int16,
 )
 
 if TYPE_CHECKING:
@@ -184,8 +185,8 @@ class _MediaStream:
             now = time.monotonic_ns()
             jitter = self.jitter
             jb = jitter[event.track]
-            blocks = jb.push(
-                jb.position_of_ms(event.timestamp_ms), ulaw_to_int16(event.payload), now
+            blocks = jb.push(  # µ-law codes: the track decodes them a frame at a time
+                jb.position_of_ms(event.timestamp_ms), np.frombuffer(event.payload, np.uint8), now
             )
             for block in blocks:
                 call.audio(event.track, block)
@@ -199,6 +200,7 @@ class _MediaStream:
             self.call = gw.start_call(
                 self.conn, PROTOCOL, event.call_sid,
                 {t: TRACK_LABELS[t] for t in event.tracks}, RATE, event.custom_parameters,
+                encoding="ulaw",
             )  # fmt: skip
             if self.call is None:
                 self.reason = "refused"
