@@ -24,9 +24,10 @@ import base64
 import binascii
 import json
 import re
+import sys
 from dataclasses import dataclass, field
-from functools import cache
-from typing import Any
+from functools import cache, partial
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -84,9 +85,11 @@ class Start:
     custom_parameters: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Media:
-    """``payload``: µ-law bytes, one per sample; ``timestamp_ms`` from the stream's start."""
+class Media(NamedTuple):
+    """``payload``: µ-law bytes, one per sample; ``timestamp_ms`` from the stream's start.
+
+    A named tuple, where the rarer events are frozen dataclasses: made 50 times a second a
+    track, it costs a fifth of one."""
 
     track: str
     chunk: int
@@ -205,17 +208,23 @@ def _media(msg: dict[str, Any]) -> Media:
     if len(payload) > (MAX_PAYLOAD_BYTES + 2) // 3 * 4:
         raise CallProtocolError(f"a media payload over {MAX_PAYLOAD_BYTES} bytes")
     try:
-        audio = base64.b64decode(payload, validate=True)
+        audio = _b64decode(payload)
     except (binascii.Error, ValueError):
         raise CallProtocolError(
             f"the media payload is not valid base64: {_short(payload)}"
         ) from None
     return Media(
-        track=_track(media.get("track", "inbound")),
-        chunk=_count(media, "chunk"),
-        timestamp_ms=_count(media, "timestamp"),
-        payload=audio,
-    )
+        _track(media.get("track", "inbound")), _count(media, "chunk"),
+        _count(media, "timestamp"), audio,
+    )  # fmt: skip
+
+
+# ``base64.b64decode(text, validate=True)``, which is this call from Python 3.11 on,
+# without its two Python-level steps.
+if sys.version_info >= (3, 11):
+    _b64decode = partial(binascii.a2b_base64, strict_mode=True)
+else:
+    _b64decode = partial(base64.b64decode, validate=True)
 
 
 _raw_decode = json.JSONDecoder().raw_decode
