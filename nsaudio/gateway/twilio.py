@@ -89,7 +89,7 @@ class Media(NamedTuple):
     """``payload``: µ-law bytes, one per sample; ``timestamp_ms`` from the stream's start.
 
     A named tuple, where the rarer events are frozen dataclasses: made 50 times a second a
-    track, it costs a fifth of one."""
+    track, it costs a third of one (0.35 µs against 1.1)."""
 
     track: str
     chunk: int
