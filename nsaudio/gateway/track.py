@@ -153,6 +153,7 @@ class StreamTrack:
         # docstring): their samples, where the first starts and where the last ends.
         self._parts: list[np.ndarray] = []
         self._parts_start = self._parts_end = 0
+        self._due: int | None = None  # the stream's frame_due when the first of them came
         self.stream: AsyncStream | None = None
         self._task: asyncio.Task[str | None] | None = None
         self._retired: set[asyncio.Task[str | None]] = set()  # opened at a rate that was not
@@ -233,15 +234,10 @@ class StreamTrack:
                 self._retired.add(self._task)
             self._sending = False  # the old stream may have been taking audio: the new one
             self._open(block.rate)  # takes it once entered, what waited first
-        self.received_samples += len(block)
+        self.received_samples += len(block.data)
         if self._sending:
-            stream = self.stream
-            assert stream is not None
-            if stream.sink.finished:  # it failed: its task has the reason
-                self._sending = False
-                self._parts.clear()
-                return
-            self._join(stream, block)
+            assert self.stream is not None
+            self._join(self.stream, block)
             return
         waiting = self._waiting
         if waiting is None:  # the stream failed to open, or has ended
@@ -262,10 +258,11 @@ class StreamTrack:
             self._send_parts(stream)
         if not parts:
             self._parts_start = block.start
+            # Read once: only this track feeds the stream, so it holds until they are sent.
+            self._due = stream.frame_due
         parts.append(block.data)
         self._parts_end = block.start + len(block.data)
-        due = stream.frame_due
-        if due is None or self._parts_end >= due:
+        if self._due is None or self._parts_end >= self._due:
             self._send_parts(stream)
 
     def _send_parts(self, stream: AsyncStream) -> None:
@@ -273,6 +270,10 @@ class StreamTrack:
         its task has the reason)."""
         parts = self._parts
         if not parts:
+            return
+        if stream.sink.finished:  # it failed: its task has the reason
+            self._sending = False
+            parts.clear()
             return
         data = parts[0] if len(parts) == 1 else np.concatenate(parts)
         parts.clear()
