@@ -62,6 +62,25 @@ def read_until_closed(sock: socket.socket) -> bytes:
     return out
 
 
+def serve_one(handler, client, **serve_kw) -> None:
+    """A ``PushConnection`` server on a free loopback port (no pings), ``client(port)`` run
+    on a thread against it, then the server closed."""
+
+    async def main() -> None:
+        from websockets.asyncio.server import serve
+
+        server = await serve(
+            handler, "127.0.0.1", 0, create_connection=PushConnection, ping_interval=None,
+            **serve_kw,
+        )  # fmt: skip
+        port = server.sockets[0].getsockname()[1]
+        await asyncio.to_thread(client, port)
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(main())
+
+
 def test_every_message_in_order_however_the_reads_cut_them():
     """At the connection: the upgrade and 2 * HOLD_LIMIT messages in one write (held, and
     reading paused, until the handler takes over), then messages several to a read, cut
@@ -85,17 +104,6 @@ def test_every_message_in_order_however_the_reads_cut_them():
         except Exception as err:
             ended.append(err)
 
-    async def serve_once() -> None:
-        from websockets.asyncio.server import serve
-
-        server = await serve(
-            handler, "127.0.0.1", 0, create_connection=PushConnection, ping_interval=None
-        )
-        port = server.sockets[0].getsockname()[1]
-        await asyncio.to_thread(client, port)
-        server.close()
-        await server.wait_closed()
-
     def client(port: int) -> None:
         with socket.create_connection(("127.0.0.1", port)) as sock:
             sock.sendall(UPGRADE + b"".join(frame(m) for m in first))
@@ -108,7 +116,7 @@ def test_every_message_in_order_however_the_reads_cut_them():
             write_in_cuts(sock, rest, seed=17)
             read_until_closed(sock)
 
-    asyncio.run(serve_once())
+    serve_one(handler, client)
     expected = [(m, True) for m in first + later]
     expected += [(b"\x00\x01binary", False), (b"enough", True)]
     assert got == expected
@@ -231,19 +239,7 @@ def serve_raw(take_from: list[tuple[bytes, bool]], wire: bytes, seed: int, **ser
             write_in_cuts(sock, wire, seed)
             read_until_closed(sock)
 
-    async def serve_once() -> None:
-        from websockets.asyncio.server import serve
-
-        server = await serve(
-            handler, "127.0.0.1", 0, create_connection=PushConnection, ping_interval=None,
-            **serve_kw,
-        )  # fmt: skip
-        port = server.sockets[0].getsockname()[1]
-        await asyncio.to_thread(client, port)
-        server.close()
-        await server.wait_closed()
-
-    asyncio.run(serve_once())
+    serve_one(handler, client, **serve_kw)
     return ended
 
 
@@ -347,18 +343,7 @@ def test_whole_frames_after_the_handshake_do_not_go_through_websockets_parser(mo
             sock.sendall(wire_later)
             time.sleep(0.1)
 
-    async def serve_once() -> None:
-        from websockets.asyncio.server import serve
-
-        server = await serve(
-            handler, "127.0.0.1", 0, create_connection=PushConnection, ping_interval=None
-        )
-        port = server.sockets[0].getsockname()[1]
-        await asyncio.to_thread(client, port)
-        server.close()
-        await server.wait_closed()
-
-    asyncio.run(serve_once())
+    serve_one(handler, client)
     assert got[:100] == first + later
     assert pong == [bytes([0x8A, 4]) + b"ping"]
     assert fed[:1] == [len(ping)], fed  # the ping alone; then the connection's end
