@@ -146,9 +146,9 @@ class StreamTrack:
         self._on_result = on_result
         self._decode: Callable[[np.ndarray], np.ndarray] | None = None
         if encoding == "ulaw":
-            from .twilio import ulaw_codes_to_int16
+            from .twilio import ulaw_to_int16
 
-            self._decode = ulaw_codes_to_int16
+            self._decode = ulaw_to_int16
         # Contiguous blocks joined until they reach the stream's frame_due (see the module
         # docstring): their samples, where the first starts and where the last ends.
         self._parts: list[np.ndarray] = []

@@ -49,7 +49,6 @@ __all__ = [
     "TwilioStream",
     "Unknown",
     "parse_message",
-    "ulaw_codes_to_int16",
     "ulaw_to_float",
     "ulaw_to_int16",
 ]
@@ -321,11 +320,7 @@ def _ulaw_int16() -> np.ndarray:
     return np.rint(ulaw_to_float(bytes(range(256))) * 32768).astype(np.int16)
 
 
-def ulaw_to_int16(payload: bytes) -> np.ndarray:
-    """µ-law bytes to int16 mono: the same values as :func:`ulaw_to_float`, times 32768."""
-    return ulaw_codes_to_int16(np.frombuffer(payload, np.uint8))
-
-
-def ulaw_codes_to_int16(codes: np.ndarray) -> np.ndarray:
-    """µ-law codes (a uint8 array) to int16, as :func:`ulaw_to_int16`."""
-    return _ulaw_int16().take(codes)  # take: faster than [index]
+def ulaw_to_int16(payload: bytes | np.ndarray) -> np.ndarray:
+    """µ-law bytes (or their codes as a uint8 array) to int16 mono: the same values as
+    :func:`ulaw_to_float`, times 32768."""
+    return _ulaw_int16().take(np.frombuffer(payload, np.uint8))  # take: faster than [index]
