@@ -14,7 +14,7 @@ import ipaddress
 import logging
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -41,7 +41,6 @@ __all__ = ["AudioSocketListener", "peer_allowed"]
 log = logging.getLogger("nsaudio.gateway")
 PROTOCOL = "audiosocket"
 TRACK = "audio"
-_READ = 65536
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -70,8 +69,9 @@ class AudioSocketListener:
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._handle, self.host, self.port, limit=_READ,
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _AudioSocketConnection(self), self.host, self.port,
             reuse_port=self.gateway.config.reuse_port or None,
         )  # fmt: skip
         self.port = self._server.sockets[0].getsockname()[1]
@@ -83,74 +83,7 @@ class AudioSocketListener:
     async def wait_closed(self) -> None:
         pass  # asyncio's wait_closed would wait for every connection: the gateway does that
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        gw = self.gateway
-        peer = writer.get_extra_info("peername")
-        address = peer[0] if peer else ""
-        if not peer_allowed(address, gw.config.allow):
-            gw.metrics.refused.labels(PROTOCOL, "not_allowed").inc()
-            log.warning("refused an AudioSocket connection from %s: not in --allow", address)
-            writer.transport.abort()
-            return
-        if gw.draining or not gw.has_room():
-            gw.metrics.refused.labels(PROTOCOL, "draining" if gw.draining else "max_calls").inc()
-            writer.transport.abort()
-            return
-        conn = gw.connection(PROTOCOL, writer.transport.abort)
-        parser = Parser()
-        state = AudioSocketCall()
-        call: Call | None = None
-        position = 0
-        reason, detail = "closed", ""
-        try:
-            while True:
-                data = await reader.read(_READ)
-                if not data:
-                    parser.end()
-                    break
-                conn.last = time.monotonic()
-                now = time.monotonic_ns()
-                for msg in parser.feed(data):
-                    item = state.take(msg)
-                    if type(item) is Audio:
-                        assert call is not None  # made at the UUID, which comes first
-                        samples = np.frombuffer(item.pcm, "<i2")
-                        call.audio(TRACK, Block(samples, position, item.rate, now))
-                        position += len(samples)
-                    elif item is None:  # the UUID: the call's sessions open now, its rate
-                        call = self._start(conn, state)  # comes with its first audio
-                        if call is None:
-                            reason = "refused"
-                            return
-                    elif isinstance(item, Hangup):
-                        reason = "hangup"
-                        return
-                    elif isinstance(item, Failure):
-                        reason, detail = "error", f"Asterisk reported error {item.code or '?'}"
-                        return
-                    elif isinstance(item, Dtmf):
-                        log.debug("call %s: DTMF %s", state.call_id, item.digit)
-                    elif isinstance(item, Unknown):
-                        gw.metrics.unknown_events.labels(PROTOCOL).inc()
-        except CallProtocolError as err:
-            reason, detail = "bad_input", str(err)
-            gw.metrics.bad_messages.labels(PROTOCOL).inc()
-        except (ConnectionError, OSError):
-            pass
-        except Exception as err:  # ours: this call ends saying so, every other call goes on
-            reason, detail = internal_error(err)
-        finally:
-            writer.close()
-            reason = conn.ended_by or reason
-            gw.forget(conn)
-            try:
-                await self._end(call, state, address, reason, detail)
-            finally:
-                gw.handler_done()
-
-    async def _end(
-        self, call: Call | None, state: AudioSocketCall, address: str, reason: str, detail: str
-    ) -> None:
+    async def _end(self, call: Call | None, address: str, reason: str, detail: str) -> None:
         gw = self.gateway
         if call is not None:
             await gw.end_call(call, reason, detail)
@@ -168,3 +101,126 @@ class AudioSocketListener:
         return self.gateway.start_call(
             conn, PROTOCOL, state.call_id, {TRACK: "caller"}, AUDIO_RATES[KIND_SLIN]
         )
+
+
+class _AudioSocketConnection(asyncio.Protocol):
+    """One connection: its messages are parsed, and its audio pushed to the call, inside
+    the read that brought them (no task woken a read). Its handler task, :meth:`_run`, only
+    waits for the end (``_done``), then closes the connection and ends the call.
+
+    ``reason`` says why it ended: ``closed`` (by the peer), ``hangup``, ``error`` (Asterisk
+    said so), ``refused`` (no room for the call), ``bad_input`` with ``detail``; or the
+    watchdog's reason, which it gives by aborting the transport.
+    """
+
+    def __init__(self, listener: AudioSocketListener) -> None:
+        self.listener = listener
+        self.gateway = listener.gateway
+        self.transport: asyncio.Transport | None = None
+        self.address = ""
+        self.conn: Connection | None = None
+        self.parser = Parser()
+        self.state = AudioSocketCall()
+        self.call: Call | None = None
+        self.position = 0
+        self.reason, self.detail = "closed", ""
+        self._done: asyncio.Future[None] | None = None  # None: refused before a byte was read
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # (uvloop's transports are not asyncio.Transport subclasses: no isinstance here)
+        transport = cast(asyncio.Transport, transport)
+        gw = self.gateway
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.address = address = peer[0] if peer else ""
+        if not peer_allowed(address, gw.config.allow):
+            gw.metrics.refused.labels(PROTOCOL, "not_allowed").inc()
+            log.warning("refused an AudioSocket connection from %s: not in --allow", address)
+            transport.abort()
+            return
+        if gw.draining or not gw.has_room():
+            gw.metrics.refused.labels(PROTOCOL, "draining" if gw.draining else "max_calls").inc()
+            transport.abort()
+            return
+        loop = asyncio.get_running_loop()
+        self._done = loop.create_future()
+        self.conn = gw.connection(PROTOCOL, transport.abort, loop.create_task(self._run()))
+
+    def data_received(self, data: bytes) -> None:
+        done = self._done
+        if done is None or done.done():
+            return  # refused, or over: what comes after the end is not read
+        conn = self.conn
+        assert conn is not None
+        conn.last = time.monotonic()
+        now = time.monotonic_ns()
+        state = self.state
+        try:
+            for msg in self.parser.feed(data):
+                item = state.take(msg)
+                if type(item) is Audio:
+                    call = self.call
+                    assert call is not None  # made at the UUID, which comes first
+                    samples = np.frombuffer(item.pcm, "<i2")
+                    call.audio(TRACK, Block(samples, self.position, item.rate, now))
+                    self.position += len(samples)
+                elif item is None:  # the UUID: the call's sessions open now, its rate
+                    self.call = self.listener._start(conn, state)  # comes with its first audio
+                    if self.call is None:
+                        self._end("refused")
+                        return
+                elif isinstance(item, Hangup):
+                    self._end("hangup")
+                    return
+                elif isinstance(item, Failure):
+                    self._end("error", f"Asterisk reported error {item.code or '?'}")
+                    return
+                elif isinstance(item, Dtmf):
+                    log.debug("call %s: DTMF %s", state.call_id, item.digit)
+                elif isinstance(item, Unknown):
+                    self.gateway.metrics.unknown_events.labels(PROTOCOL).inc()
+        except CallProtocolError as err:
+            self._bad_input(err)
+        except Exception as err:  # ours: this call ends saying so, every other call goes on
+            self._end(*internal_error(err))
+
+    def eof_received(self) -> bool:
+        if self._done is not None and not self._done.done():
+            try:
+                self.parser.end()
+            except CallProtocolError as err:
+                self._bad_input(err)
+            self._end(self.reason, self.detail)
+        return False  # the transport closes
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._end(self.reason, self.detail)
+
+    def _bad_input(self, err: CallProtocolError) -> None:
+        self.gateway.metrics.bad_messages.labels(PROTOCOL).inc()
+        self._end("bad_input", str(err))
+
+    def _end(self, reason: str, detail: str = "") -> None:
+        """The connection is over for the call (the first reason given stands)."""
+        done = self._done
+        if done is None or done.done():
+            return
+        self.reason, self.detail = reason, detail
+        done.set_result(None)
+        assert self.transport is not None
+        self.transport.close()  # reads no more; buffered writes (none) would still go
+
+    async def _run(self) -> None:
+        gw = self.gateway
+        try:
+            assert self._done is not None
+            await self._done
+        finally:
+            assert self.transport is not None and self.conn is not None
+            self.transport.close()
+            reason = self.conn.ended_by or self.reason
+            gw.forget(self.conn)
+            try:
+                await self.listener._end(self.call, self.address, reason, self.detail)
+            finally:
+                gw.handler_done()

@@ -325,11 +325,14 @@ class Gateway:
 
     # -- what the listeners call -----------------------------------------------------------
 
-    def connection(self, protocol: str, abort: Callable[[], None]) -> Connection:
+    def connection(
+        self, protocol: str, abort: Callable[[], None], handler: asyncio.Task[Any] | None = None
+    ) -> Connection:
+        """A new connection, whose ``handler`` task (default: the current one) ends it."""
         conn = Connection(protocol, abort)
         self._connections.add(conn)
         self.metrics.connections.labels(protocol).inc()
-        task = asyncio.current_task()
+        task = handler or asyncio.current_task()
         if task is not None:
             self._handlers.add(task)
         return conn

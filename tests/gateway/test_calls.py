@@ -39,14 +39,23 @@ def test_a_twilio_call_with_both_tracks_keeps_every_word(gateway, call_audio, tm
     assert all(x["call_id"] == "CA" + "1" * 32 and x["full"] for x in lines)
 
 
-def test_an_audiosocket_call_keeps_every_word(gateway, call_audio, tmp_path):
+@pytest.mark.parametrize("cuts", ["whole messages", "random cuts"])
+def test_an_audiosocket_call_keeps_every_word(gateway, call_audio, tmp_path, cuts):
+    from nsaudio.gateway.audiosocket import KIND_SLIN, KIND_UUID, encode
+
     gw = gateway(out_dir=str(tmp_path))
     cid = uuid.uuid4()
+    frames = audiosocket_frames(cid, call_audio.data[:, 0])
+    if cuts == "random cuts":  # reads that end inside messages, and bytes after the hangup
+        wire = b"".join(frames) + encode(KIND_UUID, cid.bytes) + encode(KIND_SLIN, bytes(320))[:9]
+        at = np.sort(np.random.default_rng(7).choice(len(wire), 400, replace=False))
+        frames = [wire[i:j] for i, j in zip([0, *at], [*at, len(wire)], strict=True)]
     asyncio.run(
-        audiosocket_call(gw.audiosocket_port, audiosocket_frames(cid, call_audio.data[:, 0]))
+        audiosocket_call(gw.audiosocket_port, frames, pace=0.0005 if cuts == "random cuts" else 0)
     )
     (end,) = gw.wait_ends(1)
-    assert end.verdict == "complete" and end.reason == "hangup", end
+    assert end.verdict == "complete" and end.reason == "hangup", end  # what followed: unread
+    assert gw.gateway.metrics.bad_messages.labels("audiosocket")._value.get() == 0
     assert gw.recorded.words(str(cid)) == call_audio.words
     lines = [json.loads(x) for x in (tmp_path / f"{cid}.jsonl").read_text().splitlines()]
     check_times(lines)
