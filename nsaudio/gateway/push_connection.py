@@ -14,11 +14,12 @@ messages with the upgrade) are held, in order, and reading stops while more than
 
 Once messages are delivered, the frames a call sends nearly all the time (whole, masked,
 text or binary, within ``max_size``) are read here, straight from the bytes that came,
-when websockets' own parser is waiting for the start of a frame: its generator-based parser
-costs 8 µs a frame, the few header checks here under 1 µs (the unmasking is websockets'
-own). Everything else goes to websockets as the bytes came (a control frame, a fragment, a
-frame cut short by the read, anything it must refuse or judge) and what follows it too,
-until its parser is again provably at the start of a frame with nothing buffered.
+when websockets' own parser is waiting for the start of a frame
+(:func:`~nsaudio.neuralspace.ws_parser.at_frame_start`): its generator-based parser costs
+8 µs a frame, the few header checks here under 1 µs (the unmasking is websockets' own).
+Everything else goes to websockets as the bytes came (a control frame, a fragment, a frame
+cut short by the read, anything it must refuse or judge) and what follows it too, until its
+parser is again provably at the start of a frame with nothing buffered.
 
 Only ``websockets>=15,<18`` is supported: the class relies on ``process_event(event)``,
 ``data_received(data)`` and ``connection_lost(exc)``, which these versions call the same
@@ -35,8 +36,9 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.frames import Frame, Opcode, apply_mask
-from websockets.protocol import OPEN, Protocol
-from websockets.streams import StreamReader
+from websockets.protocol import OPEN
+
+from ..neuralspace.ws_parser import at_frame_start, frame_limit
 
 __all__ = ["HOLD_LIMIT", "PushConnection", "Receiver"]
 
@@ -63,7 +65,7 @@ class PushConnection(ServerConnection):
         self._paused = False
         # websockets' parser was seen waiting for a frame, and has been given nothing since.
         self._parser_idle = False
-        self._frame_limit = _frame_limit(self.protocol)
+        self._frame_limit = frame_limit(self.protocol)
 
     def deliver(self, receive: Receiver) -> asyncio.Future[None]:
         """Give every message, from the first, to ``receive`` as it comes.
@@ -122,9 +124,9 @@ class PushConnection(ServerConnection):
             return False
         if self._parser_idle:
             return True
-        if protocol.reader.buffer or self._parts is not None:  # (in a fragmented message)
+        if self._parts is not None:  # in a fragmented message
             return False
-        self._parser_idle = _waits_for_frame(protocol.parser)
+        self._parser_idle = at_frame_start(protocol)
         return self._parser_idle
 
     def _take_frames(self, data: bytes) -> bytes:
@@ -189,26 +191,3 @@ class PushConnection(ServerConnection):
 
 
 _DATA = frozenset((Opcode.TEXT, Opcode.BINARY, Opcode.CONT))
-
-
-def _frame_limit(protocol: Any) -> int | None:
-    """The largest payload websockets takes in the first frame of a message: ``max_size``
-    up to 15; from 16, the smaller of ``max_message_size`` and ``max_fragment_size``."""
-    if not hasattr(protocol, "max_message_size"):
-        return protocol.max_size
-    limits = [n for n in (protocol.max_message_size, protocol.max_fragment_size) if n is not None]
-    return min(limits) if limits else None
-
-
-def _waits_for_frame(parser: Any) -> bool:
-    """True if websockets' parser (a generator) is suspended where a frame begins: the
-    innermost generator it delegates to is ``StreamReader.at_eof``, called from
-    ``Protocol.parse``'s loop, where nothing of a frame has been read."""
-    outer, inner = None, parser
-    while getattr(inner, "gi_yieldfrom", None) is not None:
-        outer, inner = inner, inner.gi_yieldfrom
-    return getattr(inner, "gi_code", None) is _AT_EOF and getattr(outer, "gi_code", None) is _PARSE
-
-
-_AT_EOF = StreamReader.at_eof.__code__
-_PARSE = Protocol.parse.__code__

@@ -117,6 +117,8 @@ class Connector:
         from websockets.asyncio.client import connect
         from websockets.exceptions import InvalidHandshake, InvalidStatus
 
+        from .pong_connection import PongConnection
+
         url = stream_url(self.base_url, token, self.params)
         session_id = url.rsplit("/", 1)[1].split("?", 1)[0]
         log.debug("connecting to %s", redact(url))
@@ -130,6 +132,7 @@ class Connector:
                 max_size=MAX_MESSAGE,
                 compression=None,  # PCM does not deflate; it would only cost CPU
                 proxy=None,
+                create_connection=PongConnection,  # pongs read past websockets' parser
             )
         except InvalidStatus as err:
             status = err.response.status_code
