@@ -201,13 +201,16 @@ class _AudioSocketConnection(asyncio.Protocol):
         self._end("bad_input", str(err))
 
     def _end(self, reason: str, detail: str = "") -> None:
-        """The connection is over for the call (the first reason given stands)."""
+        """The connection is over for the call: the first reason given stands (the
+        watchdog's, if it aborted the transport), and from now on the watchdog and the drain
+        no longer see the connection, so nothing replaces it before the handler runs."""
         done = self._done
         if done is None or done.done():
             return
-        self.reason, self.detail = reason, detail
+        assert self.transport is not None and self.conn is not None
+        self.reason, self.detail = self.conn.ended_by or reason, detail
+        self.gateway.forget(self.conn)
         done.set_result(None)
-        assert self.transport is not None
         self.transport.close()  # reads no more; buffered writes (none) would still go
 
     async def _run(self) -> None:
@@ -218,7 +221,7 @@ class _AudioSocketConnection(asyncio.Protocol):
         finally:
             assert self.transport is not None and self.conn is not None
             self.transport.close()
-            reason = self.conn.ended_by or self.reason
+            reason = self.conn.ended_by or self.reason  # (cancelled before the end: the drain)
             gw.forget(self.conn)
             try:
                 await self.listener._end(self.call, self.address, reason, self.detail)

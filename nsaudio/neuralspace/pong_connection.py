@@ -5,8 +5,9 @@ it), so a session's replies are mostly pongs: at 200 gateway calls, 2,000 a seco
 would cost websockets' generator-based parser about 8 µs and its event loop more.
 :class:`PongConnection` reads them straight from the bytes that came and hands each to
 ``acknowledge_pings`` (as websockets does; the sink replaces it), when websockets would have
-read the same bytes as the start of a frame (:func:`~.ws_parser.at_frame_start`) and no
-fragmented message is under way.
+read the same bytes as the start of a frame (:func:`~.ws_parser.at_frame_start`), no
+fragmented message is under way (whose size budget a pong would count against) and its size
+limit takes any pong.
 
 Only whole pongs as websockets takes them are read here: FIN, no RSV bit, unmasked (a server
 must not mask), the length in the first byte (at most 125). From the first byte that is
@@ -21,7 +22,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 from websockets.protocol import OPEN
 
-from .ws_parser import at_frame_start, in_fragmented_message
+from .ws_parser import at_frame_start, frame_limit, in_fragmented_message
 
 __all__ = ["PongConnection"]
 
@@ -36,6 +37,8 @@ class PongConnection(ClientConnection):
         super().__init__(*args, **kwargs)
         # websockets' parser was seen waiting for a frame, and has been given nothing since.
         self._parser_idle = False
+        limit = frame_limit(self.protocol)
+        self._pong_fits = limit is None or limit >= 125  # else websockets may refuse one
 
     def data_received(self, data: bytes) -> None:
         if data[:1] == b"\x8a" and self._at_frame_start():
@@ -51,7 +54,9 @@ class PongConnection(ClientConnection):
             return False
         if self._parser_idle:
             return True
-        self._parser_idle = not in_fragmented_message(protocol) and at_frame_start(protocol)
+        self._parser_idle = (
+            not in_fragmented_message(protocol) and self._pong_fits and at_frame_start(protocol)
+        )
         return self._parser_idle
 
     def _take_pongs(self, data: bytes) -> bytes:

@@ -24,10 +24,12 @@ __all__ = ["at_frame_start", "frame_limit", "in_fragmented_message"]
 
 def at_frame_start(protocol: Any) -> bool:
     """websockets' parser waits for the first byte of a frame, with nothing buffered, on an
-    open connection, and its debug log (which would show each frame) is off."""
+    open connection with no extension (which would decode each frame), and its debug log
+    (which would show each frame) is off."""
     return (
         protocol.state is OPEN
         and not protocol.debug
+        and not protocol.extensions
         and not protocol.reader.buffer
         and _waits_for_frame(protocol.parser)
     )

@@ -46,10 +46,12 @@ def test_an_audiosocket_call_keeps_every_word(gateway, call_audio, tmp_path, cut
     gw = gateway(out_dir=str(tmp_path))
     cid = uuid.uuid4()
     frames = audiosocket_frames(cid, call_audio.data[:, 0])
-    if cuts == "random cuts":  # reads that end inside messages, and bytes after the hangup
-        wire = b"".join(frames) + encode(KIND_UUID, cid.bytes) + encode(KIND_SLIN, bytes(320))[:9]
+    if cuts == "random cuts":  # reads that end inside messages; after the hangup, more
+        wire = b"".join(frames)  # bytes in the same read and in a read of their own
         at = np.sort(np.random.default_rng(7).choice(len(wire), 400, replace=False))
         frames = [wire[i:j] for i, j in zip([0, *at], [*at, len(wire)], strict=True)]
+        frames[-1] += encode(KIND_SLIN, bytes(320))
+        frames.append(encode(KIND_UUID, cid.bytes) + encode(KIND_SLIN, bytes(320))[:9])
     asyncio.run(
         audiosocket_call(gw.audiosocket_port, frames, pace=0.0005 if cuts == "random cuts" else 0)
     )

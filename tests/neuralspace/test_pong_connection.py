@@ -47,7 +47,7 @@ def in_cuts(wire: bytes, seed: int) -> list[bytes]:
     return out
 
 
-def run_client(cls: type, writes: list[bytes]) -> dict[str, Any]:
+def run_client(cls: type, writes: list[bytes], max_size: int = 1 << 20) -> dict[str, Any]:
     """Connect a ``cls`` client to a raw server that writes each of ``writes`` a millisecond
     apart (separate reads), then closes once the client has sent its close; what the client
     saw."""
@@ -84,7 +84,7 @@ def run_client(cls: type, writes: list[bytes]) -> dict[str, Any]:
         async with server:
             ws = await connect(
                 f"ws://127.0.0.1:{port}/", create_connection=cls, ping_interval=None,
-                compression=None, max_size=1 << 20, close_timeout=2,
+                compression=None, max_size=max_size, close_timeout=2,
             )  # fmt: skip
             ws.acknowledge_pings = seen["pongs"].append
             try:
@@ -161,6 +161,17 @@ def test_a_pong_websockets_refuses_is_refused_after_good_ones_went_past_it(bad, 
     theirs = run_client(_websockets_client(), writes)
     assert ours["pongs"] == theirs["pongs"] == good
     assert ours["sent"] == theirs["sent"] == code
+
+
+def test_a_pong_inside_a_fragmented_message_counts_against_its_size_as_websockets_says():
+    """Inside a fragmented message websockets takes a frame only within what is left of
+    the message's size limit, pongs too: one that does not fit closes with 1009."""
+    first = frame(b"a" * 195, TEXT, fin=False)  # 5 bytes left of 200
+    writes = [frame(b"before!!", PONG), first, frame(b"12345678", PONG), frame(b"b", CONT)]
+    ours = run_client(PongConnection, writes, max_size=200)
+    theirs = run_client(_websockets_client(), writes, max_size=200)
+    assert ours["pongs"] == theirs["pongs"] == [b"before!!"]
+    assert ours["sent"] == theirs["sent"] == 1009
 
 
 def test_pongs_do_not_go_through_websockets_parser(monkeypatch):
