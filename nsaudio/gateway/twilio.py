@@ -49,6 +49,7 @@ __all__ = [
     "TwilioStream",
     "Unknown",
     "parse_message",
+    "parse_text",
     "ulaw_to_float",
     "ulaw_to_int16",
 ]
@@ -278,8 +279,42 @@ def parse_message(message: str | bytes) -> Event:
     return Unknown(event)
 
 
+#: A media message in the layout Twilio sends every one: compact, its keys in this order.
+#: :func:`parse_text` reads it without ``json.loads``. The payload's characters are left to
+#: the strict base64 decoder, which refuses anything outside the alphabet (a backslash, a
+#: control character), so a match is always valid JSON with these values.
+_MEDIA_LAYOUT = re.compile(
+    rb'\{"event":"media","sequenceNumber":"[0-9]{1,15}",'
+    rb'"media":\{"track":"(inbound|outbound)","chunk":"([0-9]{1,15})",'
+    rb'"timestamp":"([0-9]{1,15})","payload":"([^"]*)"\},'
+    rb'"streamSid":"[A-Za-z0-9_.:-]{1,128}"\}'
+)
+_LAYOUT_TRACKS = {b"inbound": "inbound", b"outbound": "outbound"}
+_MAX_PAYLOAD_B64 = (MAX_PAYLOAD_BYTES + 2) // 3 * 4
+
+
+def parse_text(data: bytes) -> Event:
+    """A text message as the UTF-8 bytes it came in: the event, or the error, that
+    ``parse_message(data.decode())`` gives, and :class:`CallProtocolError` if not UTF-8.
+
+    Twilio's own media messages, 50 a second a track, skip the decoding and ``json.loads``
+    (2.5 µs against 4.5). Anything else, or anything found wrong on the way, takes the long
+    way, so every error comes from :func:`parse_message` and reads the same."""
+    m = _MEDIA_LAYOUT.fullmatch(data)
+    if m is not None and len(m[4]) <= _MAX_PAYLOAD_B64:
+        try:
+            return Media(_LAYOUT_TRACKS[m[1]], int(m[2]), int(m[3]), _b64decode(m[4]))
+        except (binascii.Error, ValueError):
+            pass  # parse_message says why
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        raise CallProtocolError("a text message that is not UTF-8") from None
+    return parse_message(text)
+
+
 class TwilioStream:
-    """One stream's messages in order: ``feed(text) -> Event``, raising
+    """One stream's messages in order: ``feed(text) -> Event`` (or ``feed_text(utf8)``), raising
     :class:`CallProtocolError` for anything out of place.
 
     ``start`` is the :class:`Start` once it came; after ``stop`` nothing more is taken.
@@ -290,7 +325,13 @@ class TwilioStream:
         self.stopped = False
 
     def feed(self, message: str | bytes) -> Event:
-        event = parse_message(message)
+        return self._in_order(parse_message(message))
+
+    def feed_text(self, data: bytes) -> Event:
+        """``feed(data.decode())``, faster: a text message as the UTF-8 bytes it came in."""
+        return self._in_order(parse_text(data))
+
+    def _in_order(self, event: Event) -> Event:
         if self.stopped:
             raise CallProtocolError(f"a {type(event).__name__.lower()} message after stop")
         if type(event) is Media:  # 50 a second a track: first

@@ -175,7 +175,7 @@ class _MediaStream:
     def take(self, data: bytes, text: bool) -> bool:
         self.conn.last = time.monotonic()
         try:
-            event = self.stream.feed(_text(data) if text else data)
+            event = self.stream.feed_text(data) if text else self.stream.feed(data)
         except CallProtocolError as err:
             self.reason, self.detail = "bad_input", str(err)
             return False
@@ -219,10 +219,3 @@ class _MediaStream:
                 self.call.call_id if self.call else "before start", event.event,
             )  # fmt: skip
         return True
-
-
-def _text(data: bytes) -> str:
-    try:
-        return data.decode()
-    except UnicodeDecodeError:
-        raise CallProtocolError("a text message that is not UTF-8") from None

@@ -34,7 +34,7 @@ TWILIO_CASES = {
     "invalid base64": [
         CONNECTED,
         twilio_start(BAD),
-        twilio_media("inbound", 0, b"\xff" * 160).replace('"payload": "', '"payload": "!!'),
+        twilio_media("inbound", 0, b"\xff" * 160).replace('"payload":"', '"payload":"!!'),
     ],
     "payload of odd base64 length": [
         CONNECTED,
