@@ -194,10 +194,13 @@ def _twilio_packets(call_sid: str, x: np.ndarray) -> tuple[bytes, list[bytes]]:
     }  # fmt: skip
     u = _ulaw(x)
     media = []
-    for k in range(len(u) // PACKET):
-        msg = {"event": "media", "media": {"track": "inbound", "chunk": str(k + 1),
-               "timestamp": str(k * 20), "payload": base64.b64encode(u[k * PACKET:(k + 1) * PACKET]).decode()}}  # fmt: skip
-        media.append(frame(json.dumps(msg)))
+    for k in range(len(u) // PACKET):  # byte for byte Twilio's layout: compact, in this order
+        payload = base64.b64encode(u[k * PACKET : (k + 1) * PACKET]).decode()
+        media.append(frame(
+            f'{{"event":"media","sequenceNumber":"{k + 3}","media":{{"track":"inbound",'
+            f'"chunk":"{k + 1}","timestamp":"{k * 20}","payload":"{payload}"}},'
+            f'"streamSid":"MZ{call_sid[2:]}"}}'
+        ))  # fmt: skip
     head = frame('{"event": "connected", "protocol": "Call", "version": "1.0.0"}') + frame(
         json.dumps(start)
     )
