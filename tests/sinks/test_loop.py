@@ -75,6 +75,51 @@ def test_held_is_per_thread():
         assert ran.wait(5)
 
 
+def test_on_the_loops_own_thread_the_notified_run_as_held_ends():
+    # The gateway's listeners run on this loop: a frame offered in a packet's read goes out
+    # as the block ends, not after every other socket event of the loop's next turn.
+    loop = SocketLoop.get()
+    seen: list[object] = []
+    done = threading.Event()
+
+    def on_the_loop() -> None:
+        with loop.held():
+            loop.notify(30_000, lambda: seen.append("fed"))
+            loop.notify(30_000, lambda: seen.append("fed"))
+            seen.append("inside")
+        seen.append("after")
+        loop.notify(30_001, lambda: seen.append("not held: soon"))  # as before: on a turn
+        seen.append("returned")
+        loop.call(done.set)
+
+    loop.call(on_the_loop)
+    assert done.wait(5)
+    assert seen == ["inside", "fed", "after", "returned", "not held: soon"]
+
+
+def test_a_notified_callback_that_raises_does_not_cost_the_others_their_run(caplog):
+    loop = SocketLoop.get()
+    ran: list[int] = []
+    done = threading.Event()
+
+    def fail() -> None:
+        raise ValueError("a bug")
+
+    def on_the_loop() -> None:
+        with loop.held():
+            loop.notify(30_010, lambda: ran.append(1))
+            loop.notify(30_011, fail)
+            loop.notify(30_012, lambda: ran.append(3))
+        ran.append(4)  # nor is the block's owner hit by it
+        done.set()
+
+    with caplog.at_level("DEBUG", logger="nsaudio.neuralspace"):
+        loop.call(on_the_loop)
+        assert done.wait(5)
+    assert ran == [1, 3, 4]
+    assert any(r.exc_info and "a bug" in str(r.exc_info[1]) for r in caplog.records)
+
+
 def test_the_loop_is_uvloops_when_it_is_installed_and_asyncios_without(tmp_path):
     pytest.importorskip("uvloop")  # the gateway extra brings it; the suite installs every extra
     code = (
