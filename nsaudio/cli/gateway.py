@@ -252,8 +252,13 @@ def _serve(args: argparse.Namespace, config: Any) -> int:
         sys.stdout.write("ready\n")
         sys.stdout.flush()
     stop = threading.Event()
+
+    def on_signal(*_: Any) -> None:
+        gateway.stop_taking_calls()  # readiness false at once, the drain follows
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, on_signal)
     while not stop.wait(0.5):  # in slices: signals reach the main thread between them
         pass
     ok = asyncio.run_coroutine_threadsafe(gateway.drain(), loop).result()

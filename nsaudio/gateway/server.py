@@ -185,6 +185,7 @@ class Gateway:
         self.on_call_end = on_call_end
         self.metrics = GatewayMetrics()
         self.draining = False
+        self._stopping = False  # set by stop_taking_calls(), from any thread
         self.calls: dict[str, Call] = {}
         self.ended: list[CallEnd] = []
         self.files_in_use: set[str] = set()
@@ -229,7 +230,13 @@ class Gateway:
 
     @property
     def ready(self) -> bool:
-        return not self.draining and self._watchdog is not None
+        return not (self.draining or self._stopping) and self._watchdog is not None
+
+    def stop_taking_calls(self) -> None:
+        """Readiness false from now on; safe from any thread, a signal handler's included:
+        ``/readyz`` says so before the loop, busy with calls, gets to :meth:`drain` (which
+        sets the metric: nothing here takes a lock)."""
+        self._stopping = True
 
     @property
     def twilio_port(self) -> int | None:

@@ -81,6 +81,11 @@ def test_health_readiness_and_metrics(gateway, call_audio):
     )
     assert received == 6.0
     assert b'nsaudio_gateway_results_total{kind="full"}' in text
+    # What the command's SIGTERM handler calls, on its own thread: not ready from then on,
+    # before the loop gets to the drain.
+    gw.gateway.stop_taking_calls()
+    assert _get(port, "/readyz") == (503, b"draining\n")
+    assert not gw.gateway.draining and _get(port, "/healthz") == (200, b"ok\n")
 
 
 def test_a_raising_hook_is_counted_and_the_call_goes_on(gateway, call_audio):
