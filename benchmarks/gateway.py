@@ -1,6 +1,7 @@
 """N simulated phone calls through ``nsaudio gateway`` to the cheap local server, on this machine.
 
     python benchmarks/gateway.py --calls 200 --seconds 20 --protocol twilio [--json FILE]
+    python benchmarks/gateway.py --calls 200 --protocol twilio --spread-ms 20
     python benchmarks/gateway.py --calls 200 --protocol audiosocket --workers 2
     python benchmarks/gateway.py --protocol twilio --find-max
     python benchmarks/gateway.py --calls 100 --protocol audiosocket --gate-vad silero
@@ -8,9 +9,17 @@
 Three kinds of process share the machine: the cheap local server (``nsaudio serve --engine
 cheap``), the gateway (``--workers`` processes of it on the same ports, SO_REUSEPORT, as
 ``nsaudio gateway --workers N`` runs them), and this process, the callers. The callers have
-one clock: a single task wakes every 5 ms and sends each call the 20 ms packets that are due
-(calls start spread over 20 ms, so a tick serves a quarter of them), Twilio's as JSON media
-messages of base64 µ-law, AudioSocket's as 0x10 frames, all prepared before the run.
+one clock: a single task wakes every 5 ms and sends each call the 20 ms packets that are due,
+Twilio's as JSON media messages (byte for byte in Twilio's layout) of base64 µ-law,
+AudioSocket's as 0x10 frames, all prepared before the run.
+
+Calls start at random moments within ``--spread-ms`` (default 100, one frame: seeded, the
+same in every run), as phone calls start at any moment: their 100 ms frames then end at any
+phase, and a 5 ms tick serves a quarter of the calls' packets. ``--spread-ms 20`` is the
+worst case for the gateway: every call's frame ends in the same fifth of each 100 ms, so the
+work each frame costs (the stages, the speech detector, the session's send and its ping)
+comes in bursts five times as dense. (Before December 2026 this benchmark always ran so,
+evenly spaced over 20 ms.)
 
 Added latency, packet in -> frame out: for every frame the gateway sent to the service, the
 time it was written to the socket (the gateway's send log) minus the time the caller wrote
@@ -44,6 +53,7 @@ import gc
 import json
 import os
 import platform
+import random
 import resource
 import signal
 import subprocess
@@ -257,7 +267,13 @@ async def _open_audiosocket(port: int, head: bytes) -> asyncio.StreamWriter:
 
 
 async def _callers(
-    protocol: str, ports: tuple[int, int], n: int, seconds: float, mark: Any, voices: bool
+    protocol: str,
+    ports: tuple[int, int],
+    n: int,
+    seconds: float,
+    mark: Any,
+    voices: bool,
+    spread_ms: float,
 ) -> dict[str, Any]:
     patterns = _patterns(seconds, voices)
     calls = []
@@ -284,7 +300,8 @@ async def _callers(
     # call's do while it rings through; the clock starts once they have had time to.
     await asyncio.sleep(max(2.0, n / 100))
     t0 = time.monotonic_ns() + 50_000_000
-    offsets = [(i * PACKET_NS // n) if n else 0 for i in range(n)]  # spread over one packet
+    rng = random.Random(n)  # when each call starts: the same in every run of n calls
+    offsets = [rng.randrange(max(1, round(spread_ms * 1e6))) for _ in range(n)]
     sent = [0] * n
     total = len(calls[0][2])
     written = [[0] * total for _ in range(n)]  # when each packet was written, ns
@@ -343,7 +360,15 @@ def run(args: argparse.Namespace, n: int, seconds: float, base_url: str) -> dict
 
     try:
         clock = asyncio.run(
-            _callers(args.protocol, (tw, au), n, seconds, mark, args.gate_vad is not None)
+            _callers(
+                args.protocol,
+                (tw, au),
+                n,
+                seconds,
+                mark,
+                args.gate_vad is not None,
+                args.spread_ms,
+            )
         )
         cpu_run = marks["end"][0] - marks["start"][0]
         wall = marks["end"][1] - marks["start"][1]
@@ -394,6 +419,7 @@ def run(args: argparse.Namespace, n: int, seconds: float, base_url: str) -> dict
     b = np.array(behind) if behind else np.zeros(0)
     return {
         "protocol": args.protocol, "calls": n, "workers": args.workers, "seconds": seconds,
+        "spread_ms": args.spread_ms,
         "loop": "+".join(sorted(loops)),
         "gate_vad": args.gate_vad,
         "calls_ended": len(ends), "incomplete": len(incomplete), "dropped_s": round(dropped_s, 3),
@@ -438,7 +464,7 @@ def _show(r: dict[str, Any]) -> None:
     print(
         f"{r['protocol']}{' gated by ' + r['gate_vad'] if r['gate_vad'] else ''} "
         f"x{r['calls']} ({r['workers']} worker{'s' if r['workers'] > 1 else ''} on "
-        f"{r['loop']}): "
+        f"{r['loop']}, starts over {r['spread_ms']:g} ms): "
         f"ended {r['calls_ended']}, incomplete {r['incomplete']}, dropped {r['dropped_s']} s, "
         f"reconnects {r['reconnects']}, added latency p50 {lat.get('p50', float('nan')):.1f} / "
         f"p99 {lat.get('p99', float('nan')):.1f} / max {lat.get('max', float('nan')):.1f} ms "
@@ -465,6 +491,12 @@ def main() -> int:
     p.add_argument("--protocol", choices=("twilio", "audiosocket"), default="twilio")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--find-max", action="store_true")
+    p.add_argument(
+        "--spread-ms",
+        type=float,
+        default=100.0,
+        help="calls start at random moments within this (default 100: one frame)",
+    )
     p.add_argument("--max-p99-ms", type=float, default=50.0)
     p.add_argument("--json", metavar="FILE")
     p.add_argument("--gate-vad", choices=("energy", "silero"),
