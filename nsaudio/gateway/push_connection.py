@@ -36,9 +36,8 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.frames import Frame, Opcode, apply_mask
-from websockets.protocol import OPEN
 
-from ..neuralspace.ws_parser import at_frame_start, frame_limit
+from ..neuralspace.ws_parser import FrameStartWatch, frame_limit
 
 __all__ = ["HOLD_LIMIT", "PushConnection", "Receiver"]
 
@@ -51,7 +50,7 @@ HOLD_LIMIT = 64
 Receiver = Callable[[bytes, bool], bool]
 
 
-class PushConnection(ServerConnection):
+class PushConnection(FrameStartWatch, ServerConnection):
     """A ``ServerConnection`` whose data messages go to :meth:`deliver`'s callback; pass the
     class to ``serve(create_connection=...)``. ``recv()`` and ``async for`` get nothing."""
 
@@ -63,8 +62,6 @@ class PushConnection(ServerConnection):
         self._parts_text = False
         self._ended: asyncio.Future[None] | None = None
         self._paused = False
-        # websockets' parser was seen waiting for a frame, and has been given nothing since.
-        self._parser_idle = False
         self._frame_limit = frame_limit(self.protocol)
 
     def deliver(self, receive: Receiver) -> asyncio.Future[None]:
@@ -117,17 +114,8 @@ class PushConnection(ServerConnection):
             self._parser_idle = False
         super().data_received(data)
 
-    def _at_frame_start(self) -> bool:
-        """websockets' parser waits for the first byte of a frame, with nothing buffered."""
-        protocol = self.protocol
-        if protocol.state is not OPEN:  # closing: every byte is websockets'
-            return False
-        if self._parser_idle:
-            return True
-        if self._parts is not None:  # in a fragmented message
-            return False
-        self._parser_idle = at_frame_start(protocol)
-        return self._parser_idle
+    def _may_read_past(self) -> bool:
+        return self._parts is None  # not in a fragmented message (this class keeps those)
 
     def _take_frames(self, data: bytes) -> bytes:
         """The whole, masked, unfragmented data frames at the start of ``data`` to the

@@ -20,23 +20,20 @@ from __future__ import annotations
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
-from websockets.protocol import OPEN
 
-from .ws_parser import at_frame_start, frame_limit, in_fragmented_message
+from .ws_parser import FrameStartWatch, frame_limit, in_fragmented_message
 
 __all__ = ["PongConnection"]
 
 _PONG = 0x8A  # FIN, opcode 0xA
 
 
-class PongConnection(ClientConnection):
+class PongConnection(FrameStartWatch, ClientConnection):
     """A ``ClientConnection`` for ``connect(create_connection=...)``; behaves as its base
     class in everything it shows."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # websockets' parser was seen waiting for a frame, and has been given nothing since.
-        self._parser_idle = False
         limit = frame_limit(self.protocol)
         self._pong_fits = limit is None or limit >= 125  # else websockets may refuse one
 
@@ -48,16 +45,8 @@ class PongConnection(ClientConnection):
         self._parser_idle = False
         super().data_received(data)
 
-    def _at_frame_start(self) -> bool:
-        protocol = self.protocol
-        if protocol.state is not OPEN:  # closing: every byte is websockets'
-            return False
-        if self._parser_idle:
-            return True
-        self._parser_idle = (
-            not in_fragmented_message(protocol) and self._pong_fits and at_frame_start(protocol)
-        )
-        return self._parser_idle
+    def _may_read_past(self) -> bool:
+        return self._pong_fits and not in_fragmented_message(self.protocol)
 
     def _take_pongs(self, data: bytes) -> bytes:
         """The whole pongs at the start of ``data`` acknowledged; the rest, from the first

@@ -19,7 +19,7 @@ from typing import Any
 from websockets.protocol import OPEN, Protocol
 from websockets.streams import StreamReader
 
-__all__ = ["at_frame_start", "frame_limit", "in_fragmented_message"]
+__all__ = ["FrameStartWatch", "at_frame_start", "frame_limit", "in_fragmented_message"]
 
 
 def at_frame_start(protocol: Any) -> bool:
@@ -33,6 +33,27 @@ def at_frame_start(protocol: Any) -> bool:
         and not protocol.reader.buffer
         and _waits_for_frame(protocol.parser)
     )
+
+
+class FrameStartWatch:
+    """For a connection that reads frames past websockets: ``_at_frame_start()`` says it may,
+    checked once and remembered until bytes go to websockets (which resets
+    ``_parser_idle``). ``_may_read_past()`` adds the connection's own condition."""
+
+    protocol: Any
+    # websockets' parser was seen waiting for a frame, and has been given nothing since.
+    _parser_idle = False
+
+    def _may_read_past(self) -> bool:
+        return True
+
+    def _at_frame_start(self) -> bool:
+        protocol = self.protocol
+        if protocol.state is not OPEN:  # closing: every byte is websockets'
+            return False
+        if not self._parser_idle:
+            self._parser_idle = self._may_read_past() and at_frame_start(protocol)
+        return self._parser_idle
 
 
 def frame_limit(protocol: Any) -> int | None:
